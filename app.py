@@ -1,0 +1,83 @@
+"""CNN Lens: create the Dash app and serve it.
+
+    python app.py [--host 127.0.0.1] [--port 8050] [--model-dir DIR] [--data PATH] [--epochs N] [--retrain]
+    gunicorn app:server        (settings from CNNLENS_* environment variables)
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TYPE_CHECKING, Sequence
+
+from dashboard.config import Settings, settings_from_args, settings_from_env
+
+if TYPE_CHECKING:
+    import dash
+
+    from dashboard.lens import Lens
+
+log = logging.getLogger("cnn_lens")
+
+
+def _report_unexpected_error(error: Exception) -> None:
+    """Dash's global on_error hook: the log gets the traceback, the page a short message."""
+    from dash import set_props
+
+    from dashboard import ids
+
+    log.exception("callback failed", exc_info=error)
+    set_props(ids.ERROR_BANNER, {"children": "Something went wrong while updating this view; the details are in "
+                                             "the server log. Try another digit or layer."})
+
+
+def create_app(settings: Settings, lens: "Lens | None" = None) -> "dash.Dash":
+    """Return the Dash app for these settings (loading data and the model unless a lens is given)."""
+    import dash
+
+    from dashboard import layout
+    from dashboard.callbacks import register_all
+    from dashboard.lens import Lens
+
+    lens = lens or Lens.start(settings)
+    app = dash.Dash(
+        __name__, title="CNN Lens", compress=True, on_error=_report_unexpected_error,
+        update_title=None, assets_folder="assets",
+    )
+    app.layout = lambda: layout.build_layout(lens)
+    register_all(app, lens)
+    return app
+
+
+def configure_logging() -> None:
+    """Log INFO and above to stderr with timestamps (once per process)."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def __getattr__(name: str):
+    # gunicorn imports `app:server`; build the app only then, so importing app.py stays cheap.
+    if name == "server":
+        configure_logging()
+        app = create_app(settings_from_env())
+        globals()["server"] = app.server
+        return app.server
+    raise AttributeError(name)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse flags, build the app and serve it; return the exit status."""
+    try:
+        settings = settings_from_args(argv)
+    except ValueError as error:
+        print(f"app.py: error: {error}", file=sys.stderr)  # noqa: T201 - CLI usage error, before logging.
+        return 2
+    configure_logging()
+    app = create_app(settings)
+    log.info("serving CNN Lens on http://%s:%d/", settings.host, settings.port)
+    app.run(host=settings.host, port=settings.port, debug=settings.debug)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

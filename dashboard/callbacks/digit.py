@@ -1,0 +1,105 @@
+"""Callbacks for choosing a digit and the views that depend on the digit alone."""
+
+from __future__ import annotations
+
+from dash import Dash, Input, Output, State, no_update
+
+from dashboard import figures, ids, views
+from dashboard.callbacks import validate
+from dashboard.callbacks.validate import shows_errors
+from dashboard.layout import PREDICTED, TRUE
+from dashboard.lens import Lens
+from dashboard.tensors import PREDICTED_CLASS
+
+
+def _option(lens: Lens, index: int) -> dict:
+    summary = lens.summary(index)
+    return {"label": views.digit_option_label(summary.index, summary.label, summary.predicted, summary.confidence),
+            "value": summary.index}
+
+
+def _keep_options(message: str):
+    return no_update
+
+
+@shows_errors(_keep_options)
+def digit_options(lens: Lens, search: str | None, misclassified: list | None, value: int | None) -> list[dict]:
+    """Return at most ~50 dropdown options matching the search, always including the current digit."""
+    query = validate.text(search, what="Search")
+    only_wrong = validate.flag_list(misclassified, what="Misclassified switch")
+    matches = [s.index for s in lens.search(query, misclassified_only=only_wrong)]
+    if value is not None:
+        current = validate.digit_index(value, lens.test_size)
+        if current not in matches:
+            matches.insert(0, current)
+    return [_option(lens, index) for index in matches]
+
+
+def _overview_error(message: str):
+    figure = figures.message_figure(message)
+    return figure, figure, message
+
+
+@shows_errors(_overview_error)
+def digit_overview(lens: Lens, index) -> tuple:
+    """Return the input digit heatmap, the probability bars and a one-line verdict."""
+    index = validate.digit_index(index, lens.test_size)
+    image, label = lens.image(index)
+    tensors = lens.tensors(index)
+    predicted, confidence = tensors.predicted_class, float(tensors.probabilities.max())
+    verdict = "correct" if predicted == label else "wrong"
+    summary = (f"Digit #{index}: true label {label}, predicted {predicted} with {confidence:.1%} "
+               f"confidence ({verdict}); cross-entropy loss {tensors.loss:.4f}.")
+    return (figures.digit_heatmap(image), figures.probability_bars(tensors.probabilities, true_label=label),
+            summary)
+
+
+def _saliency_error(message: str):
+    return figures.message_figure(message), message
+
+
+@shows_errors(_saliency_error)
+def saliency(lens: Lens, index, class_choice) -> tuple:
+    """Return the saliency map of the chosen class score for the digit, and its caption."""
+    index = validate.digit_index(index, lens.test_size)
+    classes = lens.served.extractor.classes
+    choice = validate.one_of(class_choice, [PREDICTED, TRUE, *range(classes)], what="Class")
+    if choice == PREDICTED:
+        score_class = PREDICTED_CLASS
+    elif choice == TRUE:
+        score_class = lens.image(index)[1]
+    else:
+        score_class = int(choice)
+    tensors = lens.tensors(index, score_class)
+    return views.saliency_view(tensors.saliency, score_class=tensors.saliency_class, score_kind=tensors.score_kind)
+
+
+@shows_errors(lambda message: no_update)
+def random_digit(lens: Lens, n_clicks, misclassified) -> int:
+    """Return a random test digit (a misclassified one when the switch is on)."""
+    if not validate.clicks(n_clicks):
+        return no_update
+    index = lens.random_digit(misclassified_only=validate.flag_list(misclassified, what="Misclassified switch"))
+    return no_update if index is None else index
+
+
+def register(app: Dash, lens: Lens) -> None:
+    """Attach the digit callbacks to the app."""
+    bind = validate.bind
+    app.callback(
+        Output(ids.DIGIT, "options"),
+        Input(ids.DIGIT, "search_value"), Input(ids.MISCLASSIFIED_ONLY, "value"), Input(ids.DIGIT, "value"),
+    )(bind(digit_options, lens))
+    app.callback(
+        Output(ids.DIGIT, "value"),
+        Input(ids.RANDOM_DIGIT, "n_clicks"), State(ids.MISCLASSIFIED_ONLY, "value"),
+        prevent_initial_call=True,
+    )(bind(random_digit, lens))
+    app.callback(
+        Output(ids.INPUT_GRAPH, "figure"), Output(ids.PROBABILITY_GRAPH, "figure"), Output(ids.DIGIT_SUMMARY, "children"),
+        Input(ids.DIGIT, "value"),
+    )(bind(digit_overview, lens))
+    app.callback(
+        Output(ids.SALIENCY_GRAPH, "figure"), Output(ids.SALIENCY_CAPTION, "children"),
+        Input(ids.DIGIT, "value"), Input(ids.SALIENCY_CLASS, "value"),
+    )(bind(saliency, lens))

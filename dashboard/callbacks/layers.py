@@ -1,0 +1,131 @@
+"""Callbacks for clicking through the layers and the views of the selected layer."""
+
+from __future__ import annotations
+
+from dash import Dash, Input, Output, State, ctx, no_update
+
+from dashboard import figures, ids, views
+from dashboard.callbacks import validate
+from dashboard.callbacks.validate import shows_errors
+from dashboard.layout import PER_CHANNEL_SCALE, SHARED_SCALE
+from dashboard.lens import Lens
+from dashboard.tensors import LayerInfo
+
+CARD, SELECTED_CARD = "layer-card", "layer-card selected"
+
+
+def _layer(lens: Lens, name) -> LayerInfo:
+    names = [info.name for info in lens.layers]
+    return lens.layer(validate.one_of(name, names, what="Layer"))
+
+
+def _per_channel(scale) -> bool:
+    return validate.one_of(scale, [SHARED_SCALE, PER_CHANNEL_SCALE], what="Colour scale") == PER_CHANNEL_SCALE
+
+
+def _input_channel(info: LayerInfo, value):
+    count = views.input_channel_count(info)
+    if count == 1:
+        return 0
+    if value == views.SUMMARY_CHANNEL:
+        return value
+    return validate.integer(value, low=0, high=count - 1, what="Input channel")
+
+
+@shows_errors(lambda message: (no_update, no_update))
+def select_layer(lens: Lens, card_clicks, previous_clicks, next_clicks, current) -> tuple:
+    """Return the layer chosen by a card, or by stepping from the current one, and every card's class."""
+    names = [info.name for info in lens.layers]
+    trigger = ctx.triggered_id if ctx else None
+    if isinstance(trigger, dict) and trigger.get("type") == ids.LAYER_CARD_TYPE:
+        chosen = validate.one_of(trigger.get("layer"), names, what="Layer")
+    else:
+        position = names.index(validate.one_of(current, names, what="Layer")) if current is not None else 0
+        if trigger == ids.PREVIOUS_LAYER:
+            position = max(0, position - 1)
+        elif trigger == ids.NEXT_LAYER:
+            position = min(len(names) - 1, position + 1)
+        chosen = names[position]
+    return chosen, [SELECTED_CARD if name == chosen else CARD for name in names]
+
+
+@shows_errors(lambda message: (no_update, no_update, no_update))
+def input_channel_control(lens: Lens, layer, current) -> tuple:
+    """Return the input-channel options for the layer, the value to keep, and whether to show the control."""
+    info = _layer(lens, layer)
+    count = views.input_channel_count(info)
+    if count == 1:
+        return [], views.SUMMARY_CHANNEL, "inline-field hidden"
+    options = [{"label": "all (L2 norm)", "value": views.SUMMARY_CHANNEL}] + [
+        {"label": f"channel {c}", "value": c} for c in range(count)]
+    keep = current if current == views.SUMMARY_CHANNEL or (
+        isinstance(current, int) and not isinstance(current, bool) and 0 <= current < count) else views.SUMMARY_CHANNEL
+    return options, keep, "inline-field"
+
+
+def _panel_error(message: str):
+    return figures.message_figure(message), message, no_update
+
+
+@shows_errors(_panel_error)
+def activations(lens: Lens, index, layer, scale) -> tuple:
+    """Return the selected layer's activations for the digit, a caption and the panel title."""
+    index = validate.digit_index(index, lens.test_size)
+    info, per_channel = _layer(lens, layer), _per_channel(scale)
+    figure, caption = views.activation_view(info, lens.tensors(index).activations[info.name], per_channel=per_channel)
+    return figure, caption, f"Activations of {info.name} ({info.kind})"
+
+
+@shows_errors(_panel_error)
+def weights(lens: Lens, layer, scale, input_channel) -> tuple:
+    """Return the selected layer's filters or weight matrix, a caption and the panel title."""
+    info, per_channel = _layer(lens, layer), _per_channel(scale)
+    figure, caption = views.kernel_view(info, lens.weights().get(info.name), per_channel=per_channel,
+                                        input_channel=_input_channel(info, input_channel), value_name="weight")
+    return figure, caption, f"Filters and weights of {info.name}"
+
+
+@shows_errors(_panel_error)
+def gradients(lens: Lens, index, layer, scale, input_channel) -> tuple:
+    """Return the loss gradient of the selected layer's weights for the digit, a caption and the title."""
+    index = validate.digit_index(index, lens.test_size)
+    info, per_channel = _layer(lens, layer), _per_channel(scale)
+    tensors = lens.tensors(index)
+    figure, caption = views.kernel_view(info, tensors.weight_gradients.get(info.name), per_channel=per_channel,
+                                        input_channel=_input_channel(info, input_channel), value_name="∂L/∂w")
+    if info.has_weights:
+        caption = (f"L = cross-entropy of the true label {tensors.loss_label} (L = {tensors.loss:.4f}). "
+                   f"A training step moves each weight against its gradient. {caption}")
+    return figure, caption, f"Weight gradients of {info.name} for this digit"
+
+
+def register(app: Dash, lens: Lens) -> None:
+    """Attach the layer callbacks to the app."""
+    bind = validate.bind
+    app.callback(
+        Output(ids.SELECTED_LAYER, "data"), Output(ids.ALL_LAYER_CARDS, "className"),
+        Input(ids.ALL_LAYER_CARDS, "n_clicks"), Input(ids.PREVIOUS_LAYER, "n_clicks"),
+        Input(ids.NEXT_LAYER, "n_clicks"), State(ids.SELECTED_LAYER, "data"),
+        prevent_initial_call=True,
+    )(bind(select_layer, lens))
+    app.callback(
+        Output(ids.INPUT_CHANNEL, "options"), Output(ids.INPUT_CHANNEL, "value"),
+        Output(ids.INPUT_CHANNEL_FIELD, "className"),
+        Input(ids.SELECTED_LAYER, "data"), State(ids.INPUT_CHANNEL, "value"),
+    )(bind(input_channel_control, lens))
+    app.callback(
+        Output(ids.ACTIVATION_GRAPH, "figure"), Output(ids.ACTIVATION_CAPTION, "children"),
+        Output(ids.ACTIVATION_TITLE, "children"),
+        Input(ids.DIGIT, "value"), Input(ids.SELECTED_LAYER, "data"), Input(ids.SCALE_MODE, "value"),
+    )(bind(activations, lens))
+    app.callback(
+        Output(ids.WEIGHT_GRAPH, "figure"), Output(ids.WEIGHT_CAPTION, "children"),
+        Output(ids.WEIGHT_TITLE, "children"),
+        Input(ids.SELECTED_LAYER, "data"), Input(ids.SCALE_MODE, "value"), Input(ids.INPUT_CHANNEL, "value"),
+    )(bind(weights, lens))
+    app.callback(
+        Output(ids.GRADIENT_GRAPH, "figure"), Output(ids.GRADIENT_CAPTION, "children"),
+        Output(ids.GRADIENT_TITLE, "children"),
+        Input(ids.DIGIT, "value"), Input(ids.SELECTED_LAYER, "data"), Input(ids.SCALE_MODE, "value"),
+        Input(ids.INPUT_CHANNEL, "value"),
+    )(bind(gradients, lens))

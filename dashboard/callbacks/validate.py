@@ -1,0 +1,105 @@
+"""The validation layer at the callback boundary.
+
+Any callback can be POSTed to /_dash-update-component with arbitrary JSON, so every
+input is checked here before it reaches the service. Failures raise InvalidInput,
+whose message is shown in the page.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any, Callable, Collection, TypeVar
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 200
+Result = TypeVar("Result")
+
+
+class InvalidInput(ValueError):
+    """A request the page would never send; the message is safe to show to the user."""
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def integer(value: Any, *, low: int, high: int, what: str) -> int:
+    """Return value as an int in [low, high]; booleans, floats with fractions and strings are refused."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidInput(f"{what} must be a whole number, got {_describe(value)}")
+    if isinstance(value, float) and not value.is_integer():
+        raise InvalidInput(f"{what} must be a whole number, got {_describe(value)}")
+    number = int(value)
+    if not low <= number <= high:
+        raise InvalidInput(f"{what} {number} is out of range: it must be between {low:,} and {high:,}")
+    return number
+
+
+def digit_index(value: Any, test_size: int) -> int:
+    """Return a valid test-digit index."""
+    return integer(value, low=0, high=test_size - 1, what="Digit index")
+
+
+def one_of(value: Any, allowed: Collection, *, what: str) -> Any:
+    """Return value if it is one of the allowed (hashable, same type) values."""
+    if not isinstance(value, (str, int)) or isinstance(value, bool) or value not in allowed:
+        choices = ", ".join(str(a) for a in allowed)
+        raise InvalidInput(f"{what} {_describe(value)} is not one of: {choices}")
+    return value
+
+
+def text(value: Any, *, what: str) -> str:
+    """Return value as a short string (None becomes "")."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} must be text, got {_describe(value)}")
+    return value[:MAX_TEXT]
+
+
+def flag_list(value: Any, *, what: str) -> bool:
+    """Return whether a one-option Checklist is ticked."""
+    if value is None:
+        return False
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidInput(f"{what} must be a list of strings, got {_describe(value)}")
+    return bool(value)
+
+
+def clicks(value: Any) -> int:
+    """Return a button's click count (None counts as 0)."""
+    if value is None:
+        return 0
+    return integer(value, low=0, high=10**9, what="Click count")
+
+
+def shows_errors(on_error: Callable[[str], Result]) -> Callable[[Callable[..., Result]], Callable[..., Result]]:
+    """Decorate a callback so that InvalidInput becomes `on_error(message)` instead of an exception."""
+
+    def decorate(callback: Callable[..., Result]) -> Callable[..., Result]:
+        @functools.wraps(callback)
+        def guarded(*args: Any) -> Result:
+            try:
+                return callback(*args)
+            except InvalidInput as error:
+                log.info("refused input in %s: %s", callback.__name__, error)
+                return on_error(str(error))
+
+        return guarded
+
+    return decorate
+
+
+def bind(callback: Callable[..., Result], lens: Any) -> Callable[..., Result]:
+    """Return the callback with its first argument (the lens) filled in, keeping its name for Dash."""
+
+    def bound(*args: Any) -> Result:
+        return callback(lens, *args)
+
+    # Not functools.wraps: its __wrapped__ would make inspect.signature report the lens argument.
+    bound.__name__, bound.__qualname__, bound.__module__ = callback.__name__, callback.__qualname__, callback.__module__
+    bound.__doc__ = callback.__doc__
+    return bound

@@ -1,0 +1,115 @@
+"""One frozen settings object, read from CLI flags and environment variables."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+ENV_PREFIX = "CNNLENS_"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def default_model_dir() -> Path:
+    """Return the per-user cache folder for trained models (XDG-style on Linux)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "cnn-lens" / "models"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything the app can be told; tests build their own small instances."""
+
+    host: str = "127.0.0.1"
+    port: int = 8050
+    model_dir: Path = dataclasses.field(default_factory=default_model_dir)
+    data: Path | None = None
+    epochs: int = 5
+    batch_size: int = 128
+    retrain: bool = False
+    debug: bool = False
+    # Skip the short network probe for Keras's MNIST download (tests, air-gapped hosts).
+    offline: bool = False
+    # Train on at most this many digits (tests and CI use a small subset).
+    train_limit: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port must be between 1 and 65535, got {self.port}")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch size must be at least 1, got {self.batch_size}")
+        if self.train_limit is not None and self.train_limit < 10:
+            raise ValueError(f"train limit must be at least 10 digits, got {self.train_limit}")
+        if self.debug and self.host not in LOOPBACK_HOSTS:
+            raise ValueError(
+                f"debug mode runs arbitrary code from the browser; it is refused on host {self.host!r} "
+                "(use 127.0.0.1 or localhost)"
+            )
+
+
+def _env_bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
+    """Return settings from CNNLENS_* environment variables over the defaults."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for field in dataclasses.fields(Settings):
+        raw = env.get(ENV_PREFIX + field.name.upper())
+        if raw is None or raw == "":
+            continue
+        values[field.name] = _convert(field.name, raw)
+    return Settings(**values)
+
+
+def _convert(name: str, raw: str) -> object:
+    if name in {"port", "epochs", "batch_size", "seed", "train_limit"}:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"{ENV_PREFIX}{name.upper()} must be an integer, got {raw!r}") from None
+    if name in {"retrain", "debug", "offline"}:
+        return _env_bool(raw)
+    if name in {"model_dir", "data"}:
+        return Path(raw).expanduser()
+    return raw
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command-line parser; every flag also has a CNNLENS_* variable."""
+    parser = argparse.ArgumentParser(
+        prog="app.py",
+        description="CNN Lens: a dashboard that shows the filters, activations and "
+        "gradients of an MNIST CNN, layer by layer.",
+        epilog="Each flag can also be set through an environment variable, e.g. "
+        "CNNLENS_MODEL_DIR, CNNLENS_DATA, CNNLENS_EPOCHS, CNNLENS_PORT.",
+    )
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default 8050)")
+    parser.add_argument("--model-dir", type=Path, help="folder for the trained model cache")
+    parser.add_argument("--data", type=Path, help="a Keras-format mnist.npz to use")
+    parser.add_argument("--epochs", type=int, help="training epochs (default 5)")
+    parser.add_argument("--batch-size", type=int, help="training batch size (default 128)")
+    parser.add_argument("--train-limit", type=int, help="train on at most N digits")
+    parser.add_argument("--retrain", action="store_true", default=None, help="train even if a cached model exists")
+    parser.add_argument("--offline", action="store_true", default=None, help="never try to download MNIST")
+    parser.add_argument("--debug", action="store_true", default=None, help="Dash debug mode (loopback only)")
+    return parser
+
+
+def settings_from_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Return settings from CLI flags, falling back to environment variables, then defaults."""
+    args = build_parser().parse_args(argv)
+    base = settings_from_env(environ)
+    overrides = {
+        field.name: getattr(args, field.name)
+        for field in dataclasses.fields(Settings)
+        if getattr(args, field.name, None) is not None
+    }
+    return dataclasses.replace(base, **overrides)

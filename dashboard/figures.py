@@ -1,0 +1,227 @@
+"""Pure figure builders: NumPy arrays in, plotly Figures out. No model, no Dash, no I/O."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+SEQUENTIAL = "Viridis"
+DIVERGING = "RdBu_r"
+INK = "Greys"
+FONT = dict(family="Inter, system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=12, color="#1f2937")
+ACCENT = "#2563eb"
+MUTED = "#9ca3af"
+TRUE_COLOUR = "#059669"
+
+
+def _layout(fig: go.Figure, *, height: int, title: str | None = None) -> go.Figure:
+    fig.update_layout(
+        height=height,
+        margin=dict(l=8, r=8, t=32 if title else 8, b=8),
+        title=dict(text=title, x=0.01, font=dict(size=13)) if title else None,
+        paper_bgcolor="white",
+        plot_bgcolor="white",
+        font=FONT,
+        hoverlabel=dict(font=dict(family=FONT["family"], size=12)),
+    )
+    return fig
+
+
+def _image_axes(fig: go.Figure) -> None:
+    fig.update_xaxes(visible=False, constrain="domain")
+    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x", constrain="domain")
+
+
+def message_figure(text: str, *, height: int = 240) -> go.Figure:
+    """Return an empty figure that shows a short message in its centre."""
+    fig = go.Figure()
+    fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                       font=dict(size=13, color="#4b5563"), align="center")
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, height=height)
+
+
+def _require_2d(array: np.ndarray, what: str) -> np.ndarray:
+    array = np.asarray(array)
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim != 2:
+        raise ValueError(f"{what} must be a 2-D array (or H x W x 1), got shape {array.shape}")
+    return array
+
+
+def digit_heatmap(image: np.ndarray, *, title: str | None = None) -> go.Figure:
+    """Return the input digit as a heatmap of its pixel values (0 = white paper, 1 = black ink)."""
+    pixels = _require_2d(image, "image").astype(np.float32)
+    fig = go.Figure(go.Heatmap(
+        z=pixels, colorscale=INK, zmin=0.0, zmax=1.0,
+        colorbar=dict(title=dict(text="pixel", side="right"), thickness=10, len=0.9),
+        hovertemplate="row %{y}, col %{x}<br>pixel %{z:.4f}<extra></extra>",
+    ))
+    _image_axes(fig)
+    return _layout(fig, height=260, title=title)
+
+
+def signed_heatmap(values: np.ndarray, *, value_name: str, title: str | None = None) -> go.Figure:
+    """Return a 2-D signed map (e.g. a saliency) on a diverging scale centred on zero."""
+    values = _require_2d(values, value_name).astype(np.float32)
+    limit = float(np.max(np.abs(values))) or 1.0
+    fig = go.Figure(go.Heatmap(
+        z=values, colorscale=DIVERGING, zmid=0.0, zmin=-limit, zmax=limit,
+        colorbar=dict(title=dict(text=value_name, side="right"), thickness=10, len=0.9, exponentformat="e"),
+        hovertemplate="row %{y}, col %{x}<br>" + value_name + " %{z:.4g}<extra></extra>",
+    ))
+    _image_axes(fig)
+    return _layout(fig, height=260, title=title)
+
+
+def mosaic_columns(channels: int, tile_height: int, tile_width: int) -> int:
+    """Return how many tiles per row make a mosaic about twice as wide as it is tall."""
+    target = math.sqrt(2.0 * channels * tile_height / tile_width)
+    for columns in range(max(1, math.ceil(target)), min(channels, math.ceil(target * 1.5)) + 1):
+        if channels % columns == 0:
+            return columns
+    return max(1, min(channels, math.ceil(target)))
+
+
+def tile_channels(maps: np.ndarray, columns: int, gutter: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Return (mosaic, positions): channels of an (H, W, C) array tiled row-major with NaN gutters.
+
+    ``positions`` has shape (mosaic H, mosaic W, 3) holding channel, row and column of each
+    cell (zeros in gutters), so hover can name them.
+    """
+    height, width, channels = maps.shape
+    rows = math.ceil(channels / columns)
+    mosaic_h = rows * height + (rows - 1) * gutter
+    mosaic_w = columns * width + (columns - 1) * gutter
+    mosaic = np.full((mosaic_h, mosaic_w), np.nan, dtype=np.float32)
+    positions = np.zeros((mosaic_h, mosaic_w, 3), dtype=np.uint16)
+    grid_r, grid_c = np.mgrid[0:height, 0:width]
+    for channel in range(channels):
+        top = (channel // columns) * (height + gutter)
+        left = (channel % columns) * (width + gutter)
+        mosaic[top:top + height, left:left + width] = maps[:, :, channel]
+        positions[top:top + height, left:left + width, 0] = channel
+        positions[top:top + height, left:left + width, 1] = grid_r
+        positions[top:top + height, left:left + width, 2] = grid_c
+    return mosaic, positions
+
+
+def channel_mosaic(
+    maps: np.ndarray,
+    *,
+    value_name: str,
+    signed: bool,
+    per_channel: bool = False,
+    channel_name: str = "channel",
+    title: str | None = None,
+) -> go.Figure:
+    """Return ONE heatmap tiling every channel of an (H, W, C) array, true values on hover.
+
+    ``signed`` picks a diverging scale centred on zero (weights, gradients) instead of a
+    sequential one (non-negative activations). ``per_channel`` scales each tile to its own
+    range for the colours; hover always shows the true value.
+    """
+    maps = np.asarray(maps, dtype=np.float32)
+    if maps.ndim != 3 or min(maps.shape) < 1:
+        raise ValueError(f"maps must be an (H, W, C) array, got shape {maps.shape}")
+    height, width, channels = maps.shape
+    columns = mosaic_columns(channels, height, width)
+    mosaic, positions = tile_channels(maps, columns)
+    hover = (f"{channel_name} %{{customdata[0]}}<br>row %{{customdata[1]}}, col %{{customdata[2]}}<br>"
+             f"{value_name} ")
+    if per_channel:
+        colour_values = _scale_per_channel(maps, signed)
+        shown, _ = tile_channels(colour_values, columns)
+        customdata = np.concatenate([positions.astype(np.float32), mosaic[..., np.newaxis]], axis=-1)
+        hovertemplate = hover + "%{customdata[3]:.4g}<extra></extra>"
+        limit = 1.0
+        bar_title = "share of tile's max |value|" if signed else "share of tile's max"
+    else:
+        shown, customdata = mosaic, positions
+        hovertemplate = hover + "%{z:.4g}<extra></extra>"
+        finite = mosaic[np.isfinite(mosaic)]
+        limit = float(np.max(np.abs(finite))) if finite.size else 1.0
+        limit = limit or 1.0
+        bar_title = value_name
+    heatmap = go.Heatmap(
+        z=shown, customdata=customdata, hovertemplate=hovertemplate, hoverongaps=False,
+        colorbar=dict(title=dict(text=bar_title, side="right"), thickness=10, len=0.9, exponentformat="e"),
+    )
+    if signed:
+        heatmap.update(colorscale=DIVERGING, zmid=0.0, zmin=-limit, zmax=limit)
+    else:
+        heatmap.update(colorscale=SEQUENTIAL, zmin=0.0, zmax=limit)
+    fig = go.Figure(heatmap)
+    _image_axes(fig)
+    mosaic_h, mosaic_w = mosaic.shape
+    height_px = int(np.clip(560 * mosaic_h / mosaic_w + 40, 180, 520))
+    return _layout(fig, height=height_px, title=title)
+
+
+def _scale_per_channel(maps: np.ndarray, signed: bool) -> np.ndarray:
+    peak = np.max(np.abs(maps), axis=(0, 1), keepdims=True)
+    peak[peak == 0] = 1.0
+    return maps / peak
+
+
+def matrix_heatmap(
+    matrix: np.ndarray, *, value_name: str, row_name: str, column_name: str, title: str | None = None
+) -> go.Figure:
+    """Return a (rows, columns) matrix such as dense weights as a heatmap, diverging around zero."""
+    matrix = np.asarray(matrix, dtype=np.float32)
+    if matrix.ndim != 2:
+        raise ValueError(f"matrix must be 2-D, got shape {matrix.shape}")
+    limit = float(np.max(np.abs(matrix))) or 1.0
+    fig = go.Figure(go.Heatmap(
+        z=matrix, colorscale=DIVERGING, zmid=0.0, zmin=-limit, zmax=limit,
+        colorbar=dict(title=dict(text=value_name, side="right"), thickness=10, len=0.9, exponentformat="e"),
+        hovertemplate=f"{row_name} %{{y}}<br>{column_name} %{{x}}<br>{value_name} %{{z:.4g}}<extra></extra>",
+    ))
+    fig.update_xaxes(title=dict(text=column_name, font=dict(size=11)), showgrid=False)
+    fig.update_yaxes(title=dict(text=row_name, font=dict(size=11)), autorange="reversed", showgrid=False)
+    return _layout(fig, height=360, title=title)
+
+
+def vector_bars(values: np.ndarray, *, value_name: str, index_name: str, title: str | None = None) -> go.Figure:
+    """Return a 1-D vector (a dense layer's activations) as a bar chart, one bar per unit."""
+    values = np.asarray(values, dtype=np.float32).reshape(-1)
+    if values.size == 0:
+        raise ValueError("values must not be empty")
+    colours = np.where(values >= 0, ACCENT, "#dc2626")
+    fig = go.Figure(go.Bar(
+        x=np.arange(values.size), y=values, marker=dict(color=colours, line=dict(width=0)),
+        hovertemplate=f"{index_name} %{{x}}<br>{value_name} %{{y:.4g}}<extra></extra>",
+    ))
+    fig.update_layout(bargap=0.05 if values.size > 100 else 0.2)
+    fig.update_xaxes(title=dict(text=index_name, font=dict(size=11)), showgrid=False)
+    fig.update_yaxes(title=dict(text=value_name, font=dict(size=11)), gridcolor="#e5e7eb", zerolinecolor="#9ca3af")
+    return _layout(fig, height=260, title=title)
+
+
+def probability_bars(
+    probabilities: np.ndarray, *, true_label: int | None = None, class_names: Sequence[str] | None = None
+) -> go.Figure:
+    """Return class probabilities as bars; the predicted class is blue, the true class outlined green."""
+    probabilities = np.asarray(probabilities, dtype=np.float64).reshape(-1)
+    if probabilities.size == 0:
+        raise ValueError("probabilities must not be empty")
+    names = list(class_names) if class_names is not None else [str(i) for i in range(probabilities.size)]
+    if len(names) != probabilities.size:
+        raise ValueError(f"{len(names)} class names for {probabilities.size} probabilities")
+    predicted = int(np.argmax(probabilities))
+    colours = [ACCENT if i == predicted else MUTED for i in range(probabilities.size)]
+    outline = [TRUE_COLOUR if i == true_label else "rgba(0,0,0,0)" for i in range(probabilities.size)]
+    fig = go.Figure(go.Bar(
+        x=names, y=probabilities, marker=dict(color=colours, line=dict(color=outline, width=3)),
+        text=[f"{p:.0%}" if p >= 0.01 else "" for p in probabilities], textposition="outside",
+        cliponaxis=False,
+        hovertemplate="class %{x}<br>probability %{y:.6f}<extra></extra>",
+    ))
+    fig.update_xaxes(type="category", title=dict(text="class", font=dict(size=11)))
+    fig.update_yaxes(range=[0, 1.12], tickformat=".0%", gridcolor="#e5e7eb")
+    return _layout(fig, height=260)

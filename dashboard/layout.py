@@ -1,0 +1,131 @@
+"""The component tree of the page. No callbacks here."""
+
+from __future__ import annotations
+
+from dash import dcc, html
+
+from dashboard import ids, views
+from dashboard.lens import Lens
+
+GRAPH_CONFIG = {"displayModeBar": "hover", "displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"], "scrollZoom": False}
+SHARED_SCALE, PER_CHANNEL_SCALE = "shared", "per-channel"
+PREDICTED = "predicted"
+TRUE = "true"
+
+
+def _graph(graph_id: str) -> dcc.Loading:
+    return dcc.Loading(
+        dcc.Graph(id=graph_id, config=GRAPH_CONFIG, className="panel-graph"),
+        type="circle", delay_show=250, color="#2563eb",
+    )
+
+
+def panel(title, graph_id: str, caption, *, caption_id: str | None = None, controls=None,
+          title_id: str | None = None, class_name: str = "") -> html.Section:
+    """Return one panel: a title, optional controls, a graph with a loading indicator, a caption."""
+    heading = html.H2(title, id=title_id) if title_id else html.H2(title)
+    caption_props = {"id": caption_id} if caption_id else {}
+    return html.Section(
+        [html.Div([heading, controls] if controls is not None else [heading], className="panel-head"),
+         _graph(graph_id),
+         html.P(caption, className="caption", **caption_props)],
+        className=f"panel {class_name}".strip(),
+    )
+
+
+def _header(lens: Lens) -> html.Header:
+    served, predictions = lens.served, lens.predictions()
+    epochs = served.metadata.get("epochs", "?")
+    status = (f"Model {served.version} · {epochs} epoch(s) · test accuracy {predictions.accuracy:.1%} "
+              f"({len(predictions.misclassified):,} of {lens.test_size:,} misclassified) · data: {lens.data.describe()}")
+    return html.Header([
+        html.Div([html.H1("CNN Lens"),
+                  html.Span("look inside a convolutional network, layer by layer", className="tagline")],
+                 className="brand"),
+        html.P(status, id=ids.STATUS, className="status"),
+    ], className="top")
+
+
+def _digit_controls(lens: Lens) -> html.Section:
+    return html.Section([
+        html.Div([
+            html.Label("Test digit", htmlFor=ids.DIGIT),
+            dcc.Dropdown(id=ids.DIGIT, value=0, clearable=False, searchable=True, maxHeight=320,
+                         placeholder="Type an index, or 'true 7', 'pred 3'…",
+                         options=[], className="digit-dropdown"),
+        ], className="field grow"),
+        html.Button("Random digit", id=ids.RANDOM_DIGIT, n_clicks=0, className="button"),
+        dcc.Checklist(id=ids.MISCLASSIFIED_ONLY, options=[{"label": "only misclassified", "value": "on"}],
+                      value=[], className="switch"),
+        html.Div([
+            html.Label("Colour scale"),
+            dcc.RadioItems(id=ids.SCALE_MODE, value=SHARED_SCALE, inline=True, className="radio",
+                           options=[{"label": "shared", "value": SHARED_SCALE},
+                                    {"label": "per channel", "value": PER_CHANNEL_SCALE}]),
+        ], className="field"),
+        html.P(id=ids.DIGIT_SUMMARY, className="digit-summary", **{"aria-live": "polite"}),
+    ], className="controls")
+
+
+def _architecture_strip(lens: Lens) -> html.Nav:
+    cards = []
+    for position, info in enumerate(lens.layers):
+        name, kind, shape, parameters = views.layer_card_text(info)
+        cards.append(html.Button(
+            [html.Span(name, className="card-name"), html.Span(kind, className="card-kind"),
+             html.Span(shape, className="card-details"), html.Span(parameters, className="card-details")],
+            id=ids.layer_card(info.name), n_clicks=0, title=f"Show layer {name}",
+            className="layer-card selected" if position == 0 else "layer-card",
+        ))
+        if position < len(lens.layers) - 1:
+            cards.append(html.Span("→", className="arrow", **{"aria-hidden": "true"}))
+    return html.Nav([
+        html.Button("◀ Previous", id=ids.PREVIOUS_LAYER, n_clicks=0, className="button step"),
+        html.Div(cards, className="cards"),
+        html.Button("Next ▶", id=ids.NEXT_LAYER, n_clicks=0, className="button step"),
+    ], className="architecture", **{"aria-label": "Layers of the network"})
+
+
+def _class_options(classes: int) -> list[dict]:
+    return ([{"label": "predicted class", "value": PREDICTED}, {"label": "true class", "value": TRUE}]
+            + [{"label": f"class {c}", "value": c} for c in range(classes)])
+
+
+def build_layout(lens: Lens) -> html.Div:
+    """Return the whole page for the lens's current model."""
+    first_layer = lens.layers[0].name
+    saliency_controls = dcc.Dropdown(id=ids.SALIENCY_CLASS, value=PREDICTED, clearable=False, searchable=False,
+                                     options=_class_options(lens.served.extractor.classes), className="small-dropdown")
+    channel_controls = html.Div([
+        html.Label("Input channel", htmlFor=ids.INPUT_CHANNEL),
+        dcc.Dropdown(id=ids.INPUT_CHANNEL, value=views.SUMMARY_CHANNEL, clearable=False, options=[],
+                     className="small-dropdown"),
+    ], id=ids.INPUT_CHANNEL_FIELD, className="inline-field hidden")
+    return html.Div([
+        _header(lens),
+        html.Div(id=ids.ERROR_BANNER, className="error-banner", role="alert"),
+        _digit_controls(lens),
+        _architecture_strip(lens),
+        dcc.Store(id=ids.SELECTED_LAYER, data=first_layer),
+        html.Main([
+            html.Div([
+                panel("Input digit", ids.INPUT_GRAPH,
+                      "The 28×28 pixels the network sees, scaled to 0–1: white = 0 (paper), black = 1 (ink)."),
+                panel("Class probabilities", ids.PROBABILITY_GRAPH,
+                      "The softmax output: blue = predicted class, green outline = true label."),
+                panel("Saliency", ids.SALIENCY_GRAPH, "", caption_id=ids.SALIENCY_CAPTION,
+                      controls=saliency_controls),
+            ], className="row three"),
+            html.Div([
+                panel("Activations", ids.ACTIVATION_GRAPH, "", caption_id=ids.ACTIVATION_CAPTION,
+                      title_id=ids.ACTIVATION_TITLE),
+            ], className="row one"),
+            html.Div([
+                panel("Filters and weights", ids.WEIGHT_GRAPH, "", caption_id=ids.WEIGHT_CAPTION,
+                      title_id=ids.WEIGHT_TITLE, controls=channel_controls),
+                panel("Weight gradients for this digit", ids.GRADIENT_GRAPH, "", caption_id=ids.GRADIENT_CAPTION,
+                      title_id=ids.GRADIENT_TITLE),
+            ], className="row two"),
+        ]),
+        html.Footer("CNN Lens · every number on hover is the model's true value.", className="footer"),
+    ], className="page")

@@ -1,0 +1,177 @@
+"""The application service: the test digits, the served model, and cached per-digit tensors.
+
+Callbacks talk to this object only. It hands out NumPy arrays and plain values.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import re
+import threading
+import time
+
+import numpy as np
+
+from dashboard.config import Settings
+from dashboard.data import Dataset, load_mnist
+from dashboard.model_service import ModelService, ServedModel
+from dashboard.tensors import PREDICTED_CLASS, DigitTensors, LayerInfo
+
+log = logging.getLogger(__name__)
+
+TENSOR_CACHE_SIZE = 64
+SEARCH_LIMIT = 50
+_QUERY_TRUE = re.compile(r"\b(?:true|label)\s*:?\s*(\d)\b")
+_QUERY_PRED = re.compile(r"\bpred(?:icted)?\s*:?\s*(\d)\b")
+_QUERY_INDEX = re.compile(r"#?(\d+)")
+
+
+@dataclasses.dataclass(frozen=True)
+class DigitSummary:
+    """One test digit as the dropdown lists it."""
+
+    index: int
+    label: int
+    predicted: int
+    confidence: float
+
+    @property
+    def correct(self) -> bool:
+        """Return whether the model classifies this digit correctly."""
+        return self.label == self.predicted
+
+
+@dataclasses.dataclass(frozen=True)
+class Predictions:
+    """The served model's verdict on every test digit."""
+
+    version: str
+    predicted: np.ndarray
+    confidence: np.ndarray
+    misclassified: np.ndarray
+    accuracy: float
+
+
+class Lens:
+    """Owns the dataset and the model service; answers the page's questions with arrays."""
+
+    def __init__(self, data: Dataset, models: ModelService) -> None:
+        self.data = data
+        self.models = models
+        self._lock = threading.Lock()
+        self._tensor_cache: collections.OrderedDict[tuple, DigitTensors] = collections.OrderedDict()
+        self._predictions: Predictions | None = None
+
+    @classmethod
+    def start(cls, settings: Settings) -> "Lens":
+        """Return a Lens with data loaded and a model trained or loaded from the cache."""
+        started = time.perf_counter()
+        data = load_mnist(settings.data, offline=settings.offline, seed=settings.seed)
+        models = ModelService(settings.model_dir)
+        models.load_or_train(
+            data, epochs=settings.epochs, batch_size=settings.batch_size, retrain=settings.retrain,
+            train_limit=settings.train_limit, seed=settings.seed,
+        )
+        lens = cls(data, models)
+        lens.predictions()
+        log.info("ready in %.1f s", time.perf_counter() - started)
+        return lens
+
+    @property
+    def served(self) -> ServedModel:
+        """Return the model currently served."""
+        return self.models.current
+
+    @property
+    def test_size(self) -> int:
+        """Return how many test digits there are."""
+        return len(self.data.x_test)
+
+    @property
+    def layers(self) -> list[LayerInfo]:
+        """Return the served model's layers after the input."""
+        return self.served.extractor.layers
+
+    def layer(self, name: str) -> LayerInfo:
+        """Return the named layer's info; raise KeyError for an unknown name."""
+        return self.served.extractor.layer(name)
+
+    def weights(self) -> dict[str, dict[str, np.ndarray]]:
+        """Return the served model's weights by layer."""
+        return self.served.extractor.weights()
+
+    def image(self, index: int) -> tuple[np.ndarray, int]:
+        """Return test digit `index` as (image (28, 28, 1), true label)."""
+        return self.data.x_test[index], int(self.data.y_test[index])
+
+    def tensors(self, index: int, score_class: int = PREDICTED_CLASS) -> DigitTensors:
+        """Return (cached) activations, probabilities, saliency and weight gradients for a test digit."""
+        served = self.served
+        key = (served.version, index, score_class)
+        with self._lock:
+            cached = self._tensor_cache.get(key)
+            if cached is not None:
+                self._tensor_cache.move_to_end(key)
+                return cached
+        image, label = self.image(index)
+        result = served.extractor.digit_tensors(image, label=label, score_class=score_class)
+        with self._lock:
+            self._tensor_cache[key] = result
+            while len(self._tensor_cache) > TENSOR_CACHE_SIZE:
+                self._tensor_cache.popitem(last=False)
+        return result
+
+    def predictions(self) -> Predictions:
+        """Return the served model's predictions for every test digit (computed once per model)."""
+        served = self.served
+        current = self._predictions
+        if current is not None and current.version == served.version:
+            return current
+        started = time.perf_counter()
+        probabilities = served.extractor.probabilities(self.data.x_test)
+        predicted = probabilities.argmax(axis=1)
+        result = Predictions(
+            version=served.version,
+            predicted=predicted,
+            confidence=probabilities.max(axis=1),
+            misclassified=np.flatnonzero(predicted != self.data.y_test),
+            accuracy=float(np.mean(predicted == self.data.y_test)),
+        )
+        log.info("evaluated %d test digits in %.2f s: accuracy %.4f, %d misclassified",
+                 self.test_size, time.perf_counter() - started, result.accuracy, len(result.misclassified))
+        self._predictions = result
+        return result
+
+    def summary(self, index: int) -> DigitSummary:
+        """Return the dropdown entry for one test digit."""
+        predictions = self.predictions()
+        return DigitSummary(index, int(self.data.y_test[index]), int(predictions.predicted[index]),
+                            float(predictions.confidence[index]))
+
+    def search(self, query: str | None, *, misclassified_only: bool, limit: int = SEARCH_LIMIT) -> list[DigitSummary]:
+        """Return up to `limit` digits matching a query such as "42", "true 7", "pred 3" or "true 4 pred 9"."""
+        predictions = self.predictions()
+        candidates = predictions.misclassified if misclassified_only else np.arange(self.test_size)
+        text = (query or "").strip().lower()
+        true_match, pred_match = _QUERY_TRUE.search(text), _QUERY_PRED.search(text)
+        if true_match:
+            candidates = candidates[self.data.y_test[candidates] == int(true_match.group(1))]
+            text = text.replace(true_match.group(0), " ")
+        if pred_match:
+            candidates = candidates[predictions.predicted[candidates] == int(pred_match.group(1))]
+            text = text.replace(pred_match.group(0), " ")
+        index_match = _QUERY_INDEX.search(text)
+        if index_match:
+            prefix = index_match.group(1)
+            exact = [i for i in candidates if str(i) == prefix]
+            starts = [i for i in candidates if str(i).startswith(prefix) and str(i) != prefix]
+            candidates = np.array(exact + starts, dtype=np.int64)
+        return [self.summary(int(i)) for i in candidates[:limit]]
+
+    def random_digit(self, *, misclassified_only: bool, rng: np.random.Generator | None = None) -> int | None:
+        """Return a random test digit index (a misclassified one if asked; None if there is none)."""
+        rng = rng or np.random.default_rng()
+        pool = self.predictions().misclassified if misclassified_only else np.arange(self.test_size)
+        return int(rng.choice(pool)) if len(pool) else None

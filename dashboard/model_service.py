@@ -1,0 +1,276 @@
+"""Build, train, save atomically, load and serve the CNN whose insides the page shows."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import platform
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from dashboard.data import Dataset
+
+if TYPE_CHECKING:  # TensorFlow is imported lazily; these names are for type checkers only.
+    import keras
+
+    from dashboard.tensors import TensorExtractor
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.keras"
+METADATA_FILE = "model.json"
+METADATA_SCHEMA = 1
+
+
+class ModelLoadError(RuntimeError):
+    """Raised when a cached model cannot be trusted; the message says why."""
+
+
+def build_seed_model(seed: int = 0) -> "keras.Model":
+    """Return the classic MNIST CNN, compiled with Adam and sparse categorical cross-entropy."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input(shape=(28, 28, 1), name="digit")
+    x = layers.Conv2D(32, (3, 3), activation="relu", name="conv1")(inputs)
+    x = layers.MaxPooling2D((2, 2), name="pool1")(x)
+    x = layers.Conv2D(64, (3, 3), activation="relu", name="conv2")(x)
+    x = layers.MaxPooling2D((2, 2), name="pool2")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(64, activation="relu", name="dense")(x)
+    outputs = layers.Dense(10, activation="softmax", name="probabilities")(x)
+    model = keras.Model(inputs, outputs, name="seed_cnn")
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _progress_callback(total_epochs: int) -> "keras.callbacks.Callback":
+    import keras
+
+    class LogProgress(keras.callbacks.Callback):
+        """Logs each epoch's loss and accuracy, and a few points within each epoch."""
+
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            self._epoch, self._started = epoch, time.perf_counter()
+            steps = (self.params or {}).get("steps") or 0
+            self._report_every = max(1, steps // 4)
+
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            if (batch + 1) % self._report_every == 0 and logs:
+                steps = self.params.get("steps")
+                log.info("epoch %d/%d  step %d/%s  loss %.4f  accuracy %.4f",
+                         self._epoch + 1, total_epochs, batch + 1, steps,
+                         logs.get("loss", float("nan")), logs.get("accuracy", float("nan")))
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            logs = logs or {}
+            log.info("epoch %d/%d done in %.1f s  loss %.4f  accuracy %.4f  val_loss %.4f  val_accuracy %.4f",
+                     epoch + 1, total_epochs, time.perf_counter() - self._started,
+                     logs.get("loss", float("nan")), logs.get("accuracy", float("nan")),
+                     logs.get("val_loss", float("nan")), logs.get("val_accuracy", float("nan")))
+
+    return LogProgress()
+
+
+def train_seed_model(
+    data: Dataset, *, epochs: int, batch_size: int = 128, train_limit: int | None = None, seed: int = 0
+) -> tuple["keras.Model", dict[str, Any]]:
+    """Return a freshly trained seed model and a summary of the run (accuracy, timings)."""
+    model = build_seed_model(seed)
+    x_train, y_train = data.x_train, data.y_train
+    if train_limit is not None and train_limit < len(x_train):
+        pick = np.random.default_rng(seed).permutation(len(x_train))[:train_limit]
+        x_train, y_train = x_train[pick], y_train[pick]
+    log.info("training the seed CNN on %d digits for %d epoch(s)", len(x_train), epochs)
+    started = time.perf_counter()
+    history = model.fit(
+        x_train, y_train, epochs=epochs, batch_size=batch_size,
+        validation_data=(data.x_test, data.y_test), verbose=0,
+        callbacks=[_progress_callback(epochs)],
+    )
+    seconds = time.perf_counter() - started
+    test_loss, test_accuracy = model.evaluate(data.x_test, data.y_test, batch_size=512, verbose=0)
+    log.info("trained in %.1f s: test accuracy %.4f", seconds, test_accuracy)
+    summary = {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "train_digits": int(len(x_train)),
+        "test_digits": int(len(data.x_test)),
+        "data_source": data.source,
+        "test_loss": float(test_loss),
+        "test_accuracy": float(test_accuracy),
+        "train_seconds": round(seconds, 2),
+        "history": {key: [float(v) for v in values] for key, values in history.history.items()},
+        "seed": seed,
+    }
+    return model, summary
+
+
+def file_sha256(path: Path) -> str:
+    """Return the hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    """Return the versions of the libraries a saved model depends on."""
+    import keras
+    import tensorflow as tf
+
+    return {"keras": keras.__version__, "tensorflow": tf.__version__, "numpy": np.__version__,
+            "python": platform.python_version()}
+
+
+def _atomic_write_bytes(path: Path, write: Callable[[Path], None], suffix: str) -> None:
+    """Write through a temporary file in the same folder, then os.replace it into place."""
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(handle)
+    temp = Path(temp_name)
+    try:
+        write(temp)
+        with open(temp, "rb") as written:
+            os.fsync(written.fileno())
+        os.chmod(temp, 0o644)  # mkstemp makes 0600; a model cache is not secret.
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def save_model(model: "keras.Model", summary: dict[str, Any], model_dir: Path) -> dict[str, Any]:
+    """Save the model and its metadata atomically into model_dir; return the metadata."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    model_path = model_dir / MODEL_FILE
+    # Keras insists on the .keras suffix, so the temporary file carries it too.
+    _atomic_write_bytes(model_path, lambda temp: model.save(temp), suffix=".keras")
+    metadata = {
+        "schema": METADATA_SCHEMA,
+        "model_file": MODEL_FILE,
+        "model_sha256": file_sha256(model_path),
+        "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "versions": library_versions(),
+        **summary,
+    }
+    text = json.dumps(metadata, indent=2)
+    _atomic_write_bytes(model_dir / METADATA_FILE, lambda temp: temp.write_text(text), suffix=".json")
+    return metadata
+
+
+def read_metadata(model_dir: Path) -> dict[str, Any]:
+    """Return the metadata of the cached model, or raise ModelLoadError saying what is wrong."""
+    path = model_dir / METADATA_FILE
+    try:
+        metadata = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ModelLoadError(f"no metadata file {path}") from None
+    except (OSError, ValueError) as error:
+        raise ModelLoadError(f"metadata {path} is unreadable ({error})") from None
+    if not isinstance(metadata, dict) or metadata.get("schema") != METADATA_SCHEMA:
+        raise ModelLoadError(f"metadata {path} has an unknown schema")
+    return metadata
+
+
+def load_cached_model(model_dir: Path) -> tuple["keras.Model", dict[str, Any]]:
+    """Return the cached model and its metadata after checking its hash, or raise ModelLoadError."""
+    metadata = read_metadata(model_dir)
+    model_path = model_dir / MODEL_FILE
+    if not model_path.exists():
+        raise ModelLoadError(f"no model file {model_path}")
+    actual = file_sha256(model_path)
+    if actual != metadata.get("model_sha256"):
+        raise ModelLoadError(f"{model_path} does not match the sha256 in its metadata")
+    saved_keras = str(metadata.get("versions", {}).get("keras", ""))
+    import keras
+
+    if saved_keras.split(".")[:1] != keras.__version__.split(".")[:1]:
+        raise ModelLoadError(f"model saved with Keras {saved_keras}, this is Keras {keras.__version__}")
+    try:
+        model = keras.models.load_model(model_path, compile=False)
+    except Exception as error:  # noqa: BLE001 - Keras reports many corrupt files as "File not found".
+        raise ModelLoadError(f"Keras could not load {model_path}: {error}") from None
+    return model, metadata
+
+
+def _move_aside(model_dir: Path, reason: str) -> None:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for name in (MODEL_FILE, METADATA_FILE):
+        path = model_dir / name
+        if path.exists():
+            target = path.with_name(f"{name}.{stamp}.corrupt")
+            os.replace(path, target)
+            log.warning("moved %s aside to %s: %s", path, target.name, reason)
+
+
+@dataclasses.dataclass(frozen=True)
+class ServedModel:
+    """A loaded model, its metadata, and the extractor that computes its tensors."""
+
+    model: "keras.Model"
+    metadata: dict[str, Any]
+    extractor: "TensorExtractor"
+
+    @property
+    def version(self) -> str:
+        """Return a short id of this model: the first 12 hex digits of its file hash."""
+        return str(self.metadata.get("model_sha256", "unsaved"))[:12]
+
+
+class ModelService:
+    """Owns the served model: trains or loads it, and swaps it atomically."""
+
+    def __init__(self, model_dir: Path) -> None:
+        self.model_dir = Path(model_dir)
+        self._lock = threading.Lock()
+        self._served: ServedModel | None = None
+
+    @property
+    def current(self) -> ServedModel:
+        """Return the model being served; raise if none is loaded yet."""
+        served = self._served
+        if served is None:
+            raise RuntimeError("no model is loaded yet")
+        return served
+
+    def switch_to(self, model: "keras.Model", metadata: dict[str, Any]) -> ServedModel:
+        """Serve this model from now on; requests already running finish on the old one."""
+        from dashboard.tensors import TensorExtractor
+
+        served = ServedModel(model, metadata, TensorExtractor(model))
+        with self._lock:
+            self._served = served
+        log.info("serving model %s (test accuracy %.4f)", served.version,
+                 float(metadata.get("test_accuracy", float("nan"))))
+        return served
+
+    def load_or_train(
+        self, data: Dataset, *, epochs: int, batch_size: int = 128, retrain: bool = False,
+        train_limit: int | None = None, seed: int = 0,
+    ) -> ServedModel:
+        """Serve the cached model, or train, save and serve a new one when asked or when the cache is bad."""
+        if not retrain:
+            try:
+                started = time.perf_counter()
+                model, metadata = load_cached_model(self.model_dir)
+                log.info("loaded cached model from %s in %.2f s", self.model_dir, time.perf_counter() - started)
+                return self.switch_to(model, metadata)
+            except ModelLoadError as error:
+                if (self.model_dir / MODEL_FILE).exists() or (self.model_dir / METADATA_FILE).exists():
+                    _move_aside(self.model_dir, str(error))
+                else:
+                    log.info("no cached model in %s: training one", self.model_dir)
+        model, summary = train_seed_model(
+            data, epochs=epochs, batch_size=batch_size, train_limit=train_limit, seed=seed
+        )
+        metadata = save_model(model, summary, self.model_dir)
+        return self.switch_to(model, metadata)

@@ -1,0 +1,128 @@
+"""Choose the right figure and caption for a layer. Arrays and LayerInfo in; figures out.
+
+This is where the page's knowledge of layer kinds lives, so callbacks stay one line.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from dashboard import figures
+from dashboard.tensors import LayerInfo
+
+SUMMARY_CHANNEL = "summary"
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    """Return a shape like (26, 26, 32) as "26×26×32"."""
+    return "×".join(str(d) for d in shape)
+
+
+def layer_card_text(info: LayerInfo) -> tuple[str, str, str, str]:
+    """Return (name, kind, output shape, parameter count) texts for a layer's card."""
+    activation = f" · {info.activation}" if info.activation and info.activation != "linear" else ""
+    return (info.name, f"{info.kind}{activation}", f"out {shape_text(info.output_shape)}",
+            f"{info.parameters:,} params")
+
+
+def _formula(info: LayerInfo) -> str:
+    act = info.activation or "linear"
+    if info.kind == "Conv2D":
+        return f"a = {act}(W ∗ x + b)"
+    if info.kind == "Dense":
+        return f"a = {act}(W · x + b)"
+    return ""
+
+
+def activation_view(info: LayerInfo, activation: np.ndarray, *, per_channel: bool) -> tuple[go.Figure, str]:
+    """Return (figure, caption) for a layer's activations on one digit."""
+    activation = np.asarray(activation)
+    signed = bool(np.min(activation) < 0)
+    scale_note = "each tile coloured on its own scale" if per_channel else "one colour scale for all tiles"
+    colours = ("red > 0 > blue" if signed else "dark = 0, bright = large")
+    if activation.ndim == 3:
+        channels = activation.shape[-1]
+        tile = shape_text(activation.shape[:2])
+        lead = {
+            "Conv2D": f"{_formula(info)}: one {tile} tile per filter ({channels} channels)",
+            "MaxPooling2D": f"max of each 2×2 block of the previous layer: {channels} tiles of {tile}",
+        }.get(info.kind, f"{info.kind} output: {channels} tiles of {tile}")
+        figure = figures.channel_mosaic(activation, value_name="activation", signed=signed, per_channel=per_channel)
+        return figure, f"{lead}; {scale_note}; colour: {colours}. Hover for channel, row, column and value."
+    if activation.ndim == 1:
+        if info.kind == "Flatten":
+            lead = f"the previous layer's maps laid out as one vector of {activation.size:,} numbers"
+        elif info.activation == "softmax":
+            lead = "p = softmax(W · x + b): the class probabilities"
+        else:
+            lead = f"{_formula(info) or info.kind}: one bar per unit ({activation.size:,} units)"
+        figure = figures.vector_bars(activation, value_name="activation", index_name="unit")
+        return figure, f"{lead}. Hover for each unit's value."
+    return figures.message_figure(f"{info.name} outputs shape {activation.shape}, which has no view yet."), ""
+
+
+def input_channel_count(info: LayerInfo) -> int:
+    """Return how many input channels a conv layer's kernel has (1 for other layers)."""
+    kernel = info.weight_shapes.get("kernel", ())
+    return kernel[2] if info.kind == "Conv2D" and len(kernel) == 4 else 1
+
+
+def _no_weights_text(info: LayerInfo) -> str:
+    why = {
+        "MaxPooling2D": "it keeps the largest value of each 2×2 block",
+        "Flatten": "it only lays the maps out as one vector",
+    }.get(info.kind, "it has no trainable parameters")
+    return f"{info.name} ({info.kind}) has no weights:<br>{why}."
+
+
+def kernel_view(
+    info: LayerInfo, tensors: dict[str, np.ndarray] | None, *, per_channel: bool, input_channel: int | str,
+    value_name: str,
+) -> tuple[go.Figure, str]:
+    """Return (figure, caption) for a layer's kernels or their gradients.
+
+    For a conv layer with several input channels, ``input_channel`` picks the 3×3 slice of
+    every filter for one input channel, or SUMMARY_CHANNEL for the L2 norm over all of them.
+    """
+    if not tensors or "kernel" not in tensors:
+        return figures.message_figure(_no_weights_text(info)), "Layers without weights have nothing to show here."
+    kernel = np.asarray(tensors["kernel"])
+    bias_note = f" Bias: {tensors['bias'].size} values, range {np.min(tensors['bias']):.3g} … {np.max(tensors['bias']):.3g}." \
+        if "bias" in tensors else ""
+    scale_note = "each tile on its own scale" if per_channel else "one scale for all tiles"
+    if info.kind == "Conv2D" and kernel.ndim == 4:
+        size, inputs, filters = shape_text(kernel.shape[:2]), kernel.shape[2], kernel.shape[3]
+        if inputs == 1:
+            maps, lead, signed = kernel[:, :, 0, :], f"the {filters} learned {size} kernels of {info.name}", True
+        elif input_channel == SUMMARY_CHANNEL:
+            maps = np.sqrt(np.sum(kernel.astype(np.float64) ** 2, axis=2)).astype(np.float32)
+            lead, signed = f"each of the {filters} filters summarised: L2 norm over its {inputs} input channels", False
+        else:
+            maps = kernel[:, :, int(input_channel), :]
+            lead, signed = f"the {size} slice for input channel {input_channel} of each of the {filters} filters", True
+        colours = "red > 0 > blue, white = 0" if signed else "dark = 0, bright = large"
+        name = f"‖{value_name}‖" if not signed else value_name
+        figure = figures.channel_mosaic(maps, value_name=name, signed=signed, per_channel=per_channel,
+                                        channel_name="filter")
+        return figure, f"{value_name}: {lead}; {scale_note}; colour: {colours}.{bias_note}"
+    if kernel.ndim == 2:
+        figure = figures.matrix_heatmap(kernel, value_name=value_name, row_name="input", column_name="unit")
+        return figure, (f"{value_name} of {info.name}: {kernel.shape[0]:,} inputs (rows) × {kernel.shape[1]} units "
+                        f"(columns); colour: red > 0 > blue, white = 0.{bias_note}")
+    return figures.message_figure(f"{info.name}'s kernel has shape {kernel.shape}, which has no view yet."), ""
+
+
+def saliency_view(saliency: np.ndarray, *, score_class: int, score_kind: str) -> tuple[go.Figure, str]:
+    """Return (figure, caption) for the input gradient of one class score."""
+    score = f"the class-{score_class} logit (score before softmax)" if score_kind == "logit" \
+        else f"the class-{score_class} output"
+    figure = figures.signed_heatmap(saliency, value_name="∂score/∂pixel")
+    return figure, (f"Saliency: the gradient of {score} with respect to each input pixel. Red: brightening "
+                    "the pixel raises the score; blue: lowers it; white: no effect.")
+
+
+def digit_option_label(index: int, label: int, predicted: int, confidence: float) -> str:
+    """Return the dropdown text for one test digit, e.g. "#42 · true 4 · pred 4 (99.1%)"."""
+    mark = "" if label == predicted else " ✗"
+    return f"#{index} · true {label} · pred {predicted} ({confidence:.1%}){mark}"
