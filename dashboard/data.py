@@ -9,6 +9,7 @@ import logging
 import os
 import socket
 import threading
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +65,7 @@ def load_npz(path: Path, source: str | None = None) -> Dataset:
             parts = [archive[key] for key in ("x_train", "y_train", "x_test", "y_test")]
     except FileNotFoundError:
         raise DataError(f"no MNIST file at {path}") from None
-    except (OSError, ValueError, KeyError) as error:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
         raise DataError(f"{path} is not a Keras-format mnist.npz ({error})") from None
     return _as_dataset(*parts, source=source or f"MNIST from {path}")
 

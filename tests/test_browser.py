@@ -1,0 +1,448 @@
+"""Real-browser tests: the page in headless Chromium through dash[testing]'s ``dash_duo``.
+
+Run with:  .venv/bin/python -m pytest tests/test_browser.py --headless -q
+
+Every test builds the app around the session's trained ``lens`` (no training per test),
+drives the page like a user would, checks what the page shows against the model's own
+numbers, and ends by asserting that the browser console holds no errors.
+
+Notes on Dash 4's components, read from the rendered DOM:
+* dcc.Dropdown is a button ``#<id>`` that opens a Radix popover ``.dash-dropdown-content``
+  holding a search box ``input.dash-dropdown-search`` (when searchable) and options
+  ``.dash-dropdown-option`` (labels with the text in ``.dash-options-list-option-text``).
+* dcc.RadioItems / dcc.Checklist are ``#<id>`` lists of ``label.dash-options-list-option``
+  holding ``input[value=...]``.
+* Dict ids render as JSON strings in the ``id`` attribute, so layer cards are found by class.
+
+The server runs with Dash's dev tools on (debug, props check), so a callback error or a bad
+prop would show up in the dev tools; ``_assert_clean`` checks both them and the console.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+from dash.testing.wait import until
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.actions.action_builder import ActionBuilder
+from selenium.webdriver.common.by import By
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "artifacts"
+TIMEOUT = 20  # seconds; generous for a loaded CI machine, never slept through.
+WINDOW = (1280, 900)
+GRAPHS = ("input-graph", "probability-graph", "saliency-graph", "activation-graph", "weight-graph",
+          "gradient-graph")
+LAYER_GRAPHS = ("activation-graph", "weight-graph", "gradient-graph")
+
+# JavaScript helpers, evaluated in the page.
+_JS_PLAIN = """
+function plain(v) {
+    if (v && ArrayBuffer.isView(v)) { return Array.from(v); }
+    if (Array.isArray(v)) { return v.map(plain); }
+    return v;
+}
+"""
+_JS_FINGERPRINT = """
+var gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');
+if (!gd || !gd.data || !gd.layout) { return null; }
+var notes = (gd.layout.annotations || []).map(function (a) { return a.text; });
+return JSON.stringify({data: gd.data, notes: notes}, function (key, value) {
+    return (value && ArrayBuffer.isView(value)) ? Array.from(value) : value;
+});
+"""
+_JS_TRACE = _JS_PLAIN + """
+var gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');
+if (!gd || !gd.data || !gd.data.length) { return null; }
+var t = gd.data[0];
+return {type: t.type || null, z: plain(t.z), customdata: plain(t.customdata),
+        hovertemplate: t.hovertemplate || null};
+"""
+_JS_CELL_POSITION = """
+var gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');
+var xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+return {x: box.left + xa._offset + xa.c2p(arguments[2]), y: box.top + ya._offset + ya.c2p(arguments[1])};
+"""
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture()
+def page(dash_duo, test_settings, lens):
+    """The app served on a free port (not 8050: other people may be running the app) and loaded."""
+    from app import create_app
+
+    app = create_app(test_settings, lens=lens)
+    dash_duo.start_server(app, port=_free_port(), debug=True, use_reloader=False, dev_tools_hot_reload=False)
+    dash_duo.driver.set_window_size(*WINDOW)
+    dash_duo.wait_for_contains_text("#digit-summary", "Digit #0:", timeout=TIMEOUT)
+    dash_duo.wait_for_contains_text("#activation-title", "Activations of conv1", timeout=TIMEOUT)
+    _settle(dash_duo)
+    for graph in GRAPHS:
+        _wait_for_figure(dash_duo, graph)
+    return dash_duo
+
+
+def _settle(dash_duo) -> None:
+    """Wait until the renderer has no callback in flight."""
+    until(dash_duo._wait_for_callbacks, timeout=TIMEOUT, msg="callbacks still pending")
+
+
+def _fingerprint(dash_duo, graph_id: str) -> str | None:
+    """Return the graph's data and annotation texts as one JSON string (None before it has drawn)."""
+    return dash_duo.driver.execute_script(_JS_FINGERPRINT, graph_id)
+
+
+def _fingerprints(dash_duo, graph_ids) -> dict[str, str | None]:
+    return {graph_id: _fingerprint(dash_duo, graph_id) for graph_id in graph_ids}
+
+
+def _wait_for_figure(dash_duo, graph_id: str) -> None:
+    """Wait until the graph has a plotly plot with a drawn SVG and at least one trace or annotation."""
+    dash_duo.wait_for_element(f"#{graph_id} .js-plotly-plot .main-svg", timeout=TIMEOUT)
+    until(lambda: _fingerprint(dash_duo, graph_id) not in (None, '{"data":[],"notes":[]}'), timeout=TIMEOUT,
+          msg=f"#{graph_id} never drew a figure")
+
+
+def _wait_for_changes(dash_duo, before: dict[str, str | None], what: str) -> None:
+    """Wait until every graph in `before` shows a different figure than it did, and is drawn."""
+    def changed():
+        return [g for g, fp in before.items() if _fingerprint(dash_duo, g) == fp]
+
+    until(lambda: not changed(), timeout=TIMEOUT, msg=f"{what}: these graphs did not update: {changed()}")
+    for graph_id in before:
+        dash_duo.wait_for_element(f"#{graph_id} .js-plotly-plot .main-svg", timeout=TIMEOUT)
+
+
+def _text(dash_duo, selector: str) -> str:
+    return dash_duo.find_element(selector).text
+
+
+def _open_dropdown(dash_duo, dropdown_id: str):
+    dash_duo.find_element(f"#{dropdown_id}").click()
+    return dash_duo.wait_for_element(".dash-dropdown-content[data-state='open'] .dash-dropdown-options",
+                                     timeout=TIMEOUT)
+
+
+def _option_texts(dash_duo) -> list[str]:
+    return [o.text for o in dash_duo.find_elements(".dash-dropdown-content .dash-dropdown-option")]
+
+
+def _click_option(dash_duo, predicate, what: str) -> str:
+    """Click the first option of the open dropdown whose text satisfies predicate; return its text."""
+    def find():
+        for option in dash_duo.find_elements(".dash-dropdown-content .dash-dropdown-option"):
+            if predicate(option.text):
+                return option
+        return None
+
+    option = until(find, timeout=TIMEOUT, msg=f"no dropdown option {what}; options: {_option_texts(dash_duo)}")
+    text = option.text
+    option.click()
+    return text
+
+
+def _click_choice(dash_duo, component_id: str, value: str) -> None:
+    """Click the option of a RadioItems or Checklist that carries this value."""
+    dash_duo.find_element(f"#{component_id} input[value='{value}']").find_element(By.XPATH, "./ancestor::label").click()
+
+
+def _summary_index(dash_duo) -> int:
+    match = re.match(r"Digit #(\d+):", _text(dash_duo, "#digit-summary"))
+    assert match, f"unexpected digit summary {_text(dash_duo, '#digit-summary')!r}"
+    return int(match.group(1))
+
+
+def _decode(value) -> np.ndarray:
+    """Return a trace array as NumPy: a plotly typed-array spec {dtype, bdata, shape} or nested lists."""
+    if isinstance(value, dict) and "bdata" in value:
+        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]).newbyteorder("<"))
+        shape = value.get("shape")
+        if isinstance(shape, str):
+            shape = [int(s) for s in shape.split(",")]
+        return flat.reshape(shape) if shape else flat
+    return np.array(value, dtype=np.float64)  # null (NaN gutters, JSON-encoded) becomes nan.
+
+
+def _assert_clean(dash_duo) -> None:
+    """The console has no SEVERE entries and Dash's dev tools report no error."""
+    logs = dash_duo.get_logs()
+    assert logs == [], f"browser console errors: {json.dumps(logs, indent=1)}"
+    assert dash_duo.find_elements(".test-devtools-error-count") == [], "Dash dev tools report errors"
+    assert _text(dash_duo, "#error-banner") == "", f"error banner shown: {_text(dash_duo, '#error-banner')!r}"
+
+
+def _screenshot(dash_duo, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    assert dash_duo.driver.save_screenshot(str(path)), f"could not save {path}"
+    assert path.stat().st_size > 10_000, f"{path} is suspiciously small"
+    return path
+
+
+# ------------------------------------------------------------------ tests
+
+
+def test_choosing_a_digit_from_the_dropdown_updates_every_digit_view(page, lens):
+    dash_duo = page
+    before = _fingerprints(dash_duo, GRAPHS)
+
+    _open_dropdown(dash_duo, "digit-dropdown")
+    search = dash_duo.wait_for_element(".dash-dropdown-content input.dash-dropdown-search", timeout=TIMEOUT)
+    search.send_keys("17")
+    # The options come from the server's search callback: digit 17 itself, then indices starting with 17.
+    chosen = _click_option(dash_duo, lambda text: text.startswith("#17 ·"), "for digit #17")
+
+    expected = lens.summary(17)
+    assert chosen.startswith(f"#17 · true {expected.label} · pred {expected.predicted} ")
+    dash_duo.wait_for_contains_text("#digit-summary",
+                                    f"Digit #17: true label {expected.label}, predicted {expected.predicted} with",
+                                    timeout=TIMEOUT)
+    dash_duo.wait_for_contains_text("#digit-dropdown .dash-dropdown-value", "#17 ·", timeout=TIMEOUT)
+    digit_views = [g for g in GRAPHS if g != "weight-graph"]
+    _wait_for_changes(dash_duo, {g: before[g] for g in digit_views}, "choosing digit 17")
+    _settle(dash_duo)
+    # The weights do not depend on the digit, so that graph must not have been redrawn with other data.
+    assert _fingerprint(dash_duo, "weight-graph") == before["weight-graph"]
+
+    # The input graph now shows digit 17's pixels, not digit 0's.
+    shown = _decode(dash_duo.driver.execute_script(_JS_TRACE, "input-graph")["z"])
+    np.testing.assert_allclose(shown, lens.image(17)[0][..., 0], rtol=0, atol=1e-6)
+    _assert_clean(dash_duo)
+
+
+def test_click_through_every_layer_and_step_with_next_and_previous(page, lens):
+    dash_duo = page
+    names = [info.name for info in lens.layers]
+    cards = dash_duo.find_elements(".layer-card")
+    assert [c.find_element(By.CSS_SELECTOR, ".card-name").text for c in cards] == names
+
+    def check_selected(name: str, before: dict | None) -> None:
+        info = lens.layer(name)
+        dash_duo.wait_for_text_to_equal("#activation-title", f"Activations of {name} ({info.kind})", timeout=TIMEOUT)
+        dash_duo.wait_for_text_to_equal("#weight-title", f"Filters and weights of {name}", timeout=TIMEOUT)
+        dash_duo.wait_for_text_to_equal("#gradient-title", f"Weight gradients of {name} for this digit",
+                                        timeout=TIMEOUT)
+        if before is not None:
+            _wait_for_changes(dash_duo, before, f"selecting {name}")
+        _settle(dash_duo)
+        for graph_id in LAYER_GRAPHS:
+            assert dash_duo.find_elements(f"#{graph_id} .js-plotly-plot .main-svg"), f"#{graph_id} not drawn"
+        selected = [c.find_element(By.CSS_SELECTOR, ".card-name").text
+                    for c in dash_duo.find_elements(".layer-card.selected")]
+        assert selected == [name]
+        channel_field = dash_duo.find_element("#input-channel-field").get_attribute("class").split()
+        several_inputs = info.kind == "Conv2D" and info.weight_shapes["kernel"][2] > 1
+        assert ("hidden" not in channel_field) == several_inputs, (name, channel_field)
+
+    # Move off conv1 first so that clicking its card is a real change.
+    before = _fingerprints(dash_duo, LAYER_GRAPHS)
+    dash_duo.find_element("#next-layer-button").click()
+    check_selected(names[1], before)
+
+    visited = [names[1]]
+    for position, name in enumerate(names):
+        before = _fingerprints(dash_duo, LAYER_GRAPHS) if name != visited[-1] else None
+        dash_duo.find_elements(".layer-card")[position].click()
+        check_selected(name, before)
+        visited.append(name)
+    assert visited[-1] == names[-1]
+
+    # At the last layer, Next stays put; then Previous walks back to the first layer, where it stays.
+    dash_duo.find_element("#next-layer-button").click()
+    _settle(dash_duo)
+    check_selected(names[-1], None)
+    for name in reversed(names[:-1]):
+        before = _fingerprints(dash_duo, LAYER_GRAPHS)
+        dash_duo.find_element("#previous-layer-button").click()
+        check_selected(name, before)
+    dash_duo.find_element("#previous-layer-button").click()
+    _settle(dash_duo)
+    check_selected(names[0], None)
+
+    # And Next again from the first layer.
+    before = _fingerprints(dash_duo, LAYER_GRAPHS)
+    dash_duo.find_element("#next-layer-button").click()
+    check_selected(names[1], before)
+
+    _screenshot(dash_duo, "click_through_layers")
+    _assert_clean(dash_duo)
+
+
+def test_random_digit_and_only_misclassified(page, lens):
+    dash_duo = page
+    misclassified = {int(i) for i in lens.predictions().misclassified}
+    assert misclassified, "the test model classifies every digit correctly; nothing to check"
+
+    def click_random_until_new(previous: int) -> int:
+        # A random draw may repeat the current digit, so allow a few clicks before calling it broken.
+        for _ in range(4):
+            dash_duo.find_element("#random-digit-button").click()
+            try:
+                until(lambda: _summary_index(dash_duo) != previous, timeout=5)
+            except Exception:  # noqa: BLE001 - dash's TestingTimeoutError; retry with another draw.
+                continue
+            _settle(dash_duo)
+            return _summary_index(dash_duo)
+        pytest.fail(f"the Random digit button never changed digit #{previous}")
+
+    before = _fingerprints(dash_duo, ["input-graph", "activation-graph"])
+    first = click_random_until_new(0)
+    _wait_for_changes(dash_duo, before, "random digit")
+    dash_duo.wait_for_contains_text("#digit-dropdown .dash-dropdown-value", f"#{first} ·", timeout=TIMEOUT)
+
+    _click_choice(dash_duo, "misclassified-only", "on")
+    assert dash_duo.find_element("#misclassified-only input[value='on']").is_selected()
+    current = first
+    for _ in range(3):
+        current = click_random_until_new(current)
+        summary = _text(dash_duo, "#digit-summary")
+        assert "(wrong)" in summary, summary
+        assert current in misclassified, summary
+        expected = lens.summary(current)
+        assert f"true label {expected.label}, predicted {expected.predicted} " in summary
+
+    # The switch also restricts the dropdown's options to misclassified digits (plus the current one).
+    _open_dropdown(dash_duo, "digit-dropdown")
+    until(lambda: len(_option_texts(dash_duo)) > 1, timeout=TIMEOUT, msg="dropdown has no options")
+    texts = _option_texts(dash_duo)
+    indices = [int(re.match(r"#(\d+) ·", t).group(1)) for t in texts]
+    assert set(indices) <= misclassified, texts
+    assert all(t.endswith("✗") for t in texts), texts
+    dash_duo.find_element("body").send_keys("\ue00c")  # Escape closes the popover.
+    _assert_clean(dash_duo)
+
+
+def test_scale_toggle_and_saliency_class(page, lens):
+    dash_duo = page
+    dash_duo.wait_for_contains_text("#activation-caption", "one colour scale for all tiles", timeout=TIMEOUT)
+    before = _fingerprints(dash_duo, LAYER_GRAPHS)
+    _click_choice(dash_duo, "scale-mode", "per-channel")
+    dash_duo.wait_for_contains_text("#activation-caption", "each tile coloured on its own scale", timeout=TIMEOUT)
+    dash_duo.wait_for_contains_text("#weight-caption", "each tile on its own scale", timeout=TIMEOUT)
+    dash_duo.wait_for_contains_text("#gradient-caption", "each tile on its own scale", timeout=TIMEOUT)
+    _wait_for_changes(dash_duo, before, "per-channel scale")
+    _settle(dash_duo)
+
+    # Per channel, colours are shares of each tile's peak, but hover (customdata[3]) keeps the true value.
+    trace = dash_duo.driver.execute_script(_JS_TRACE, "activation-graph")
+    z, custom = _decode(trace["z"]), _decode(trace["customdata"])
+    activation = lens.tensors(0).activations["conv1"]
+    cells = np.isfinite(z)
+    channel, row, col = (custom[..., k][cells].astype(int) for k in range(3))
+    np.testing.assert_array_equal(custom[..., 3][cells], activation[row, col, channel])
+    assert np.nanmax(z) <= 1.0 + 1e-6
+    assert "%{customdata[3]" in trace["hovertemplate"]
+
+    before = _fingerprints(dash_duo, ["activation-graph"])
+    _click_choice(dash_duo, "scale-mode", "shared")
+    dash_duo.wait_for_contains_text("#activation-caption", "one colour scale for all tiles", timeout=TIMEOUT)
+    _wait_for_changes(dash_duo, before, "shared scale")
+
+    # Saliency of a class other than the predicted one.
+    predicted = lens.summary(0).predicted
+    target = (predicted + 3) % 10
+    dash_duo.wait_for_contains_text("#saliency-caption", f"the class-{predicted} ", timeout=TIMEOUT)
+    before = _fingerprints(dash_duo, ["saliency-graph"])
+    _open_dropdown(dash_duo, "saliency-class")
+    _click_option(dash_duo, lambda text: text == f"class {target}", f"'class {target}'")
+    dash_duo.wait_for_contains_text("#saliency-caption", f"the class-{target} ", timeout=TIMEOUT)
+    dash_duo.wait_for_contains_text("#saliency-class .dash-dropdown-value", f"class {target}", timeout=TIMEOUT)
+    _wait_for_changes(dash_duo, before, f"saliency of class {target}")
+    _settle(dash_duo)
+    shown = _decode(dash_duo.driver.execute_script(_JS_TRACE, "saliency-graph")["z"])
+    expected = lens.tensors(0, target).saliency
+    np.testing.assert_allclose(shown, np.asarray(expected).reshape(shown.shape), rtol=1e-6, atol=0)
+    _assert_clean(dash_duo)
+
+
+def test_activation_heatmap_carries_the_true_values(page, lens):
+    dash_duo = page
+    trace = dash_duo.driver.execute_script(_JS_TRACE, "activation-graph")
+    assert trace is not None and trace["type"] == "heatmap", trace and trace["type"]
+    z, custom = _decode(trace["z"]), _decode(trace["customdata"])
+    activation = np.asarray(lens.tensors(0).activations["conv1"])
+    height, width, channels = activation.shape
+    assert z.ndim == 2 and custom.shape == z.shape + (3,), (z.shape, custom.shape)
+
+    # Every tile cell holds the model's value at the (channel, row, col) its customdata names ...
+    cells = np.isfinite(z)
+    assert cells.sum() == activation.size, (cells.sum(), activation.shape)
+    channel, row, col = (custom[..., k][cells].astype(int) for k in range(3))
+    np.testing.assert_array_equal(z[cells], activation[row, col, channel])
+    # ... and every (channel, row, col) appears exactly once.
+    assert len(set(zip(channel, row, col))) == activation.size
+    assert sorted(set(channel)) == list(range(channels)) and row.max() == height - 1 and col.max() == width - 1
+
+    # Hover with the real mouse over the strongest activation and read plotly's hover label.
+    peak_row, peak_col = np.unravel_index(np.nanargmax(z), z.shape)
+    ch, r, c = (int(v) for v in custom[peak_row, peak_col])
+    graph = dash_duo.find_element("#activation-graph .js-plotly-plot")
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", graph)
+    spot = dash_duo.driver.execute_script(_JS_CELL_POSITION, "activation-graph", int(peak_row), int(peak_col))
+    ActionChains(dash_duo.driver).move_to_element(dash_duo.find_element("#digit-summary")).perform()
+    pointer = ActionBuilder(dash_duo.driver)
+    pointer.pointer_action.move_to_location(spot["x"], spot["y"])
+    pointer.perform()
+    label = dash_duo.wait_for_element("#activation-graph .hoverlayer .hovertext", timeout=TIMEOUT)
+    text = label.get_attribute("textContent")
+    match = re.search(r"channel (\d+)\s*row (\d+), col (\d+)\s*activation (\S+)", text)
+    assert match, f"unexpected hover text {text!r}"
+    assert (int(match.group(1)), int(match.group(2)), int(match.group(3))) == (ch, r, c)
+    assert float(match.group(4)) == pytest.approx(float(activation[r, c, ch]), rel=1e-3)
+    _assert_clean(dash_duo)
+
+
+def test_out_of_range_digit_reaches_the_page_as_a_message(page):
+    dash_duo = page
+    base = dash_duo.server_url.rstrip("/")
+    dependencies = requests.get(f"{base}/_dash-dependencies", timeout=TIMEOUT).json()
+    callback = next(d for d in dependencies if "activation-graph.figure" in d["output"])
+    outputs = [dict(zip(("id", "property"), part.split("."))) for part in callback["output"].strip(".").split("...")]
+    assert [o["id"] for o in outputs] == ["activation-graph", "activation-caption", "activation-title"]
+    assert [i["id"] for i in callback["inputs"]] == ["digit-dropdown", "selected-layer", "scale-mode"]
+
+    def post(index, layer="conv1", scale="shared"):
+        body = {
+            "output": callback["output"], "outputs": outputs,
+            "inputs": [{"id": "digit-dropdown", "property": "value", "value": index},
+                       {"id": "selected-layer", "property": "data", "value": layer},
+                       {"id": "scale-mode", "property": "value", "value": scale}],
+            "changedPropIds": ["digit-dropdown.value"], "state": [],
+        }
+        return requests.post(f"{base}/_dash-update-component", json=body, timeout=TIMEOUT)
+
+    good = post(3)
+    assert good.status_code == 200, good.text[:500]
+    assert good.json()["response"]["activation-title"]["children"] == "Activations of conv1 (Conv2D)"
+
+    for bad, words in [((10**9,), "Digit index 1000000000 is out of range"),
+                       ((-1,), "Digit index -1 is out of range"),
+                       (("7",), "Digit index must be a whole number"),
+                       ((3, "no-such-layer"), "Layer 'no-such-layer' is not one of"),
+                       ((3, "conv1", "rainbow"), "Colour scale 'rainbow' is not one of")]:
+        response = post(*bad)
+        assert response.status_code == 200, (bad, response.status_code, response.text[:500])
+        payload = response.json()["response"]
+        assert words in payload["activation-caption"]["children"], (bad, payload["activation-caption"])
+        annotations = payload["activation-graph"]["figure"]["layout"]["annotations"]
+        assert words in annotations[0]["text"], (bad, annotations)
+        assert "activation-title" not in payload, "the title should be left as it was (no_update)"
+        assert "Traceback" not in response.text
+    _assert_clean(dash_duo)

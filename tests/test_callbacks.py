@@ -1,0 +1,177 @@
+"""Callbacks called directly, and every callback POSTed over HTTP with values no browser would send."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from dashboard import ids, views
+from dashboard.callbacks import digit, layers
+from dashboard.layout import PER_CHANNEL_SCALE, PREDICTED, SHARED_SCALE, TRUE
+from tests import dash_requests
+
+BAD_VALUES = [-1, 10**9, "abc", None, 3.5, True, [], {}, "x" * 100_000, "<script>alert(1)</script>"]
+
+
+def annotation(figure) -> str:
+    return figure.layout.annotations[0].text if figure.layout.annotations else ""
+
+
+def test_digit_overview_shows_the_digit_and_its_prediction(lens):
+    image_figure, probability_figure, summary = digit.digit_overview(lens, 5)
+    image, label = lens.image(5)
+    np.testing.assert_array_equal(np.asarray(image_figure.data[0].z), image[:, :, 0])
+    probabilities = np.asarray(probability_figure.data[0].y)
+    assert probabilities.sum() == pytest.approx(1.0, abs=1e-5)
+    assert f"Digit #5: true label {label}, predicted {int(np.argmax(probabilities))}" in summary
+
+
+@pytest.mark.parametrize("bad", [-1, 10**9, "abc", None, 3.5, True, [], {}])
+def test_bad_digit_indexes_become_messages(lens, bad):
+    image_figure, _, summary = digit.digit_overview(lens, bad)
+    assert "Digit index" in summary and "Digit index" in annotation(image_figure)
+    figure, caption, _ = layers.activations(lens, bad, "conv1", SHARED_SCALE)
+    assert "Digit index" in caption
+
+
+def test_activations_follow_the_selected_layer(lens):
+    for info in lens.layers:
+        figure, caption, title = layers.activations(lens, 2, info.name, SHARED_SCALE)
+        assert info.name in title and caption
+        values = lens.tensors(2).activations[info.name]
+        if values.ndim == 3:
+            z = np.asarray(figure.data[0].z)
+            assert np.nansum(z) == pytest.approx(float(values.sum()), rel=1e-5)
+        else:
+            np.testing.assert_allclose(np.asarray(figure.data[0].y), values, rtol=1e-6)
+
+
+def test_unknown_layer_and_scale_are_refused(lens):
+    _, caption, _ = layers.activations(lens, 0, "conv9", SHARED_SCALE)
+    assert "Layer 'conv9' is not one of" in caption
+    _, caption, _ = layers.weights(lens, "conv1", "rainbow", views.SUMMARY_CHANNEL)
+    assert "Colour scale" in caption
+    _, caption, _ = layers.weights(lens, "conv2", SHARED_SCALE, 64)
+    assert "Input channel 64 is out of range" in caption
+
+
+def test_conv2_kernels_by_input_channel_and_summary(lens):
+    kernel = lens.weights()["conv2"]["kernel"]
+    figure, caption, _ = layers.weights(lens, "conv2", SHARED_SCALE, 5)
+    z = np.asarray(figure.data[0].z)
+    assert np.nansum(z) == pytest.approx(float(kernel[:, :, 5, :].sum()), rel=1e-4, abs=1e-5)
+    assert "input channel 5" in caption
+    figure, caption, _ = layers.weights(lens, "conv2", SHARED_SCALE, views.SUMMARY_CHANNEL)
+    norms = np.sqrt((kernel.astype(np.float64) ** 2).sum(axis=2))
+    assert np.nansum(np.asarray(figure.data[0].z)) == pytest.approx(norms.sum(), rel=1e-4)
+    assert "L2 norm" in caption
+
+
+def test_layers_without_weights_say_so(lens):
+    figure, caption, _ = layers.weights(lens, "pool1", PER_CHANNEL_SCALE, views.SUMMARY_CHANNEL)
+    assert "has no weights" in annotation(figure)
+    figure, _, _ = layers.gradients(lens, 0, "flatten", SHARED_SCALE, views.SUMMARY_CHANNEL)
+    assert "has no weights" in annotation(figure)
+
+
+def test_dense_weight_gradients_are_the_true_matrix(lens):
+    figure, caption, _ = layers.gradients(lens, 4, "dense", SHARED_SCALE, views.SUMMARY_CHANNEL)
+    expected = lens.tensors(4).weight_gradients["dense"]["kernel"]
+    np.testing.assert_array_equal(np.asarray(figure.data[0].z), expected)
+    assert "cross-entropy of the true label" in caption
+
+
+def test_saliency_class_choices(lens):
+    _, label = lens.image(7)
+    _, caption = digit.saliency(lens, 7, TRUE)
+    assert f"class-{label} logit" in caption
+    _, caption = digit.saliency(lens, 7, 3)
+    assert "class-3 logit" in caption
+    _, caption = digit.saliency(lens, 7, PREDICTED)
+    assert f"class-{lens.tensors(7).predicted_class} logit" in caption
+    _, caption = digit.saliency(lens, 7, 11)
+    assert "Class 11 is not one of" in caption
+
+
+def test_digit_search(lens):
+    options = digit.digit_options(lens, "12", [], 0)
+    values = [o["value"] for o in options]
+    assert values[0] == 0 and values[1] == 12 and all(str(v).startswith("12") for v in values[1:])
+    wrong = digit.digit_options(lens, "", ["on"], None)
+    assert wrong and all("✗" in o["label"] for o in wrong)
+    sevens = digit.digit_options(lens, "true 7", [], None)
+    assert sevens and all(lens.image(o["value"])[1] == 7 for o in sevens)
+    assert len(digit.digit_options(lens, "", [], None)) <= 51
+
+
+def test_choose_layer_steps_and_clamps():
+    names = ["a", "b", "c"]
+    assert layers.choose_layer(names, "a", ids.NEXT_LAYER) == "b"
+    assert layers.choose_layer(names, "c", ids.NEXT_LAYER) == "c"
+    assert layers.choose_layer(names, "a", ids.PREVIOUS_LAYER) == "a"
+    assert layers.choose_layer(names, "b", ids.layer_card("c")) == "c"
+
+
+# Over HTTP: the real Dash dispatch, as a hostile client would use it.
+
+@pytest.fixture(scope="module")
+def client(test_settings, lens):
+    from app import create_app
+
+    app = create_app(test_settings, lens=lens)
+    client = app.server.test_client()
+    assert client.get("/").status_code == 200
+    return client
+
+
+@pytest.fixture(scope="module")
+def dependencies(client):
+    return client.get("/_dash-dependencies").get_json()
+
+
+def valid_values(dependency) -> list:
+    defaults = {"digit-dropdown.search_value": "", "misclassified-only.value": [], "digit-dropdown.value": 3,
+                "random-digit-button.n_clicks": 1, "saliency-class.value": PREDICTED,
+                "previous-layer-button.n_clicks": 0, "next-layer-button.n_clicks": 1, "selected-layer.data": "conv2",
+                "scale-mode.value": SHARED_SCALE, "input-channel.value": views.SUMMARY_CHANNEL}
+    values = []
+    for slot in dependency["inputs"] + dependency["state"]:
+        values.append(0 if slot["id"].startswith("{") else defaults[f"{slot['id']}.{slot['property']}"])
+    return values
+
+
+def post(client, dependency, values, lens):
+    payload = dash_requests.body(dependency, values, [info.name for info in lens.layers])
+    return client.post("/_dash-update-component", data=json.dumps(payload), content_type="application/json")
+
+
+def test_every_callback_answers_a_valid_request(client, dependencies, lens):
+    assert len(dependencies) == 9
+    for dependency in dependencies:
+        response = post(client, dependency, valid_values(dependency), lens)
+        assert response.status_code in (200, 204), (dependency["output"], response.status_code)
+
+
+def test_every_callback_survives_bad_values(client, dependencies, lens):
+    for dependency in dependencies:
+        slots = len(dependency["inputs"]) + len(dependency["state"])
+        for position in range(slots):
+            for bad in BAD_VALUES:
+                values = valid_values(dependency)
+                values[position] = bad
+                response = post(client, dependency, values, lens)
+                text = response.get_data(as_text=True)
+                where = f"{dependency['output']} slot {position} = {str(bad)[:30]}"
+                assert response.status_code in (200, 204), where
+                assert "Traceback" not in text and "<script>alert" not in text, where
+        # The server still answers properly afterwards.
+        assert post(client, dependency, valid_values(dependency), lens).status_code in (200, 204)
+
+
+def test_an_out_of_range_digit_is_reported_in_the_page(client, dependencies, lens):
+    dependency = next(d for d in dependencies if "activation-graph" in d["output"])
+    response = post(client, dependency, [10**9, "conv1", SHARED_SCALE], lens)
+    assert response.status_code == 200
+    assert "Digit index 1000000000 is out of range" in response.get_data(as_text=True)

@@ -1,0 +1,102 @@
+"""Figure builders: values placed where hover says, the right colour scales, clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from dashboard import figures
+
+
+def decoded(value) -> np.ndarray:
+    """Return a trace array as NumPy whether plotly kept it as an array or a typed-array spec."""
+    return np.asarray(value)
+
+
+@pytest.fixture()
+def maps():
+    return np.random.default_rng(0).normal(size=(5, 4, 6)).astype(np.float32)
+
+
+def test_mosaic_is_one_heatmap_with_every_value_where_hover_says(maps):
+    fig = figures.channel_mosaic(maps, value_name="activation", signed=True)
+    assert len(fig.data) == 1 and isinstance(fig.data[0], go.Heatmap)
+    trace = fig.data[0]
+    z, where = decoded(trace.z), decoded(trace.customdata)
+    filled = np.isfinite(z)
+    assert filled.sum() == maps.size  # every value once; everything else is a NaN gutter
+    for r, c in np.argwhere(filled):
+        channel, row, col = where[r, c]
+        assert z[r, c] == maps[row, col, channel]
+    assert trace.hoverongaps is False
+    assert "customdata[0]" in trace.hovertemplate and "%{z" in trace.hovertemplate
+
+
+def test_per_channel_scaling_keeps_true_values_for_hover(maps):
+    fig = figures.channel_mosaic(maps * 100, value_name="weight", signed=True, per_channel=True)
+    trace = fig.data[0]
+    z, custom = decoded(trace.z), decoded(trace.customdata)
+    filled = np.isfinite(z)
+    assert np.nanmax(np.abs(z)) == pytest.approx(1.0)
+    for r, c in np.argwhere(filled):
+        channel, row, col, value = custom[r, c]
+        assert value == pytest.approx(maps[int(row), int(col), int(channel)] * 100, rel=1e-6)
+        peak = np.max(np.abs(maps[:, :, int(channel)] * 100))
+        assert z[r, c] == pytest.approx(value / peak, rel=1e-5)
+    assert "customdata[3]" in trace.hovertemplate
+
+
+def test_colour_scales_sequential_for_activations_diverging_for_signed(maps):
+    activations = figures.channel_mosaic(np.abs(maps), value_name="activation", signed=False).data[0]
+    assert activations.zmin == 0 and activations.zmid is None
+    assert activations.colorscale[0][1] != activations.colorscale[-1][1]
+    signed = figures.channel_mosaic(maps, value_name="weight", signed=True).data[0]
+    assert signed.zmid == 0 and signed.zmin == -signed.zmax
+    assert signed.zmax == pytest.approx(float(np.max(np.abs(maps))))
+
+
+@pytest.mark.parametrize("channels, expected", [(32, 8), (64, 16), (1, 1), (6, 6), (7, 4)])
+def test_mosaic_columns_make_wide_grids(channels, expected):
+    assert figures.mosaic_columns(channels, 10, 10) == expected
+
+
+def test_bad_shapes_raise_value_errors():
+    with pytest.raises(ValueError, match="H, W, C"):
+        figures.channel_mosaic(np.zeros((3, 3)), value_name="x", signed=False)
+    with pytest.raises(ValueError, match="2-D"):
+        figures.digit_heatmap(np.zeros((2, 28, 28)))
+    with pytest.raises(ValueError, match="2-D"):
+        figures.matrix_heatmap(np.zeros(5), value_name="w", row_name="in", column_name="out")
+    with pytest.raises(ValueError, match="empty"):
+        figures.vector_bars(np.zeros(0), value_name="a", index_name="unit")
+    with pytest.raises(ValueError, match="class names"):
+        figures.probability_bars(np.ones(3) / 3, class_names=["a"])
+
+
+def test_digit_heatmap_carries_pixels_on_a_fixed_zero_one_scale():
+    image = np.random.default_rng(1).random((28, 28, 1)).astype(np.float32)
+    trace = figures.digit_heatmap(image).data[0]
+    np.testing.assert_array_equal(decoded(trace.z), image[:, :, 0])
+    assert (trace.zmin, trace.zmax) == (0.0, 1.0)
+
+
+def test_probability_bars_mark_prediction_and_truth():
+    probabilities = np.array([0.1, 0.7, 0.2])
+    trace = figures.probability_bars(probabilities, true_label=2).data[0]
+    np.testing.assert_allclose(decoded(trace.y), probabilities)
+    colours = list(trace.marker.color)
+    assert colours[1] == figures.ACCENT and colours[0] == colours[2] == figures.MUTED
+    assert list(trace.marker.line.color)[2] == figures.TRUE_COLOUR
+
+
+def test_matrix_heatmap_keeps_orientation():
+    matrix = np.arange(12, dtype=np.float32).reshape(4, 3) - 5
+    trace = figures.matrix_heatmap(matrix, value_name="w", row_name="input", column_name="unit").data[0]
+    np.testing.assert_array_equal(decoded(trace.z), matrix)
+    assert trace.zmid == 0
+
+
+def test_message_figure_shows_the_text():
+    fig = figures.message_figure("nothing here")
+    assert fig.layout.annotations[0].text == "nothing here"
