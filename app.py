@@ -37,6 +37,7 @@ def create_app(settings: Settings, lens: "Lens | None" = None) -> "dash.Dash":
 
     from dashboard import layout
     from dashboard.callbacks import register_all
+    from dashboard.callbacks.digit import digit_option
     from dashboard.lens import Lens
 
     lens = lens or Lens.start(settings)
@@ -44,7 +45,7 @@ def create_app(settings: Settings, lens: "Lens | None" = None) -> "dash.Dash":
         __name__, title="CNN Lens", compress=True, on_error=_report_unexpected_error,
         update_title=None, assets_folder="assets",
     )
-    app.layout = lambda: layout.build_layout(lens)
+    app.layout = lambda: layout.build_layout(lens, digit_option(lens, 0))
     register_all(app, lens)
     return app
 

@@ -1,4 +1,8 @@
-"""Pure figure builders: NumPy arrays in, plotly Figures out. No model, no Dash, no I/O."""
+"""Pure figure builders: NumPy arrays in, plotly Figures out. No model, no Dash, no I/O.
+
+Each builder assembles one dict and validates it once with ``go.Figure(spec)``: Plotly's
+``update_layout``/``update_xaxes`` calls cost ~15 ms per figure here, the single dict ~1.5 ms.
+"""
 
 from __future__ import annotations
 
@@ -15,34 +19,48 @@ FONT = dict(family="Inter, system-ui, -apple-system, Segoe UI, Roboto, sans-seri
 ACCENT = "#2563eb"
 MUTED = "#9ca3af"
 TRUE_COLOUR = "#059669"
+GRID = "#e5e7eb"
+IMAGE_AXES = {
+    "xaxis": dict(visible=False, constrain="domain"),
+    "yaxis": dict(visible=False, autorange="reversed", scaleanchor="x", constrain="domain"),
+}
 
 
-def _layout(fig: go.Figure, *, height: int, title: str | None = None) -> go.Figure:
-    fig.update_layout(
+def _figure(traces: list[dict], *, height: int, title: str | None = None, **layout) -> go.Figure:
+    """Return a figure from trace dicts and layout entries, with the look every panel shares."""
+    base = dict(
+        # The default "plotly" template adds ~7 KB to every figure sent; everything it would style is set here.
+        template="none",
         height=height,
         margin=dict(l=8, r=8, t=32 if title else 8, b=8),
-        title=dict(text=title, x=0.01, font=dict(size=13)) if title else None,
         paper_bgcolor="white",
         plot_bgcolor="white",
         font=FONT,
         hoverlabel=dict(font=dict(family=FONT["family"], size=12)),
     )
-    return fig
+    if title:
+        base["title"] = dict(text=title, x=0.01, font=dict(size=13))
+    return go.Figure({"data": traces, "layout": {**base, **layout}})
 
 
-def _image_axes(fig: go.Figure) -> None:
-    fig.update_xaxes(visible=False, constrain="domain")
-    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x", constrain="domain")
+def _colorbar(title: str) -> dict:
+    return dict(title=dict(text=title, side="right"), thickness=10, len=0.9, exponentformat="e")
+
+
+def _axis_title(text: str) -> dict:
+    return dict(text=text, font=dict(size=11))
+
+
+def _axis(**entries) -> dict:
+    """Return an axis that makes room for its labels (the "plotly" template did this for us)."""
+    return dict(automargin=True, ticks="", linecolor=GRID, **entries)
 
 
 def message_figure(text: str, *, height: int = 240) -> go.Figure:
     """Return an empty figure that shows a short message in its centre."""
-    fig = go.Figure()
-    fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
-                       font=dict(size=13, color="#4b5563"), align="center")
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return _layout(fig, height=height)
+    annotation = dict(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                      font=dict(size=13, color="#4b5563"), align="center")
+    return _figure([], height=height, annotations=[annotation], xaxis=dict(visible=False), yaxis=dict(visible=False))
 
 
 def _require_2d(array: np.ndarray, what: str) -> np.ndarray:
@@ -57,26 +75,19 @@ def _require_2d(array: np.ndarray, what: str) -> np.ndarray:
 def digit_heatmap(image: np.ndarray, *, title: str | None = None) -> go.Figure:
     """Return the input digit as a heatmap of its pixel values (0 = white paper, 1 = black ink)."""
     pixels = _require_2d(image, "image").astype(np.float32)
-    fig = go.Figure(go.Heatmap(
-        z=pixels, colorscale=INK, zmin=0.0, zmax=1.0,
-        colorbar=dict(title=dict(text="pixel", side="right"), thickness=10, len=0.9),
-        hovertemplate="row %{y}, col %{x}<br>pixel %{z:.4f}<extra></extra>",
-    ))
-    _image_axes(fig)
-    return _layout(fig, height=260, title=title)
+    trace = dict(type="heatmap", z=pixels, colorscale=INK, zmin=0.0, zmax=1.0, colorbar=_colorbar("pixel"),
+                 hovertemplate="row %{y}, col %{x}<br>pixel %{z:.4f}<extra></extra>")
+    return _figure([trace], height=260, title=title, **IMAGE_AXES)
 
 
 def signed_heatmap(values: np.ndarray, *, value_name: str, title: str | None = None) -> go.Figure:
     """Return a 2-D signed map (e.g. a saliency) on a diverging scale centred on zero."""
     values = _require_2d(values, value_name).astype(np.float32)
     limit = float(np.max(np.abs(values))) or 1.0
-    fig = go.Figure(go.Heatmap(
-        z=values, colorscale=DIVERGING, zmid=0.0, zmin=-limit, zmax=limit,
-        colorbar=dict(title=dict(text=value_name, side="right"), thickness=10, len=0.9, exponentformat="e"),
-        hovertemplate="row %{y}, col %{x}<br>" + value_name + " %{z:.4g}<extra></extra>",
-    ))
-    _image_axes(fig)
-    return _layout(fig, height=260, title=title)
+    trace = dict(type="heatmap", z=values, colorscale=DIVERGING, zmid=0.0, zmin=-limit, zmax=limit,
+                 colorbar=_colorbar(value_name),
+                 hovertemplate="row %{y}, col %{x}<br>" + value_name + " %{z:.4g}<extra></extra>")
+    return _figure([trace], height=260, title=title, **IMAGE_AXES)
 
 
 def mosaic_columns(channels: int, tile_height: int, tile_width: int) -> int:
@@ -92,14 +103,15 @@ def tile_channels(maps: np.ndarray, columns: int, gutter: int = 1) -> tuple[np.n
     """Return (mosaic, positions): channels of an (H, W, C) array tiled row-major with NaN gutters.
 
     ``positions`` has shape (mosaic H, mosaic W, 3) holding channel, row and column of each
-    cell (zeros in gutters), so hover can name them.
+    cell (zeros in gutters), so hover can name them. It is uint8 when every index fits.
     """
     height, width, channels = maps.shape
     rows = math.ceil(channels / columns)
     mosaic_h = rows * height + (rows - 1) * gutter
     mosaic_w = columns * width + (columns - 1) * gutter
     mosaic = np.full((mosaic_h, mosaic_w), np.nan, dtype=np.float32)
-    positions = np.zeros((mosaic_h, mosaic_w, 3), dtype=np.uint16)
+    index_type = np.uint8 if max(height, width, channels) <= 256 else np.uint16
+    positions = np.zeros((mosaic_h, mosaic_w, 3), dtype=index_type)
     grid_r, grid_c = np.mgrid[0:height, 0:width]
     for channel in range(channels):
         top = (channel // columns) * (height + gutter)
@@ -135,8 +147,7 @@ def channel_mosaic(
     hover = (f"{channel_name} %{{customdata[0]}}<br>row %{{customdata[1]}}, col %{{customdata[2]}}<br>"
              f"{value_name} ")
     if per_channel:
-        colour_values = _scale_per_channel(maps, signed)
-        shown, _ = tile_channels(colour_values, columns)
+        shown, _ = tile_channels(_scale_per_channel(maps), columns)
         customdata = np.concatenate([positions.astype(np.float32), mosaic[..., np.newaxis]], axis=-1)
         hovertemplate = hover + "%{customdata[3]:.4g}<extra></extra>"
         limit = 1.0
@@ -144,26 +155,20 @@ def channel_mosaic(
     else:
         shown, customdata = mosaic, positions
         hovertemplate = hover + "%{z:.4g}<extra></extra>"
-        finite = mosaic[np.isfinite(mosaic)]
-        limit = float(np.max(np.abs(finite))) if finite.size else 1.0
-        limit = limit or 1.0
+        limit = float(np.max(np.abs(maps))) or 1.0
         bar_title = value_name
-    heatmap = go.Heatmap(
-        z=shown, customdata=customdata, hovertemplate=hovertemplate, hoverongaps=False,
-        colorbar=dict(title=dict(text=bar_title, side="right"), thickness=10, len=0.9, exponentformat="e"),
-    )
+    trace = dict(type="heatmap", z=shown, customdata=customdata, hovertemplate=hovertemplate, hoverongaps=False,
+                 colorbar=_colorbar(bar_title))
     if signed:
-        heatmap.update(colorscale=DIVERGING, zmid=0.0, zmin=-limit, zmax=limit)
+        trace.update(colorscale=DIVERGING, zmid=0.0, zmin=-limit, zmax=limit)
     else:
-        heatmap.update(colorscale=SEQUENTIAL, zmin=0.0, zmax=limit)
-    fig = go.Figure(heatmap)
-    _image_axes(fig)
+        trace.update(colorscale=SEQUENTIAL, zmin=0.0, zmax=limit)
     mosaic_h, mosaic_w = mosaic.shape
     height_px = int(np.clip(560 * mosaic_h / mosaic_w + 40, 180, 520))
-    return _layout(fig, height=height_px, title=title)
+    return _figure([trace], height=height_px, title=title, **IMAGE_AXES)
 
 
-def _scale_per_channel(maps: np.ndarray, signed: bool) -> np.ndarray:
+def _scale_per_channel(maps: np.ndarray) -> np.ndarray:
     peak = np.max(np.abs(maps), axis=(0, 1), keepdims=True)
     peak[peak == 0] = 1.0
     return maps / peak
@@ -177,14 +182,12 @@ def matrix_heatmap(
     if matrix.ndim != 2:
         raise ValueError(f"matrix must be 2-D, got shape {matrix.shape}")
     limit = float(np.max(np.abs(matrix))) or 1.0
-    fig = go.Figure(go.Heatmap(
-        z=matrix, colorscale=DIVERGING, zmid=0.0, zmin=-limit, zmax=limit,
-        colorbar=dict(title=dict(text=value_name, side="right"), thickness=10, len=0.9, exponentformat="e"),
-        hovertemplate=f"{row_name} %{{y}}<br>{column_name} %{{x}}<br>{value_name} %{{z:.4g}}<extra></extra>",
-    ))
-    fig.update_xaxes(title=dict(text=column_name, font=dict(size=11)), showgrid=False)
-    fig.update_yaxes(title=dict(text=row_name, font=dict(size=11)), autorange="reversed", showgrid=False)
-    return _layout(fig, height=360, title=title)
+    trace = dict(type="heatmap", z=matrix, colorscale=DIVERGING, zmid=0.0, zmin=-limit, zmax=limit,
+                 colorbar=_colorbar(value_name),
+                 hovertemplate=f"{row_name} %{{y}}<br>{column_name} %{{x}}<br>{value_name} %{{z:.4g}}<extra></extra>")
+    return _figure([trace], height=360, title=title,
+                   xaxis=_axis(title=_axis_title(column_name), showgrid=False, zeroline=False),
+                   yaxis=_axis(title=_axis_title(row_name), autorange="reversed", showgrid=False, zeroline=False))
 
 
 def vector_bars(values: np.ndarray, *, value_name: str, index_name: str, title: str | None = None) -> go.Figure:
@@ -192,15 +195,12 @@ def vector_bars(values: np.ndarray, *, value_name: str, index_name: str, title: 
     values = np.asarray(values, dtype=np.float32).reshape(-1)
     if values.size == 0:
         raise ValueError("values must not be empty")
-    colours = np.where(values >= 0, ACCENT, "#dc2626")
-    fig = go.Figure(go.Bar(
-        x=np.arange(values.size), y=values, marker=dict(color=colours, line=dict(width=0)),
-        hovertemplate=f"{index_name} %{{x}}<br>{value_name} %{{y:.4g}}<extra></extra>",
-    ))
-    fig.update_layout(bargap=0.05 if values.size > 100 else 0.2)
-    fig.update_xaxes(title=dict(text=index_name, font=dict(size=11)), showgrid=False)
-    fig.update_yaxes(title=dict(text=value_name, font=dict(size=11)), gridcolor="#e5e7eb", zerolinecolor="#9ca3af")
-    return _layout(fig, height=260, title=title)
+    colours = np.where(values >= 0, ACCENT, "#dc2626").tolist()
+    trace = dict(type="bar", x=np.arange(values.size), y=values, marker=dict(color=colours, line=dict(width=0)),
+                 hovertemplate=f"{index_name} %{{x}}<br>{value_name} %{{y:.4g}}<extra></extra>")
+    return _figure([trace], height=260, title=title, bargap=0.05 if values.size > 100 else 0.2,
+                   xaxis=_axis(title=_axis_title(index_name), showgrid=False),
+                   yaxis=_axis(title=_axis_title(value_name), gridcolor=GRID, zerolinecolor=MUTED))
 
 
 def probability_bars(
@@ -216,12 +216,9 @@ def probability_bars(
     predicted = int(np.argmax(probabilities))
     colours = [ACCENT if i == predicted else MUTED for i in range(probabilities.size)]
     outline = [TRUE_COLOUR if i == true_label else "rgba(0,0,0,0)" for i in range(probabilities.size)]
-    fig = go.Figure(go.Bar(
-        x=names, y=probabilities, marker=dict(color=colours, line=dict(color=outline, width=3)),
-        text=[f"{p:.0%}" if p >= 0.01 else "" for p in probabilities], textposition="outside",
-        cliponaxis=False,
-        hovertemplate="class %{x}<br>probability %{y:.6f}<extra></extra>",
-    ))
-    fig.update_xaxes(type="category", title=dict(text="class", font=dict(size=11)))
-    fig.update_yaxes(range=[0, 1.12], tickformat=".0%", gridcolor="#e5e7eb")
-    return _layout(fig, height=260)
+    trace = dict(type="bar", x=names, y=probabilities, marker=dict(color=colours, line=dict(color=outline, width=3)),
+                 text=[f"{p:.0%}" if p >= 0.01 else "" for p in probabilities], textposition="outside",
+                 cliponaxis=False, hovertemplate="class %{x}<br>probability %{y:.6f}<extra></extra>")
+    return _figure([trace], height=260,
+                   xaxis=_axis(type="category", title=_axis_title("class")),
+                   yaxis=_axis(range=[0, 1.12], tickformat=".0%", gridcolor=GRID))

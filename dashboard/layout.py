@@ -46,13 +46,14 @@ def _header(lens: Lens) -> html.Header:
     ], className="top")
 
 
-def _digit_controls(lens: Lens) -> html.Section:
+def _digit_controls(lens: Lens, first_digit: dict) -> html.Section:
     return html.Section([
         html.Div([
             html.Label("Test digit", htmlFor=ids.DIGIT),
-            dcc.Dropdown(id=ids.DIGIT, value=0, clearable=False, searchable=True, maxHeight=320,
+            # The first digit's option ships with the page: Dash 4's Dropdown drops a value missing from options.
+            dcc.Dropdown(id=ids.DIGIT, value=first_digit["value"], clearable=False, searchable=True, maxHeight=320,
                          placeholder="Type an index, or 'true 7', 'pred 3'…",
-                         options=[], className="digit-dropdown"),
+                         options=[first_digit], className="digit-dropdown"),
         ], className="field grow"),
         html.Button("Random digit", id=ids.RANDOM_DIGIT, n_clicks=0, className="button"),
         dcc.Checklist(id=ids.MISCLASSIFIED_ONLY, options=[{"label": "only misclassified", "value": "on"}],
@@ -91,8 +92,8 @@ def _class_options(classes: int) -> list[dict]:
             + [{"label": f"class {c}", "value": c} for c in range(classes)])
 
 
-def build_layout(lens: Lens) -> html.Div:
-    """Return the whole page for the lens's current model."""
+def build_layout(lens: Lens, first_digit: dict) -> html.Div:
+    """Return the whole page for the lens's current model, opening on `first_digit` (a dropdown option)."""
     first_layer = lens.layers[0].name
     saliency_controls = dcc.Dropdown(id=ids.SALIENCY_CLASS, value=PREDICTED, clearable=False, searchable=False,
                                      options=_class_options(lens.served.extractor.classes), className="small-dropdown")
@@ -104,7 +105,7 @@ def build_layout(lens: Lens) -> html.Div:
     return html.Div([
         _header(lens),
         html.Div(id=ids.ERROR_BANNER, className="error-banner", role="alert"),
-        _digit_controls(lens),
+        _digit_controls(lens, first_digit),
         _architecture_strip(lens),
         dcc.Store(id=ids.SELECTED_LAYER, data=first_layer),
         html.Main([

@@ -12,10 +12,12 @@ from dashboard.lens import Lens
 from dashboard.tensors import PREDICTED_CLASS
 
 
-def _option(lens: Lens, index: int) -> dict:
+def digit_option(lens: Lens, index: int, query: str = "") -> dict:
+    """Return one dropdown option; `search` repeats the query the server matched, so the browser keeps it."""
     summary = lens.summary(index)
-    return {"label": views.digit_option_label(summary.index, summary.label, summary.predicted, summary.confidence),
-            "value": summary.index}
+    label = views.digit_option_label(summary.index, summary.label, summary.predicted, summary.confidence)
+    # Dash 4's Dropdown filters options again in the browser by word; the server already did the matching.
+    return {"label": label, "value": summary.index, "search": f"{label} {query}".strip()}
 
 
 def _keep_options(message: str):
@@ -27,12 +29,12 @@ def digit_options(lens: Lens, search: str | None, misclassified: list | None, va
     """Return at most ~50 dropdown options matching the search, always including the current digit."""
     query = validate.text(search, what="Search")
     only_wrong = validate.flag_list(misclassified, what="Misclassified switch")
-    matches = [s.index for s in lens.search(query, misclassified_only=only_wrong)]
+    matches = [digit_option(lens, s.index, query) for s in lens.search(query, misclassified_only=only_wrong)]
     if value is not None:
         current = validate.digit_index(value, lens.test_size)
-        if current not in matches:
-            matches.insert(0, current)
-    return [_option(lens, index) for index in matches]
+        if all(option["value"] != current for option in matches):
+            matches.insert(0, digit_option(lens, current))
+    return matches
 
 
 def _overview_error(message: str):

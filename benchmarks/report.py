@@ -1,0 +1,98 @@
+"""Describe the machine and render benchmark results as a Markdown table with the targets."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+TARGET_P95_MS = 40
+TARGET_RATIO = 8
+TARGET_GZIP_KB = 100
+TARGET_CLICK_MS = 120
+TARGET_COLD_S = 8
+
+
+def machine() -> dict:
+    """Return the CPU, cores, memory and library versions of this machine."""
+    cpu = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    import dash
+    import keras
+    import plotly
+    import tensorflow as tf
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(memory_gb, 1), "os": platform.platform(),
+            "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "dash": dash.__version__, "plotly": plotly.__version__}
+
+
+def _mark(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def render(results: dict) -> str:
+    """Return the results as Markdown: headline table with targets, then the details."""
+    m = results["machine"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Run {results['when']} with `.venv/bin/python -m benchmarks.run`.",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; {m['os']}; Python {m['python']}, "
+        f"TensorFlow {m['tensorflow']}, Keras {m['keras']}, Dash {m['dash']}, Plotly {m['plotly']}.",
+        f"Data: {results['data']}.",
+        "",
+        "Ours: HTTP on loopback against the real app (`python app.py` in its own process), every request a "
+        "user action fires, sent one after another (the browser sends them in parallel, so this is the "
+        "pessimistic sum). Naive: the seed's pipeline in-process on the same saved model and digits "
+        "(`model.predict` on a multi-output model, eager GradientTape, one `make_subplots` subplot per "
+        "channel, `to_json`), with no HTTP cost at all.",
+        "",
+        "## Headline",
+        "",
+        f"| action | ours p50 | ours p95 | slowest request p95 (target ≤ {TARGET_P95_MS} ms) | naive p50 | naive p95 "
+        f"| ratio p50 (target ≥ {TARGET_RATIO}×) | gzip KB max (target ≤ {TARGET_GZIP_KB}) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for action, ours in results["ours"].items():
+        naive = results["naive"][action]
+        ratio = naive["p50_ms"] / ours["all_requests"]["p50_ms"]
+        slow = ours["slowest_request"]["p95_ms"]
+        lines.append(
+            f"| {action} | {ours['all_requests']['p50_ms']:.1f} ms | {ours['all_requests']['p95_ms']:.1f} ms "
+            f"| {slow:.1f} ms ({_mark(slow <= TARGET_P95_MS)}) | {naive['p50_ms']:.1f} ms | {naive['p95_ms']:.1f} ms "
+            f"| {ratio:.1f}× ({_mark(ratio >= TARGET_RATIO)}) | {ours['gzip_kb_max']:.1f} "
+            f"({_mark(ours['gzip_kb_max'] <= TARGET_GZIP_KB)}) |")
+    lines += ["", "| measure | value | target |", "| --- | ---: | --- |"]
+    cold = results["cold_start_seconds"]
+    lines.append(f"| cold start to first served page, cached model | {cold:.2f} s | ≤ {TARGET_COLD_S} s: {_mark(cold <= TARGET_COLD_S)} |")
+    clicks = results.get("click_to_render")
+    if clicks:
+        for name in ("digit change", "layer change"):
+            p50 = clicks[name]["p50_ms"]
+            lines.append(f"| click to render, {name} (median of {len(clicks[name]['samples_ms'])}) | {p50:.0f} ms "
+                         f"| ≤ {TARGET_CLICK_MS} ms: {_mark(p50 <= TARGET_CLICK_MS)} |")
+        lines.append(f"| browser console errors during the clicks | {len(clicks['console_errors'])} | 0 |")
+    work = results["model_work"]
+    lines.append(f"| training, seconds per epoch ({work['train_digits']:,} digits) | {work['seconds_per_epoch']:.2f} s | |")
+    lines.append(f"| evaluate the whole test set ({work['test_digits']:,} digits), compiled call | "
+                 f"{work['evaluate_test_set_seconds']:.3f} s | naive `model.predict`: "
+                 f"{results['naive']['evaluate test set (model.predict)']['seconds']:.3f} s |")
+    lines.append(f"| server peak memory (VmHWM) | {results['server_peak_memory_mb']:.0f} MB | |")
+    lines += ["", "## Per callback (ours, over HTTP)", "", "| action | callback | p50 | p95 |", "| --- | --- | ---: | ---: |"]
+    for action, ours in results["ours"].items():
+        for name, stats in ours["per_callback"].items():
+            lines.append(f"| {action} | {name} | {stats['p50_ms']:.1f} ms | {stats['p95_ms']:.1f} ms |")
+    lines += ["", "## Bytes per panel update, by layer (raw / gzip KB)", "",
+              "| layer | activations | weights | weight gradients |", "| --- | ---: | ---: | ---: |"]
+    for layer, row in results["bytes_by_layer"].items():
+        cells = [f"{row[name]['raw_kb']:.1f} / {row[name]['gzip_kb']:.1f}"
+                 for name in ("activation-graph", "weight-graph", "gradient-graph")]
+        lines.append(f"| {layer} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
