@@ -1,6 +1,6 @@
 """Real-browser tests: the page in headless Chromium through dash[testing]'s ``dash_duo``.
 
-Run with:  .venv/bin/python -m pytest tests/test_browser.py --headless -q
+Run with:  .venv/bin/python -m pytest tests/test_browser.py --headless -x -q
 
 Every test builds the app around the session's trained ``lens`` (no training per test),
 drives the page like a user would, checks what the page shows against the model's own
@@ -24,17 +24,23 @@ import base64
 import json
 import re
 import socket
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import requests
+from dash.testing import errors as dash_errors
 from dash.testing.wait import until
-from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
-pytestmark = pytest.mark.browser
+pytestmark = [
+    pytest.mark.browser,
+    # Selenium 4.2 calls urllib3's deprecated HTTPResponse.getheader on every WebDriver command; noise, not ours.
+    pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:DeprecationWarning"),
+]
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "artifacts"
@@ -74,6 +80,35 @@ return {x: box.left + xa._offset + xa.c2p(arguments[2]), y: box.top + ya._offset
 """
 
 
+_JS_AXIS_TEXT_PROBLEMS = """
+var gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');
+var svg = gd.querySelector('.main-svg').getBoundingClientRect();
+function box(el) { var r = el.getBoundingClientRect(); return {l: r.left, r: r.right, t: r.top, b: r.bottom}; }
+function texts(selector) {
+    return Array.from(gd.querySelectorAll(selector)).filter(function (el) { return el.textContent.trim(); });
+}
+var problems = [];
+texts('.xtick text, .ytick text, .g-xtitle text, .g-ytitle text').forEach(function (el) {
+    var b = box(el);
+    if (b.l < svg.left - 1 || b.r > svg.right + 1 || b.t < svg.top - 1 || b.b > svg.bottom + 1) {
+        problems.push('clipped: ' + el.textContent);
+    }
+});
+[['.g-xtitle text', '.xtick text'], ['.g-ytitle text', '.ytick text']].forEach(function (pair) {
+    texts(pair[0]).forEach(function (title) {
+        var t = box(title);
+        texts(pair[1]).forEach(function (tick) {
+            var k = box(tick);
+            if (t.l < k.r - 1 && k.l < t.r - 1 && t.t < k.b - 1 && k.t < t.b - 1) {
+                problems.push('title ' + title.textContent + ' overlaps tick ' + tick.textContent);
+            }
+        });
+    });
+});
+return problems;
+"""
+
+
 # ---------------------------------------------------------------- helpers
 
 
@@ -102,6 +137,23 @@ def page(dash_duo, test_settings, lens):
 def _settle(dash_duo) -> None:
     """Wait until the renderer has no callback in flight."""
     until(dash_duo._wait_for_callbacks, timeout=TIMEOUT, msg="callbacks still pending")
+
+
+def _completed(dash_duo) -> int:
+    """Return how many callbacks the renderer has completed so far."""
+    return dash_duo.driver.execute_script("return window.store.getState().callbacks.completed;")
+
+
+def _click_and_settle(dash_duo, selector: str) -> None:
+    """Click, wait until at least one callback has completed because of it, then until none is pending.
+
+    For clicks that should leave the page as it is: waiting for the round trip makes "nothing
+    changed" a real observation rather than a look taken before the server answered.
+    """
+    done = _completed(dash_duo)
+    dash_duo.find_element(selector).click()
+    until(lambda: _completed(dash_duo) > done, timeout=TIMEOUT, msg=f"clicking {selector} ran no callback")
+    _settle(dash_duo)
 
 
 def _fingerprint(dash_duo, graph_id: str) -> str | None:
@@ -265,15 +317,13 @@ def test_click_through_every_layer_and_step_with_next_and_previous(page, lens):
     assert visited[-1] == names[-1]
 
     # At the last layer, Next stays put; then Previous walks back to the first layer, where it stays.
-    dash_duo.find_element("#next-layer-button").click()
-    _settle(dash_duo)
+    _click_and_settle(dash_duo, "#next-layer-button")
     check_selected(names[-1], None)
     for name in reversed(names[:-1]):
         before = _fingerprints(dash_duo, LAYER_GRAPHS)
         dash_duo.find_element("#previous-layer-button").click()
         check_selected(name, before)
-    dash_duo.find_element("#previous-layer-button").click()
-    _settle(dash_duo)
+    _click_and_settle(dash_duo, "#previous-layer-button")
     check_selected(names[0], None)
 
     # And Next again from the first layer.
@@ -296,7 +346,7 @@ def test_random_digit_and_only_misclassified(page, lens):
             dash_duo.find_element("#random-digit-button").click()
             try:
                 until(lambda: _summary_index(dash_duo) != previous, timeout=5)
-            except Exception:  # noqa: BLE001 - dash's TestingTimeoutError; retry with another draw.
+            except dash_errors.TestingTimeoutError:
                 continue
             _settle(dash_duo)
             return _summary_index(dash_duo)
@@ -325,7 +375,8 @@ def test_random_digit_and_only_misclassified(page, lens):
     indices = [int(re.match(r"#(\d+) ·", t).group(1)) for t in texts]
     assert set(indices) <= misclassified, texts
     assert all(t.endswith("✗") for t in texts), texts
-    dash_duo.find_element("body").send_keys("\ue00c")  # Escape closes the popover.
+    dash_duo.find_element(".dash-dropdown-content input.dash-dropdown-search").send_keys(Keys.ESCAPE)
+    dash_duo.wait_for_no_elements(".dash-dropdown-content", timeout=TIMEOUT)
     _assert_clean(dash_duo)
 
 
@@ -396,8 +447,8 @@ def test_activation_heatmap_carries_the_true_values(page, lens):
     graph = dash_duo.find_element("#activation-graph .js-plotly-plot")
     dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", graph)
     spot = dash_duo.driver.execute_script(_JS_CELL_POSITION, "activation-graph", int(peak_row), int(peak_col))
-    ActionChains(dash_duo.driver).move_to_element(dash_duo.find_element("#digit-summary")).perform()
-    pointer = ActionBuilder(dash_duo.driver)
+    pointer = ActionBuilder(dash_duo.driver)  # viewport coordinates: no scrolling behind our back.
+    pointer.pointer_action.move_to_location(2, 2)
     pointer.pointer_action.move_to_location(spot["x"], spot["y"])
     pointer.perform()
     label = dash_duo.wait_for_element("#activation-graph .hoverlayer .hovertext", timeout=TIMEOUT)
@@ -406,6 +457,27 @@ def test_activation_heatmap_carries_the_true_values(page, lens):
     assert match, f"unexpected hover text {text!r}"
     assert (int(match.group(1)), int(match.group(2)), int(match.group(3))) == (ch, r, c)
     assert float(match.group(4)) == pytest.approx(float(activation[r, c, ch]), rel=1e-3)
+    _assert_clean(dash_duo)
+
+
+def test_axis_labels_are_inside_their_graphs(page, lens):
+    """Tick labels and axis titles of the graphs with visible axes are drawn inside the graph, not cut off."""
+    dash_duo = page
+    problems = {"probability-graph": dash_duo.driver.execute_script(_JS_AXIS_TEXT_PROBLEMS, "probability-graph")}
+    # A dense layer shows bars (activations) and weight matrices (weights, gradients), all with axes.
+    dense = next(info.name for info in lens.layers if info.kind == "Dense")
+    before = _fingerprints(dash_duo, LAYER_GRAPHS)
+    card = next(c for c in dash_duo.find_elements(".layer-card")
+                if c.find_element(By.CSS_SELECTOR, ".card-name").text == dense)
+    card.click()
+    dash_duo.wait_for_contains_text("#activation-title", f"Activations of {dense} ", timeout=TIMEOUT)
+    _wait_for_changes(dash_duo, before, f"selecting {dense}")
+    _settle(dash_duo)
+    for graph_id in LAYER_GRAPHS:
+        assert dash_duo.find_elements(f"#{graph_id} .xtick text"), f"#{graph_id} has no visible x axis"
+        problems[graph_id] = dash_duo.driver.execute_script(_JS_AXIS_TEXT_PROBLEMS, graph_id)
+    problems = {graph_id: found for graph_id, found in problems.items() if found}
+    assert problems == {}, f"axis text cut off or overlapping: {problems}"
     _assert_clean(dash_duo)
 
 
@@ -445,4 +517,54 @@ def test_out_of_range_digit_reaches_the_page_as_a_message(page):
         assert words in annotations[0]["text"], (bad, annotations)
         assert "activation-title" not in payload, "the title should be left as it was (no_update)"
         assert "Traceback" not in response.text
+    _assert_clean(dash_duo)
+
+
+def test_first_digit_survives_a_slow_options_callback(monkeypatch, dash_duo, test_settings, lens):
+    """Regression: with options=[] in the layout, Dash 4's Dropdown set the digit to None on load whenever
+    the options callback answered after the dropdown's code had loaded, and every panel showed
+    "Digit index must be a whole number, got None" (fails on commit 2ddbc1c)."""
+    from app import create_app
+
+    search = lens.search
+
+    def slow_search(*args, **kwargs):
+        time.sleep(3)  # a busy server: the dropdown's own code is loaded long before its options arrive.
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(lens, "search", slow_search)
+    dash_duo.start_server(create_app(test_settings, lens=lens), port=_free_port(), debug=True,
+                          use_reloader=False, dev_tools_hot_reload=False)
+    until(lambda: _text(dash_duo, "#digit-summary") != "", timeout=TIMEOUT, msg="no digit summary")
+    _settle(dash_duo)
+    summary = _text(dash_duo, "#digit-summary")
+    assert summary.startswith("Digit #0:"), summary
+    dash_duo.wait_for_contains_text("#digit-dropdown .dash-dropdown-value", "#0 ·", timeout=TIMEOUT)
+    _assert_clean(dash_duo)
+
+
+def test_every_search_form_the_server_understands_shows_its_digits(page, lens):
+    """Regression: Lens.search understands 'label 7' and 'pred3', but Dash 4's Dropdown filters the
+    options again in the browser (every search word must be a substring of a word of the option),
+    which hid the server's matches behind "No options found" (fails on commit 2ddbc1c)."""
+    from dashboard import views
+
+    dash_duo = page
+    hidden = {}
+    for query in ["label 7", "pred3"]:
+        matches = lens.search(query, misclassified_only=False)
+        assert matches, f"the server finds nothing for {query!r}; pick another query"
+        first = matches[0]
+        expected = views.digit_option_label(first.index, first.label, first.predicted, first.confidence)
+        _open_dropdown(dash_duo, "digit-dropdown")
+        box = dash_duo.wait_for_element(".dash-dropdown-content input.dash-dropdown-search", timeout=TIMEOUT)
+        box.send_keys(query)
+        try:
+            until(lambda: expected in _option_texts(dash_duo), timeout=8)
+        except dash_errors.TestingTimeoutError:
+            hidden[query] = _option_texts(dash_duo)
+        box.send_keys(Keys.ESCAPE)
+        dash_duo.wait_for_no_elements(".dash-dropdown-content", timeout=TIMEOUT)
+        _settle(dash_duo)
+    assert hidden == {}, f"the server's matches are hidden in the dropdown: {hidden}"
     _assert_clean(dash_duo)
