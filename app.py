@@ -51,7 +51,10 @@ def create_app(settings: Settings, lens: "Lens | None" = None) -> "dash.Dash":
 
 
 def configure_logging() -> None:
-    """Log INFO and above to stderr with timestamps (once per process)."""
+    """Log INFO and above to stderr with timestamps (once per process); keep TensorFlow's C++ INFO lines out."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

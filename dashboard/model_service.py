@@ -258,6 +258,10 @@ class ModelService:
         train_limit: int | None = None, seed: int = 0,
     ) -> ServedModel:
         """Serve the cached model, or train, save and serve a new one when asked or when the cache is bad."""
+        started = time.perf_counter()
+        import keras  # noqa: F401 - the first TensorFlow import (~3-5 s) is logged on its own.
+
+        log.info("TensorFlow and Keras imported in %.1f s", time.perf_counter() - started)
         if not retrain:
             try:
                 started = time.perf_counter()

@@ -175,3 +175,27 @@ def test_an_out_of_range_digit_is_reported_in_the_page(client, dependencies, len
     response = post(client, dependency, [10**9, "conv1", SHARED_SCALE], lens)
     assert response.status_code == 200
     assert "Digit index 1000000000 is out of range" in response.get_data(as_text=True)
+
+
+def test_an_unexpected_error_becomes_a_short_message_and_a_logged_traceback(test_settings, lens, caplog):
+    from app import create_app
+    from dashboard.lens import Lens
+
+    class BrokenLens(Lens):
+        """The real lens, except that computing tensors fails the way a bug would."""
+
+        def tensors(self, index, score_class=-1):
+            raise RuntimeError("simulated failure deep in the service")
+
+    broken = BrokenLens(lens.data, lens.models)
+    client = create_app(test_settings, lens=broken).server.test_client()
+    client.get("/")
+    dependency = next(d for d in client.get("/_dash-dependencies").get_json() if "activation-graph" in d["output"])
+    with caplog.at_level("ERROR"):
+        response = post(client, dependency, [1, "conv1", SHARED_SCALE], lens)
+    text = response.get_data(as_text=True)
+    assert response.status_code == 200, text[:500]
+    assert "Something went wrong" in text and ids.ERROR_BANNER in text
+    assert "Traceback" not in text and "simulated failure" not in text
+    assert any("simulated failure" in record.getMessage() or (record.exc_info and "simulated failure" in
+               str(record.exc_info[1])) for record in caplog.records)
