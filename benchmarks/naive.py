@@ -81,5 +81,7 @@ class NaivePipeline:
         return "".join(parts)
 
     def class_change_json(self, image: np.ndarray, score_class: int) -> str:
-        """A saliency for another class."""
-        return go.Figure(go.Heatmap(z=self.saliency(image, score_class)[:, :, 0])).to_json()
+        """A saliency for another class: like every seed callback, it starts from predict."""
+        probabilities = self.activations(image)[self.layers[-1].name]
+        saliency = self.saliency(image, score_class)[:, :, 0]
+        return go.Figure(go.Heatmap(z=saliency)).to_json() + go.Figure(go.Bar(y=probabilities)).to_json()

@@ -17,6 +17,8 @@ SCALE_MODE = "scale-mode"
 
 # Layer selection.
 SELECTED_LAYER = "selected-layer"
+LAYER_TABLE = "layer-table"
+DIGIT_POOL = "digit-pool"
 PREVIOUS_LAYER = "previous-layer-button"
 NEXT_LAYER = "next-layer-button"
 LAYER_CARD_TYPE = "layer-card"

@@ -92,6 +92,12 @@ def _class_options(classes: int) -> list[dict]:
             + [{"label": f"class {c}", "value": c} for c in range(classes)])
 
 
+def layer_table(lens: Lens) -> list[dict]:
+    """Return what the browser needs to step through layers and offer their input channels."""
+    return [{"name": info.name, "input_channels": views.input_channel_count(info),
+             "full_matrix": views.offers_full_matrix(info)} for info in lens.layers]
+
+
 def build_layout(lens: Lens, first_digit: dict) -> html.Div:
     """Return the whole page for the lens's current model, opening on `first_digit` (a dropdown option)."""
     first_layer = lens.layers[0].name
@@ -108,6 +114,9 @@ def build_layout(lens: Lens, first_digit: dict) -> html.Div:
         _digit_controls(lens, first_digit),
         _architecture_strip(lens),
         dcc.Store(id=ids.SELECTED_LAYER, data=first_layer),
+        dcc.Store(id=ids.LAYER_TABLE, data=layer_table(lens)),
+        dcc.Store(id=ids.DIGIT_POOL, data={"size": lens.test_size,
+                                           "misclassified": lens.predictions().misclassified.tolist()}),
         html.Main([
             html.Div([
                 panel("Input digit", ids.INPUT_GRAPH,

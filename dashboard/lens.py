@@ -169,9 +169,3 @@ class Lens:
             starts = [i for i in candidates if str(i).startswith(prefix) and str(i) != prefix]
             candidates = np.array(exact + starts, dtype=np.int64)
         return [self.summary(int(i)) for i in candidates[:limit]]
-
-    def random_digit(self, *, misclassified_only: bool, rng: np.random.Generator | None = None) -> int | None:
-        """Return a random test digit index (a misclassified one if asked; None if there is none)."""
-        rng = rng or np.random.default_rng()
-        pool = self.predictions().misclassified if misclassified_only else np.arange(self.test_size)
-        return int(rng.choice(pool)) if len(pool) else None

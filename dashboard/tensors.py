@@ -28,6 +28,9 @@ class LayerInfo:
     parameters: int
     weight_shapes: dict[str, tuple[int, ...]]
     activation: str | None
+    # For a Dense layer right after a Flatten: the (H, W, C) shape its 1-D input was flattened from,
+    # so each unit's weights can be shown as C maps of H x W.
+    unflattened_input: tuple[int, ...] | None = None
 
     @property
     def has_weights(self) -> bool:
@@ -66,10 +69,16 @@ def _short_weight_name(variable) -> str:
 def describe_layers(model: "keras.Model") -> list[LayerInfo]:
     """Return one LayerInfo per layer after the input, in order."""
     infos = []
+    previous = None
     for layer in model.layers:
         if type(layer).__name__ == "InputLayer":
             continue
         shape = tuple(int(d) for d in layer.output.shape[1:])
+        unflattened = None
+        if type(layer).__name__ == "Dense" and previous is not None and type(previous).__name__ == "Flatten":
+            source = tuple(int(d) for d in previous.input.shape[1:])
+            unflattened = source if len(source) == 3 else None
+        previous = layer
         infos.append(LayerInfo(
             name=layer.name,
             kind=type(layer).__name__,
@@ -77,6 +86,7 @@ def describe_layers(model: "keras.Model") -> list[LayerInfo]:
             parameters=int(layer.count_params()),
             weight_shapes={_short_weight_name(w): tuple(int(d) for d in w.shape) for w in layer.trainable_weights},
             activation=_activation_name(layer),
+            unflattened_input=unflattened,
         ))
     return infos
 

@@ -12,6 +12,7 @@ from dashboard import figures
 from dashboard.tensors import LayerInfo
 
 SUMMARY_CHANNEL = "summary"
+FULL_MATRIX = "matrix"
 
 
 def shape_text(shape: tuple[int, ...]) -> str:
@@ -63,9 +64,22 @@ def activation_view(info: LayerInfo, activation: np.ndarray, *, per_channel: boo
 
 
 def input_channel_count(info: LayerInfo) -> int:
-    """Return how many input channels a conv layer's kernel has (1 for other layers)."""
+    """Return how many input channels a layer's weights can be sliced by (1: no choice to make).
+
+    A conv kernel (kh, kw, C, filters) has C; so has a dense layer fed by a Flatten of an
+    (H, W, C) map, whose kernel (H*W*C, units) is H x W maps per input channel and unit.
+    """
     kernel = info.weight_shapes.get("kernel", ())
-    return kernel[2] if info.kind == "Conv2D" and len(kernel) == 4 else 1
+    if info.kind == "Conv2D" and len(kernel) == 4:
+        return kernel[2]
+    if info.kind == "Dense" and info.unflattened_input is not None:
+        return info.unflattened_input[-1]
+    return 1
+
+
+def offers_full_matrix(info: LayerInfo) -> bool:
+    """Return whether the layer's weights can also be shown as one (inputs x units) matrix."""
+    return info.kind == "Dense" and info.unflattened_input is not None
 
 
 def _no_weights_text(info: LayerInfo) -> str:
@@ -106,6 +120,24 @@ def kernel_view(
         figure = figures.channel_mosaic(maps, value_name=name, signed=signed, per_channel=per_channel,
                                         channel_name="filter")
         return figure, f"{value_name}: {lead}; {scale_note}; colour: {colours}.{bias_note}"
+    if kernel.ndim == 2 and info.unflattened_input is not None and input_channel != FULL_MATRIX:
+        height, width, inputs = info.unflattened_input
+        units = kernel.shape[1]
+        # Keras's Flatten is row-major over (H, W, C), so this reshape recovers each unit's H x W x C weights.
+        as_maps = kernel.reshape(height, width, inputs, units)
+        shape = shape_text((height, width))
+        if input_channel == SUMMARY_CHANNEL:
+            maps = np.sqrt(np.sum(as_maps.astype(np.float64) ** 2, axis=2)).astype(np.float32)
+            lead, signed = (f"each of the {units} units' weights on the {shape} positions of its input, "
+                            f"L2 norm over the {inputs} input channels"), False
+        else:
+            maps = as_maps[:, :, int(input_channel), :]
+            lead, signed = f"each of the {units} units' weights on the {shape} map of input channel {input_channel}", True
+        colours = "red > 0 > blue, white = 0" if signed else "dark = 0, bright = large"
+        figure = figures.channel_mosaic(maps, value_name=value_name if signed else f"‖{value_name}‖", signed=signed,
+                                        per_channel=per_channel, channel_name="unit")
+        return figure, (f"{value_name}: {lead}; one tile per unit; {scale_note}; colour: {colours}. "
+                        f"Choose “full matrix” for all {kernel.shape[0]:,} × {units} weights at once.{bias_note}")
     if kernel.ndim == 2:
         figure = figures.matrix_heatmap(kernel, value_name=value_name, row_name="input", column_name="unit")
         return figure, (f"{value_name} of {info.name}: {kernel.shape[0]:,} inputs (rows) × {kernel.shape[1]} units "

@@ -300,7 +300,8 @@ def test_click_through_every_layer_and_step_with_next_and_previous(page, lens):
                     for c in dash_duo.find_elements(".layer-card.selected")]
         assert selected == [name]
         channel_field = dash_duo.find_element("#input-channel-field").get_attribute("class").split()
-        several_inputs = info.kind == "Conv2D" and info.weight_shapes["kernel"][2] > 1
+        # conv2's kernels and dense's weights (fed by pool2's 64 maps) can be sliced by input channel.
+        several_inputs = name in ("conv2", "dense")
         assert ("hidden" not in channel_field) == several_inputs, (name, channel_field)
 
     # Move off conv1 first so that clicking its card is a real change.
@@ -464,8 +465,9 @@ def test_axis_labels_are_inside_their_graphs(page, lens):
     """Tick labels and axis titles of the graphs with visible axes are drawn inside the graph, not cut off."""
     dash_duo = page
     problems = {"probability-graph": dash_duo.driver.execute_script(_JS_AXIS_TEXT_PROBLEMS, "probability-graph")}
-    # A dense layer shows bars (activations) and weight matrices (weights, gradients), all with axes.
-    dense = next(info.name for info in lens.layers if info.kind == "Dense")
+    # The last dense layer shows bars (activations) and weight matrices (weights, gradients), all with axes.
+    # (The first dense layer, fed by a Flatten, shows its weights as maps by default.)
+    dense = [info.name for info in lens.layers if info.kind == "Dense"][-1]
     before = _fingerprints(dash_duo, LAYER_GRAPHS)
     card = next(c for c in dash_duo.find_elements(".layer-card")
                 if c.find_element(By.CSS_SELECTOR, ".card-name").text == dense)

@@ -77,7 +77,7 @@ def test_layers_without_weights_say_so(lens):
 
 
 def test_dense_weight_gradients_are_the_true_matrix(lens):
-    figure, caption, _ = layers.gradients(lens, 4, "dense", SHARED_SCALE, views.SUMMARY_CHANNEL)
+    figure, caption, _ = layers.gradients(lens, 4, "dense", SHARED_SCALE, views.FULL_MATRIX)
     expected = lens.tensors(4).weight_gradients["dense"]["kernel"]
     np.testing.assert_array_equal(np.asarray(figure.data[0].z), expected)
     assert "cross-entropy of the true label" in caption
@@ -106,14 +106,6 @@ def test_digit_search(lens):
     assert len(digit.digit_options(lens, "", [], None)) <= 51
 
 
-def test_choose_layer_steps_and_clamps():
-    names = ["a", "b", "c"]
-    assert layers.choose_layer(names, "a", ids.NEXT_LAYER) == "b"
-    assert layers.choose_layer(names, "c", ids.NEXT_LAYER) == "c"
-    assert layers.choose_layer(names, "a", ids.PREVIOUS_LAYER) == "a"
-    assert layers.choose_layer(names, "b", ids.layer_card("c")) == "c"
-
-
 # Over HTTP: the real Dash dispatch, as a hostile client would use it.
 
 @pytest.fixture(scope="module")
@@ -128,7 +120,8 @@ def client(test_settings, lens):
 
 @pytest.fixture(scope="module")
 def dependencies(client):
-    return client.get("/_dash-dependencies").get_json()
+    """The callbacks the server runs (the browser runs those with a clientside_function)."""
+    return [d for d in client.get("/_dash-dependencies").get_json() if not d.get("clientside_function")]
 
 
 def valid_values(dependency) -> list:
@@ -148,10 +141,20 @@ def post(client, dependency, values, lens):
 
 
 def test_every_callback_answers_a_valid_request(client, dependencies, lens):
-    assert len(dependencies) == 9
+    assert len(dependencies) == 6
     for dependency in dependencies:
         response = post(client, dependency, valid_values(dependency), lens)
         assert response.status_code in (200, 204), (dependency["output"], response.status_code)
+
+
+def test_posting_a_browser_side_callback_to_the_server_is_refused_cleanly(client, lens):
+    browser_side = [d for d in client.get("/_dash-dependencies").get_json() if d.get("clientside_function")]
+    assert len(browser_side) == 3
+    for dependency in browser_side:
+        values = [0] * (len(dependency["inputs"]) + len(dependency["state"]))
+        response = post(client, dependency, values, lens)
+        assert response.status_code < 500 or "Traceback" not in response.get_data(as_text=True)
+        assert client.get("/").status_code == 200
 
 
 def test_every_callback_survives_bad_values(client, dependencies, lens):
@@ -199,3 +202,30 @@ def test_an_unexpected_error_becomes_a_short_message_and_a_logged_traceback(test
     assert "Traceback" not in text and "simulated failure" not in text
     assert any("simulated failure" in record.getMessage() or (record.exc_info and "simulated failure" in
                str(record.exc_info[1])) for record in caplog.records)
+
+
+def test_dense_weights_as_maps_follow_flatten_order(lens):
+    """Each dense unit's 5x5 maps, applied to pool2's maps, must give that unit's activation."""
+    info = lens.layer("dense")
+    assert info.unflattened_input == (5, 5, 64) and views.input_channel_count(info) == 64
+    kernel, bias = lens.weights()["dense"]["kernel"], lens.weights()["dense"]["bias"]
+    tensors = lens.tensors(9)
+    pool2 = tensors.activations["pool2"].astype(np.float64)
+    maps_per_channel = []
+    for channel in range(64):
+        figure, caption, _ = layers.weights(lens, "dense", SHARED_SCALE, channel)
+        z, where = np.asarray(figure.data[0].z), np.asarray(figure.data[0].customdata)
+        maps = np.zeros((5, 5, 64))
+        for r, c in np.argwhere(np.isfinite(z)):
+            unit, row, col = where[r, c]
+            maps[row, col, unit] = z[r, c]
+        maps_per_channel.append(maps)
+    assert "input channel 63" in caption and "full matrix" in caption
+    # weights[h, w, channel, unit] rebuilt from what the page shows.
+    shown = np.stack(maps_per_channel, axis=2)
+    pre_activation = np.einsum("hwc,hwcu->u", pool2, shown) + bias
+    np.testing.assert_allclose(np.maximum(pre_activation, 0), tensors.activations["dense"], rtol=1e-4, atol=1e-4)
+    figure, _, _ = layers.weights(lens, "dense", SHARED_SCALE, views.FULL_MATRIX)
+    np.testing.assert_array_equal(np.asarray(figure.data[0].z), kernel)
+    _, caption, _ = layers.weights(lens, "conv2", SHARED_SCALE, views.FULL_MATRIX)
+    assert "Input channel must be a whole number, got 'matrix'" in caption

@@ -9,7 +9,8 @@ from dashboard.lens import Lens
 
 def register_all(app: Dash, lens: Lens) -> None:
     """Attach every callback of the page to the app, bound to this lens."""
-    from dashboard.callbacks import digit, layers
+    from dashboard.callbacks import clientside, digit, layers
 
+    clientside.register(app)
     digit.register(app, lens)
     layers.register(app, lens)

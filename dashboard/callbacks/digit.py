@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dash import Dash, Input, Output, State, no_update
+from dash import Dash, Input, Output, no_update
 
 from dashboard import figures, ids, views
 from dashboard.callbacks import validate
@@ -76,15 +76,6 @@ def saliency(lens: Lens, index, class_choice) -> tuple:
     return views.saliency_view(tensors.saliency, score_class=tensors.saliency_class, score_kind=tensors.score_kind)
 
 
-@shows_errors(lambda message: no_update)
-def random_digit(lens: Lens, n_clicks, misclassified) -> int:
-    """Return a random test digit (a misclassified one when the switch is on)."""
-    if not validate.clicks(n_clicks):
-        return no_update
-    index = lens.random_digit(misclassified_only=validate.flag_list(misclassified, what="Misclassified switch"))
-    return no_update if index is None else index
-
-
 def register(app: Dash, lens: Lens) -> None:
     """Attach the digit callbacks to the app."""
     bind = validate.bind
@@ -92,11 +83,6 @@ def register(app: Dash, lens: Lens) -> None:
         Output(ids.DIGIT, "options"),
         Input(ids.DIGIT, "search_value"), Input(ids.MISCLASSIFIED_ONLY, "value"), Input(ids.DIGIT, "value"),
     )(bind(digit_options, lens))
-    app.callback(
-        Output(ids.DIGIT, "value"),
-        Input(ids.RANDOM_DIGIT, "n_clicks"), State(ids.MISCLASSIFIED_ONLY, "value"),
-        prevent_initial_call=True,
-    )(bind(random_digit, lens))
     app.callback(
         Output(ids.INPUT_GRAPH, "figure"), Output(ids.PROBABILITY_GRAPH, "figure"), Output(ids.DIGIT_SUMMARY, "children"),
         Input(ids.DIGIT, "value"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dash import Dash, Input, Output, State, ctx, no_update
+from dash import Dash, Input, Output, no_update
 
 from dashboard import figures, ids, views
 from dashboard.callbacks import validate
@@ -10,9 +10,6 @@ from dashboard.callbacks.validate import shows_errors
 from dashboard.layout import PER_CHANNEL_SCALE, SHARED_SCALE
 from dashboard.lens import Lens
 from dashboard.tensors import LayerInfo
-
-CARD, SELECTED_CARD = "layer-card", "layer-card selected"
-
 
 def _layer(lens: Lens, name) -> LayerInfo:
     names = [info.name for info in lens.layers]
@@ -27,43 +24,9 @@ def _input_channel(info: LayerInfo, value):
     count = views.input_channel_count(info)
     if count == 1:
         return 0
-    if value == views.SUMMARY_CHANNEL:
+    if value == views.SUMMARY_CHANNEL or (value == views.FULL_MATRIX and views.offers_full_matrix(info)):
         return value
     return validate.integer(value, low=0, high=count - 1, what="Input channel")
-
-
-def choose_layer(names: list[str], current, trigger) -> str:
-    """Return the layer a click selects: the clicked card's, or one step from the current layer."""
-    if isinstance(trigger, dict) and trigger.get("type") == ids.LAYER_CARD_TYPE:
-        return validate.one_of(trigger.get("layer"), names, what="Layer")
-    position = names.index(validate.one_of(current, names, what="Layer")) if current is not None else 0
-    if trigger == ids.PREVIOUS_LAYER:
-        position = max(0, position - 1)
-    elif trigger == ids.NEXT_LAYER:
-        position = min(len(names) - 1, position + 1)
-    return names[position]
-
-
-@shows_errors(lambda message: (no_update, no_update))
-def select_layer(lens: Lens, card_clicks, previous_clicks, next_clicks, current) -> tuple:
-    """Return the layer chosen by a card or the step buttons, and every card's class."""
-    names = [info.name for info in lens.layers]
-    chosen = choose_layer(names, current, ctx.triggered_id)
-    return chosen, [SELECTED_CARD if name == chosen else CARD for name in names]
-
-
-@shows_errors(lambda message: (no_update, no_update, no_update))
-def input_channel_control(lens: Lens, layer, current) -> tuple:
-    """Return the input-channel options for the layer, the value to keep, and whether to show the control."""
-    info = _layer(lens, layer)
-    count = views.input_channel_count(info)
-    if count == 1:
-        return [], views.SUMMARY_CHANNEL, "inline-field hidden"
-    options = [{"label": "all (L2 norm)", "value": views.SUMMARY_CHANNEL}] + [
-        {"label": f"channel {c}", "value": c} for c in range(count)]
-    keep = current if current == views.SUMMARY_CHANNEL or (
-        isinstance(current, int) and not isinstance(current, bool) and 0 <= current < count) else views.SUMMARY_CHANNEL
-    return options, keep, "inline-field"
 
 
 def _panel_error(message: str):
@@ -105,17 +68,6 @@ def gradients(lens: Lens, index, layer, scale, input_channel) -> tuple:
 def register(app: Dash, lens: Lens) -> None:
     """Attach the layer callbacks to the app."""
     bind = validate.bind
-    app.callback(
-        Output(ids.SELECTED_LAYER, "data"), Output(ids.ALL_LAYER_CARDS, "className"),
-        Input(ids.ALL_LAYER_CARDS, "n_clicks"), Input(ids.PREVIOUS_LAYER, "n_clicks"),
-        Input(ids.NEXT_LAYER, "n_clicks"), State(ids.SELECTED_LAYER, "data"),
-        prevent_initial_call=True,
-    )(bind(select_layer, lens))
-    app.callback(
-        Output(ids.INPUT_CHANNEL, "options"), Output(ids.INPUT_CHANNEL, "value"),
-        Output(ids.INPUT_CHANNEL_FIELD, "className"),
-        Input(ids.SELECTED_LAYER, "data"), State(ids.INPUT_CHANNEL, "value"),
-    )(bind(input_channel_control, lens))
     app.callback(
         Output(ids.ACTIVATION_GRAPH, "figure"), Output(ids.ACTIVATION_CAPTION, "children"),
         Output(ids.ACTIVATION_TITLE, "children"),

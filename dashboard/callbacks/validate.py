@@ -69,13 +69,6 @@ def flag_list(value: Any, *, what: str) -> bool:
     return bool(value)
 
 
-def clicks(value: Any) -> int:
-    """Return a button's click count (None counts as 0)."""
-    if value is None:
-        return 0
-    return integer(value, low=0, high=10**9, what="Click count")
-
-
 def shows_errors(on_error: Callable[[str], Result]) -> Callable[[Callable[..., Result]], Callable[..., Result]]:
     """Decorate a callback so that InvalidInput becomes `on_error(message)` instead of an exception."""
 

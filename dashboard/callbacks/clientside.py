@@ -1,0 +1,36 @@
+"""Callbacks that run in the browser (assets/clientside.js): choices that need no model.
+
+Selecting a layer, offering its input channels and drawing a random digit take no server
+round trip, so a click starts the panel requests at once instead of after a chain of them.
+"""
+
+from __future__ import annotations
+
+from dash import ClientsideFunction, Dash, Input, Output, State
+
+from dashboard import ids
+
+NAMESPACE = "cnnLens"
+
+
+def register(app: Dash) -> None:
+    """Attach the browser-side callbacks to the app."""
+    app.clientside_callback(
+        ClientsideFunction(NAMESPACE, "selectLayer"),
+        Output(ids.SELECTED_LAYER, "data"), Output(ids.ALL_LAYER_CARDS, "className"),
+        Input(ids.ALL_LAYER_CARDS, "n_clicks"), Input(ids.PREVIOUS_LAYER, "n_clicks"),
+        Input(ids.NEXT_LAYER, "n_clicks"), State(ids.SELECTED_LAYER, "data"), State(ids.LAYER_TABLE, "data"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        ClientsideFunction(NAMESPACE, "inputChannelControl"),
+        Output(ids.INPUT_CHANNEL, "options"), Output(ids.INPUT_CHANNEL, "value"),
+        Output(ids.INPUT_CHANNEL_FIELD, "className"),
+        Input(ids.SELECTED_LAYER, "data"), State(ids.INPUT_CHANNEL, "value"), State(ids.LAYER_TABLE, "data"),
+    )
+    app.clientside_callback(
+        ClientsideFunction(NAMESPACE, "randomDigit"),
+        Output(ids.DIGIT, "value"),
+        Input(ids.RANDOM_DIGIT, "n_clicks"), State(ids.MISCLASSIFIED_ONLY, "value"), State(ids.DIGIT_POOL, "data"),
+        prevent_initial_call=True,
+    )
