@@ -103,7 +103,8 @@ class Client:
         self.url = url
         self.session = requests.Session()
         self.session.get(url + "/")
-        self.dependencies = {self._key(d): d for d in self.session.get(url + "/_dash-dependencies").json()}
+        self.dependencies = {self._key(d): d for d in self.session.get(url + "/_dash-dependencies").json()
+                             if not d.get("clientside_function")}
 
     @staticmethod
     def _key(dependency: dict) -> str:
@@ -134,9 +135,8 @@ def action_plans(digits: list[int]) -> dict[str, list[list[tuple[str, list]]]]:
         ("gradient-graph.figure", [d, "conv1", "shared", views.SUMMARY_CHANNEL]),
     ] for d in digits]
     fixed = digits[0]
+    # Selecting the layer and offering its input channels happen in the browser (no request).
     plans["layer change"] = [[
-        ("selected-layer.data", [0, 0, 1, LAYERS[(i - 1) % len(LAYERS)]]),
-        ("input-channel.options", [layer, views.SUMMARY_CHANNEL]),
         ("activation-graph.figure", [fixed, layer, "shared"]),
         ("weight-graph.figure", [layer, "shared", views.SUMMARY_CHANNEL]),
         ("gradient-graph.figure", [fixed, layer, "shared", views.SUMMARY_CHANNEL]),

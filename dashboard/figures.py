@@ -131,6 +131,7 @@ def channel_mosaic(
     per_channel: bool = False,
     channel_name: str = "channel",
     title: str | None = None,
+    height: int | None = None,
 ) -> go.Figure:
     """Return ONE heatmap tiling every channel of an (H, W, C) array, true values on hover.
 
@@ -141,8 +142,8 @@ def channel_mosaic(
     maps = np.asarray(maps, dtype=np.float32)
     if maps.ndim != 3 or min(maps.shape) < 1:
         raise ValueError(f"maps must be an (H, W, C) array, got shape {maps.shape}")
-    height, width, channels = maps.shape
-    columns = mosaic_columns(channels, height, width)
+    tile_height, tile_width, channels = maps.shape
+    columns = mosaic_columns(channels, tile_height, tile_width)
     mosaic, positions = tile_channels(maps, columns)
     hover = (f"{channel_name} %{{customdata[0]}}<br>row %{{customdata[1]}}, col %{{customdata[2]}}<br>"
              f"{value_name} ")
@@ -163,9 +164,10 @@ def channel_mosaic(
         trace.update(colorscale=DIVERGING, zmid=0.0, zmin=-limit, zmax=limit)
     else:
         trace.update(colorscale=SEQUENTIAL, zmin=0.0, zmax=limit)
-    mosaic_h, mosaic_w = mosaic.shape
-    height_px = int(np.clip(560 * mosaic_h / mosaic_w + 40, 180, 520))
-    return _figure([trace], height=height_px, title=title, **IMAGE_AXES)
+    if height is None:
+        mosaic_h, mosaic_w = mosaic.shape
+        height = int(np.clip(560 * mosaic_h / mosaic_w + 40, 180, 520))
+    return _figure([trace], height=height, title=title, **IMAGE_AXES)
 
 
 def _scale_per_channel(maps: np.ndarray) -> np.ndarray:
@@ -175,7 +177,8 @@ def _scale_per_channel(maps: np.ndarray) -> np.ndarray:
 
 
 def matrix_heatmap(
-    matrix: np.ndarray, *, value_name: str, row_name: str, column_name: str, title: str | None = None
+    matrix: np.ndarray, *, value_name: str, row_name: str, column_name: str, title: str | None = None,
+    height: int = 360,
 ) -> go.Figure:
     """Return a (rows, columns) matrix such as dense weights as a heatmap, diverging around zero."""
     matrix = np.asarray(matrix, dtype=np.float32)
@@ -185,12 +188,14 @@ def matrix_heatmap(
     trace = dict(type="heatmap", z=matrix, colorscale=DIVERGING, zmid=0.0, zmin=-limit, zmax=limit,
                  colorbar=_colorbar(value_name),
                  hovertemplate=f"{row_name} %{{y}}<br>{column_name} %{{x}}<br>{value_name} %{{z:.4g}}<extra></extra>")
-    return _figure([trace], height=360, title=title,
+    return _figure([trace], height=height, title=title,
                    xaxis=_axis(title=_axis_title(column_name), showgrid=False, zeroline=False),
                    yaxis=_axis(title=_axis_title(row_name), autorange="reversed", showgrid=False, zeroline=False))
 
 
-def vector_bars(values: np.ndarray, *, value_name: str, index_name: str, title: str | None = None) -> go.Figure:
+def vector_bars(
+    values: np.ndarray, *, value_name: str, index_name: str, title: str | None = None, height: int = 260
+) -> go.Figure:
     """Return a 1-D vector (a dense layer's activations) as a bar chart, one bar per unit."""
     values = np.asarray(values, dtype=np.float32).reshape(-1)
     if values.size == 0:
@@ -198,7 +203,7 @@ def vector_bars(values: np.ndarray, *, value_name: str, index_name: str, title: 
     colours = np.where(values >= 0, ACCENT, "#dc2626").tolist()
     trace = dict(type="bar", x=np.arange(values.size), y=values, marker=dict(color=colours, line=dict(width=0)),
                  hovertemplate=f"{index_name} %{{x}}<br>{value_name} %{{y:.4g}}<extra></extra>")
-    return _figure([trace], height=260, title=title, bargap=0.05 if values.size > 100 else 0.2,
+    return _figure([trace], height=height, title=title, bargap=0.05 if values.size > 100 else 0.2,
                    xaxis=_axis(title=_axis_title(index_name), showgrid=False),
                    yaxis=_axis(title=_axis_title(value_name), gridcolor=GRID, zerolinecolor=MUTED))
 

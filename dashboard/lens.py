@@ -61,6 +61,9 @@ class Lens:
         self.data = data
         self.models = models
         self._lock = threading.Lock()
+        # A digit change fires several callbacks at once that all need the same tensors: computing
+        # them once (~3 ms) under this lock beats four concurrent passes competing for two cores.
+        self._compute_lock = threading.Lock()
         self._tensor_cache: collections.OrderedDict[tuple, DigitTensors] = collections.OrderedDict()
         self._predictions: Predictions | None = None
 
@@ -110,18 +113,27 @@ class Lens:
         """Return (cached) activations, probabilities, saliency and weight gradients for a test digit."""
         served = self.served
         key = (served.version, index, score_class)
+        cached = self._cached(key)
+        if cached is not None:
+            return cached
+        with self._compute_lock:
+            cached = self._cached(key)
+            if cached is not None:
+                return cached
+            image, label = self.image(index)
+            result = served.extractor.digit_tensors(image, label=label, score_class=score_class)
+            with self._lock:
+                self._tensor_cache[key] = result
+                while len(self._tensor_cache) > TENSOR_CACHE_SIZE:
+                    self._tensor_cache.popitem(last=False)
+        return result
+
+    def _cached(self, key: tuple) -> DigitTensors | None:
         with self._lock:
             cached = self._tensor_cache.get(key)
             if cached is not None:
                 self._tensor_cache.move_to_end(key)
-                return cached
-        image, label = self.image(index)
-        result = served.extractor.digit_tensors(image, label=label, score_class=score_class)
-        with self._lock:
-            self._tensor_cache[key] = result
-            while len(self._tensor_cache) > TENSOR_CACHE_SIZE:
-                self._tensor_cache.popitem(last=False)
-        return result
+            return cached
 
     def predictions(self) -> Predictions:
         """Return the served model's predictions for every test digit (computed once per model)."""

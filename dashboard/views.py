@@ -13,6 +13,10 @@ from dashboard.tensors import LayerInfo
 
 SUMMARY_CHANNEL = "summary"
 FULL_MATRIX = "matrix"
+# Each layer panel keeps one height whatever the layer: the page does not jump when the layer
+# changes, and Plotly is not made to redraw a second time for a resize.
+ACTIVATION_HEIGHT = 330
+KERNEL_HEIGHT = 300
 
 
 def shape_text(shape: tuple[int, ...]) -> str:
@@ -49,7 +53,8 @@ def activation_view(info: LayerInfo, activation: np.ndarray, *, per_channel: boo
             "Conv2D": f"{_formula(info)}: one {tile} tile per filter ({channels} channels)",
             "MaxPooling2D": f"max of each 2×2 block of the previous layer: {channels} tiles of {tile}",
         }.get(info.kind, f"{info.kind} output: {channels} tiles of {tile}")
-        figure = figures.channel_mosaic(activation, value_name="activation", signed=signed, per_channel=per_channel)
+        figure = figures.channel_mosaic(activation, value_name="activation", signed=signed, per_channel=per_channel,
+                                        height=ACTIVATION_HEIGHT)
         return figure, f"{lead}; {scale_note}; colour: {colours}. Hover for channel, row, column and value."
     if activation.ndim == 1:
         if info.kind == "Flatten":
@@ -58,9 +63,10 @@ def activation_view(info: LayerInfo, activation: np.ndarray, *, per_channel: boo
             lead = "p = softmax(W · x + b): the class probabilities"
         else:
             lead = f"{_formula(info) or info.kind}: one bar per unit ({activation.size:,} units)"
-        figure = figures.vector_bars(activation, value_name="activation", index_name="unit")
+        figure = figures.vector_bars(activation, value_name="activation", index_name="unit", height=ACTIVATION_HEIGHT)
         return figure, f"{lead}. Hover for each unit's value."
-    return figures.message_figure(f"{info.name} outputs shape {activation.shape}, which has no view yet."), ""
+    return figures.message_figure(f"{info.name} outputs shape {activation.shape}, which has no view yet.",
+                                  height=ACTIVATION_HEIGHT), ""
 
 
 def input_channel_count(info: LayerInfo) -> int:
@@ -100,7 +106,8 @@ def kernel_view(
     every filter for one input channel, or SUMMARY_CHANNEL for the L2 norm over all of them.
     """
     if not tensors or "kernel" not in tensors:
-        return figures.message_figure(_no_weights_text(info)), "Layers without weights have nothing to show here."
+        return (figures.message_figure(_no_weights_text(info), height=KERNEL_HEIGHT),
+                "Layers without weights have nothing to show here.")
     kernel = np.asarray(tensors["kernel"])
     bias_note = f" Bias: {tensors['bias'].size} values, range {np.min(tensors['bias']):.3g} … {np.max(tensors['bias']):.3g}." \
         if "bias" in tensors else ""
@@ -118,7 +125,7 @@ def kernel_view(
         colours = "red > 0 > blue, white = 0" if signed else "dark = 0, bright = large"
         name = f"‖{value_name}‖" if not signed else value_name
         figure = figures.channel_mosaic(maps, value_name=name, signed=signed, per_channel=per_channel,
-                                        channel_name="filter")
+                                        channel_name="filter", height=KERNEL_HEIGHT)
         return figure, f"{value_name}: {lead}; {scale_note}; colour: {colours}.{bias_note}"
     if kernel.ndim == 2 and info.unflattened_input is not None and input_channel != FULL_MATRIX:
         height, width, inputs = info.unflattened_input
@@ -135,14 +142,16 @@ def kernel_view(
             lead, signed = f"each of the {units} units' weights on the {shape} map of input channel {input_channel}", True
         colours = "red > 0 > blue, white = 0" if signed else "dark = 0, bright = large"
         figure = figures.channel_mosaic(maps, value_name=value_name if signed else f"‖{value_name}‖", signed=signed,
-                                        per_channel=per_channel, channel_name="unit")
+                                        per_channel=per_channel, channel_name="unit", height=KERNEL_HEIGHT)
         return figure, (f"{value_name}: {lead}; one tile per unit; {scale_note}; colour: {colours}. "
                         f"Choose “full matrix” for all {kernel.shape[0]:,} × {units} weights at once.{bias_note}")
     if kernel.ndim == 2:
-        figure = figures.matrix_heatmap(kernel, value_name=value_name, row_name="input", column_name="unit")
+        figure = figures.matrix_heatmap(kernel, value_name=value_name, row_name="input", column_name="unit",
+                                        height=KERNEL_HEIGHT)
         return figure, (f"{value_name} of {info.name}: {kernel.shape[0]:,} inputs (rows) × {kernel.shape[1]} units "
                         f"(columns); colour: red > 0 > blue, white = 0.{bias_note}")
-    return figures.message_figure(f"{info.name}'s kernel has shape {kernel.shape}, which has no view yet."), ""
+    return figures.message_figure(f"{info.name}'s kernel has shape {kernel.shape}, which has no view yet.",
+                                  height=KERNEL_HEIGHT), ""
 
 
 def saliency_view(saliency: np.ndarray, *, score_class: int, score_kind: str) -> tuple[go.Figure, str]:

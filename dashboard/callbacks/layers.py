@@ -30,7 +30,7 @@ def _input_channel(info: LayerInfo, value):
 
 
 def _panel_error(message: str):
-    return figures.message_figure(message), message, no_update
+    return figures.message_figure(message, height=views.KERNEL_HEIGHT), message, no_update
 
 
 @shows_errors(_panel_error)
