@@ -37,6 +37,19 @@ def _mark(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
 
+def _miss(value: float, target: float, unit: str) -> str:
+    """Return " (met)" or " (MISSED by N unit, N %)" for an upper-bound target."""
+    if value <= target:
+        return " (met)"
+    return f" (MISSED by {value - target:.1f} {unit}, {100 * (value - target) / target:.0f} %)"
+
+
+def _miss_ratio(ratio: float) -> str:
+    if ratio >= TARGET_RATIO:
+        return " (met)"
+    return f" (MISSED: {TARGET_RATIO / ratio:.2f}× short)"
+
+
 def render(results: dict) -> str:
     """Return the results as Markdown: headline table with targets, then the details."""
     m = results["machine"]
@@ -56,28 +69,39 @@ def render(results: dict) -> str:
         "",
         "## Headline",
         "",
-        f"| action | ours p50 | ours p95 | slowest request p95 (target ≤ {TARGET_P95_MS} ms) | naive p50 | naive p95 "
-        f"| ratio p50 (target ≥ {TARGET_RATIO}×) | gzip KB max (target ≤ {TARGET_GZIP_KB}) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "The browser sends all the requests of an action at once; *ours, as the browser sends them* is the wall "
+        "time from sending them together until the last answer. *One after another* is their sum. On 2 cores "
+        "with Python's GIL neither is reliably smaller, so the ratio uses the larger of the two. Bytes: the "
+        "largest single response of the action.",
+        "",
+        f"| action | ours, as the browser sends them: p50 / p95 | one after another: p50 / p95 "
+        f"| slowest single request p95 (target ≤ {TARGET_P95_MS} ms) | naive p50 / p95 "
+        f"| ratio naive / ours at p50, ours the larger (target ≥ {TARGET_RATIO}×) "
+        f"| largest response, gzip KB (target ≤ {TARGET_GZIP_KB}) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for action, ours in results["ours"].items():
         naive = results["naive"][action]
-        ratio = naive["p50_ms"] / ours["all_requests"]["p50_ms"]
+        together = results["ours_concurrent"][action]
+        ratio = naive["p50_ms"] / max(together["p50_ms"], ours["all_requests"]["p50_ms"])
         slow = ours["slowest_request"]["p95_ms"]
+        kb = ours["response_gzip_kb_max"]
         lines.append(
-            f"| {action} | {ours['all_requests']['p50_ms']:.1f} ms | {ours['all_requests']['p95_ms']:.1f} ms "
-            f"| {slow:.1f} ms ({_mark(slow <= TARGET_P95_MS)}) | {naive['p50_ms']:.1f} ms | {naive['p95_ms']:.1f} ms "
-            f"| {ratio:.1f}× ({_mark(ratio >= TARGET_RATIO)}) | {ours['gzip_kb_max']:.1f} "
-            f"({_mark(ours['gzip_kb_max'] <= TARGET_GZIP_KB)}) |")
+            f"| {action} | {together['p50_ms']:.1f} / {together['p95_ms']:.1f} ms "
+            f"| {ours['all_requests']['p50_ms']:.1f} / {ours['all_requests']['p95_ms']:.1f} ms "
+            f"| {slow:.1f} ms{_miss(slow, TARGET_P95_MS, 'ms')} "
+            f"| {naive['p50_ms']:.1f} / {naive['p95_ms']:.1f} ms "
+            f"| {ratio:.1f}×{_miss_ratio(ratio)} | {kb:.1f}{_miss(kb, TARGET_GZIP_KB, 'KB')} |")
     lines += ["", "| measure | value | target |", "| --- | ---: | --- |"]
     cold = results["cold_start_seconds"]
-    lines.append(f"| cold start to first served page, cached model | {cold:.2f} s | ≤ {TARGET_COLD_S} s: {_mark(cold <= TARGET_COLD_S)} |")
+    lines.append(f"| cold start to first served page, cached model | {cold:.2f} s | ≤ {TARGET_COLD_S} s:"
+                 f"{_miss(cold, TARGET_COLD_S, 's')} |")
     clicks = results.get("click_to_render")
     if clicks:
         for name in ("digit change", "layer change"):
             p50 = clicks[name]["p50_ms"]
             lines.append(f"| click to render, {name} (median of {len(clicks[name]['samples_ms'])}) | {p50:.0f} ms "
-                         f"| ≤ {TARGET_CLICK_MS} ms: {_mark(p50 <= TARGET_CLICK_MS)} |")
+                         f"| ≤ {TARGET_CLICK_MS} ms:{_miss(p50, TARGET_CLICK_MS, 'ms')} |")
         lines.append(f"| browser console errors during the clicks | {len(clicks['console_errors'])} | 0 |")
     work = results["model_work"]
     lines.append(f"| training, seconds per epoch ({work['train_digits']:,} digits) | {work['seconds_per_epoch']:.2f} s | |")
