@@ -35,6 +35,8 @@ class Settings:
     # Train on at most this many digits (tests and CI use a small subset).
     train_limit: int | None = None
     seed: int = 0
+    # Signs Flask sessions; when unset, one is generated per install and kept beside the model cache.
+    secret_key: str | None = dataclasses.field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:

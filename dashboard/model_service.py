@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.keras"
 METADATA_FILE = "model.json"
+LOCK_FILE = ".model.lock"
 METADATA_SCHEMA = 1
 
 
@@ -257,7 +258,26 @@ class ModelService:
         self, data: Dataset, *, epochs: int, batch_size: int = 128, retrain: bool = False,
         train_limit: int | None = None, seed: int = 0,
     ) -> ServedModel:
-        """Serve the cached model, or train, save and serve a new one when asked or when the cache is bad."""
+        """Serve the cached model, or train, save and serve a new one when asked or when the cache is bad.
+
+        Several processes (gunicorn workers) may start at once on one model folder: a file lock lets
+        exactly one of them train while the others wait, then load what it saved.
+        """
+        from filelock import FileLock
+
+        self.model_dir.mkdir(parents=True, exist_ok=True)
+        asked_at = time.time()
+        with FileLock(str(self.model_dir / LOCK_FILE)):
+            model_path = self.model_dir / MODEL_FILE
+            if retrain and model_path.exists() and model_path.stat().st_mtime >= asked_at:
+                log.info("another process retrained the model while this one waited: loading it")
+                retrain = False
+            return self._load_or_train_locked(data, epochs=epochs, batch_size=batch_size, retrain=retrain,
+                                              train_limit=train_limit, seed=seed)
+
+    def _load_or_train_locked(
+        self, data: Dataset, *, epochs: int, batch_size: int, retrain: bool, train_limit: int | None, seed: int,
+    ) -> ServedModel:
         started = time.perf_counter()
         import keras  # noqa: F401 - the first TensorFlow import (~3-5 s) is logged on its own.
 

@@ -36,7 +36,8 @@ def test_cache_holds_model_and_metadata(model_dir, mnist):
     assert metadata["data_source"] == mnist.source and metadata["test_digits"] == 1000
     assert metadata["epochs"] == 1 and 0.0 <= metadata["test_accuracy"] <= 1.0
     assert {"keras", "tensorflow", "numpy"} <= set(metadata["versions"])
-    assert not [p for p in model_dir.iterdir() if p.name.startswith(".")], "temporary files left behind"
+    leftovers = [p for p in model_dir.iterdir() if p.name.startswith(".") and p.name != model_service.LOCK_FILE]
+    assert not leftovers, "temporary files left behind"
 
 
 def test_second_start_loads_the_same_model(model_dir, mnist):
@@ -108,3 +109,33 @@ def test_an_interrupted_save_leaves_the_old_model_in_place(tmp_path, model_dir):
 def test_current_before_loading_is_an_error(tmp_path):
     with pytest.raises(RuntimeError, match="no model"):
         ModelService(tmp_path).current
+
+
+STARTER = """
+import logging, sys
+logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+from pathlib import Path
+from dashboard.data import load_mnist
+from dashboard.model_service import ModelService
+served = ModelService(Path(sys.argv[1])).load_or_train(load_mnist(offline=True), epochs=1, train_limit=300)
+print(served.metadata["model_sha256"])
+"""
+
+
+def test_four_processes_on_an_empty_cache_train_once(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    cache = tmp_path / "shared-cache"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(root))
+    starters = [subprocess.Popen([sys.executable, "-c", STARTER, str(cache)], cwd=root, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outputs = [starter.communicate(timeout=300) for starter in starters]
+    assert all(starter.returncode == 0 for starter in starters), [err[-2000:] for _, err in outputs]
+    trained = [err for _, err in outputs if "training the seed CNN" in err]
+    assert len(trained) == 1, f"{len(trained)} processes trained"
+    hashes = {out.strip().splitlines()[-1] for out, _ in outputs}
+    assert hashes == {model_service.file_sha256(cache / MODEL_FILE)}

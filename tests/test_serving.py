@@ -57,3 +57,61 @@ def test_gunicorn_serves_the_cached_model(model_dir, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+# Hardening of the Flask server (in-process, through Flask's test client).
+
+import pytest  # noqa: E402
+
+from dashboard import serving  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client(test_settings, lens):
+    from app import create_app
+
+    return create_app(test_settings, lens=lens).server.test_client()
+
+
+def test_security_headers_on_every_response(client):
+    for path in ["/", "/_dash-layout", "/_dash-dependencies", "/assets/style.css"]:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        policy = response.headers["Content-Security-Policy"]
+        assert "default-src 'self'" in policy and "'unsafe-eval'" not in policy
+        assert "script-src 'self' 'sha256-" in policy  # Dash's inline scripts, by hash only
+        assert "frame-ancestors 'none'" in policy
+
+
+def test_the_secret_key_is_made_once_and_shared(tmp_path):
+    first = serving.secret_key(tmp_path)
+    assert len(first) == 64 and serving.secret_key(tmp_path) == first
+    assert (tmp_path / serving.SECRET_FILE).stat().st_mode & 0o777 == 0o600
+    assert serving.secret_key(tmp_path, "from-the-environment") == "from-the-environment"
+
+
+def test_the_app_uses_the_install_secret(client, model_dir):
+    assert client.application.secret_key == (model_dir / serving.SECRET_FILE).read_text().strip()
+
+
+@pytest.mark.parametrize("body, content_type", [
+    (b"{not json", "application/json"),
+    (b'{"output": "x.y"}', "text/plain"),
+    (b'{"output": "no-such-graph.figure", "outputs": {"id": "no-such-graph", "property": "figure"}, '
+     b'"inputs": [], "changedPropIds": []}', "application/json"),
+    (b"[]", "application/json"),
+    (b"null", "application/json"),
+])
+def test_malformed_bodies_get_no_traceback_and_the_server_stays_up(client, body, content_type):
+    response = client.post("/_dash-update-component", data=body, content_type=content_type)
+    text = response.get_data(as_text=True)
+    assert "Traceback" not in text and 'File "' not in text
+    assert response.status_code in (400, 404, 415, 500)
+    assert client.get("/_dash-layout").status_code == 200
+
+
+def test_a_3_mb_body_is_refused_before_it_is_read(client):
+    response = client.post("/_dash-update-component", data=b"x" * (3 * 1024 * 1024), content_type="application/json")
+    assert response.status_code == 413
+    assert client.get("/").status_code == 200
