@@ -23,6 +23,33 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def fuzz_over_http(url: str) -> None:
+    """POST every server callback with every bad value in every slot, and malformed bodies, to a live server."""
+    from tests.test_callbacks import BAD_VALUES, valid_values
+
+    session = requests.Session()
+    dependencies = [d for d in session.get(url + "/_dash-dependencies", timeout=10).json()
+                    if not d.get("clientside_function")]
+    layers = ["conv1", "pool1", "conv2", "pool2", "flatten", "dense", "probabilities"]
+    for dependency in dependencies:
+        slots = len(dependency["inputs"]) + len(dependency["state"])
+        for position in range(slots):
+            for bad in BAD_VALUES:
+                values = valid_values(dependency)
+                values[position] = bad
+                response = session.post(url + "/_dash-update-component", timeout=30,
+                                        data=json.dumps(dash_requests.body(dependency, values, layers)),
+                                        headers={"Content-Type": "application/json"})
+                where = f"{dependency['output']} slot {position} = {str(bad)[:30]}"
+                assert response.status_code in (200, 204), where
+                assert "Traceback" not in response.text, where
+    for body, content_type in [(b"{not json", "application/json"), (b"[]", "application/json"),
+                               (b"x" * (3 * 1024 * 1024), "application/json"), (b"{}", "text/plain")]:
+        response = session.post(url + "/_dash-update-component", data=body, timeout=30,
+                                headers={"Content-Type": content_type})
+        assert response.status_code in (400, 413, 415, 500) and "Traceback" not in response.text
+
+
 def test_gunicorn_serves_the_cached_model(model_dir, tmp_path):
     port = free_port()
     env = dict(os.environ, CNNLENS_MODEL_DIR=str(model_dir), CNNLENS_OFFLINE="1", TF_CPP_MIN_LOG_LEVEL="2")
@@ -54,6 +81,11 @@ def test_gunicorn_serves_the_cached_model(model_dir, tmp_path):
         assert response.status_code == 200
         assert response.json()["response"]["activation-title"]["children"] == "Activations of conv2 (Conv2D)"
         assert "no cached model" not in log_path.read_text(), "gunicorn should load the cache, not train"
+        fuzz_over_http(url)
+        assert server.poll() is None, "the server died under bad requests"
+        again = requests.post(url + "/_dash-update-component", data=json.dumps(body),
+                              headers={"Content-Type": "application/json"}, timeout=30)
+        assert again.status_code == 200
     finally:
         server.terminate()
         server.wait(timeout=30)

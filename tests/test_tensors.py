@@ -159,3 +159,14 @@ def test_describe_layers_works_on_other_chains():
     model = build_tiny_model(seed=1)
     assert [info.kind for info in describe_layers(model)] == [
         "Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dense"]
+
+
+def test_compiled_calls_do_not_retrace(lens):
+    """Fixed input signatures: many digits and classes, one trace of each compiled function."""
+    extractor = lens.served.extractor
+    for index in range(60):
+        extractor.digit_tensors(lens.image(index)[0], label=index % 10, score_class=(index % 11) - 1)
+    extractor.probabilities(lens.data.x_test[:7])
+    extractor.probabilities(lens.data.x_test[:300], batch_size=128)
+    assert extractor._one_pass.experimental_get_tracing_count() == 1
+    assert extractor._probabilities_of.experimental_get_tracing_count() <= 1
