@@ -53,7 +53,8 @@ def _copy_cache(source, target):
     return target
 
 
-@pytest.mark.parametrize("damage", ["truncated", "empty", "random", "hash-mismatch", "bad-metadata", "old-keras"])
+@pytest.mark.parametrize("damage", ["truncated", "empty", "random", "wrong-format", "hash-mismatch", "bad-metadata",
+                                    "old-keras"])
 def test_a_damaged_cache_is_moved_aside_and_retrained(tmp_path, model_dir, mnist, damage):
     cache = _copy_cache(model_dir, tmp_path / "cache")
     model_path, meta_path = cache / MODEL_FILE, cache / METADATA_FILE
@@ -67,6 +68,12 @@ def test_a_damaged_cache_is_moved_aside_and_retrained(tmp_path, model_dir, mnist
         metadata["model_sha256"] = model_service.file_sha256(model_path)
     elif damage == "random":
         model_path.write_bytes(bytes(range(256)) * 100)
+        metadata["model_sha256"] = model_service.file_sha256(model_path)
+    elif damage == "wrong-format":
+        import zipfile
+
+        with zipfile.ZipFile(model_path, "w") as archive:  # a valid zip, but not a Keras model
+            archive.writestr("notes.txt", "not a model")
         metadata["model_sha256"] = model_service.file_sha256(model_path)
     elif damage == "hash-mismatch":
         metadata["model_sha256"] = "0" * 64

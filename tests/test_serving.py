@@ -147,3 +147,31 @@ def test_a_3_mb_body_is_refused_before_it_is_read(client):
     response = client.post("/_dash-update-component", data=b"x" * (3 * 1024 * 1024), content_type="application/json")
     assert response.status_code == 413
     assert client.get("/").status_code == 200
+
+
+def test_memory_stays_flat_over_10000_callback_requests(client, lens):
+    """Real callback bodies through Dash's dispatch; resident memory after warm-up may grow < 50 MB."""
+    import psutil
+
+    from tests.test_callbacks import post, valid_values
+
+    dependencies = [d for d in client.get("/_dash-dependencies").get_json() if not d.get("clientside_function")]
+    layer_names = [info.name for info in lens.layers]
+    jobs = []
+    for number in range(10_000):
+        dependency = dependencies[number % len(dependencies)]
+        values = valid_values(dependency)
+        for position, slot in enumerate(dependency["inputs"] + dependency["state"]):
+            if slot["id"] == "digit-dropdown" and slot["property"] == "value":
+                values[position] = (number * 7) % lens.test_size  # many digits: the cache keeps turning over
+            if slot["id"] == "selected-layer":
+                values[position] = layer_names[number % len(layer_names)]
+        jobs.append((dependency, values))
+    process = psutil.Process()
+    for dependency, values in jobs[:1000]:
+        assert post(client, dependency, values, lens).status_code in (200, 204)
+    after_warmup = process.memory_info().rss
+    for dependency, values in jobs[1000:]:
+        assert post(client, dependency, values, lens).status_code in (200, 204)
+    growth_mb = (process.memory_info().rss - after_warmup) / 2**20
+    assert growth_mb < 50, f"memory grew {growth_mb:.1f} MB over 9,000 requests"
