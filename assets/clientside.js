@@ -1,6 +1,58 @@
 /* CNN Lens: callbacks that need no server round trip. Registered from dashboard/callbacks/clientside.py. */
-window.dash_clientside = Object.assign({}, window.dash_clientside, {
+(function () {
+  const TYPED = {f4: Float32Array, f8: Float64Array, u1: Uint8Array, u2: Uint16Array, u4: Uint32Array,
+                 i1: Int8Array, i2: Int16Array, i4: Int32Array};
+
+  /* A plotly array, either a typed-array spec {dtype, bdata, shape} or nested lists, as {flat, shape}. */
+  function unpack(value) {
+    if (value && !Array.isArray(value) && typeof value.bdata === "string") {
+      const binary = atob(value.bdata);
+      const bytes = new Uint8Array(binary.length);
+      for (let i = 0; i < binary.length; i++) { bytes[i] = binary.charCodeAt(i); }
+      return {flat: new TYPED[value.dtype](bytes.buffer), shape: String(value.shape).split(",").map(Number)};
+    }
+    const shape = [];
+    for (let level = value; Array.isArray(level); level = level[0]) { shape.push(level.length); }
+    return {flat: value.flat(shape.length - 1), shape: shape};
+  }
+
+  /* The mosaic recoloured tile by tile: z becomes value / the tile's peak |value|, the true value moves
+     to customdata[3] for the hover. Figures without channel peaks (bars, matrices, messages) pass through. */
+  function perChannel(figure) {
+    const trace = figure && figure.data && figure.data[0];
+    const meta = trace && trace.meta;
+    if (!meta || !meta.channel_peaks) { return figure; }
+    const z = unpack(trace.z), where = unpack(trace.customdata);
+    const rows = z.shape[0], columns = z.shape[1];
+    const scaledRows = new Array(rows), customRows = new Array(rows);
+    for (let r = 0; r < rows; r++) {
+      const scaled = new Array(columns), custom = new Array(columns);
+      for (let c = 0; c < columns; c++) {
+        const cell = r * columns + c, value = z.flat[cell];
+        const channel = where.flat[3 * cell], peak = meta.channel_peaks[channel] || 1;
+        scaled[c] = Number.isNaN(value) ? null : value / peak;
+        custom[c] = [channel, where.flat[3 * cell + 1], where.flat[3 * cell + 2], value];
+      }
+      scaledRows[r] = scaled;
+      customRows[r] = custom;
+    }
+    const share = meta.signed ? "share of tile's max |value|" : "share of tile's max";
+    const recoloured = Object.assign({}, trace, {
+      z: scaledRows, customdata: customRows, zmin: meta.signed ? -1 : 0, zmax: 1,
+      hovertemplate: trace.hovertemplate.replace("%{z:.4g}", "%{customdata[3]:.4g}"),
+      colorbar: Object.assign({}, trace.colorbar, {title: Object.assign({}, (trace.colorbar || {}).title, {text: share})})
+    });
+    return Object.assign({}, figure, {data: [recoloured].concat(figure.data.slice(1))});
+  }
+
+  window.dash_clientside = Object.assign({}, window.dash_clientside, {
   cnnLens: {
+    /* The server's figure for a layer panel, on one colour scale for all tiles or one per tile. */
+    applyColourScale: function (figure, scale) {
+      if (!figure) { return window.dash_clientside.no_update; }
+      return scale === "per-channel" ? perChannel(figure) : figure;
+    },
+
     /* The layer a card click or Previous/Next selects, and every card's class. */
     selectLayer: function (cardClicks, previousClicks, nextClicks, current, layers) {
       const names = (layers || []).map(function (layer) { return layer.name; });
@@ -42,3 +94,4 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     }
   }
 });
+})();

@@ -85,6 +85,9 @@ def measure(url: str, graph_ids: list[str], repeats: int = 10, warmup: int = 2) 
         layer_samples = [click_to_render(driver, ".layer-card", [2, 0][i % 2], "activation-graph")
                          for i in range(warmup + repeats)][warmup:]
         results["layer change"] = layer_samples
+        # The colour-scale switch: per channel, then shared again (radio inputs 1 and 0), on conv1 or conv2.
+        results["scale toggle"] = [click_to_render(driver, "#scale-mode input", [1, 0][i % 2], "activation-graph")
+                                   for i in range(warmup + repeats)][warmup:]
         console = [entry for entry in driver.get_log("browser") if entry.get("level") == "SEVERE"]
         return {name: {"p50_ms": statistics.median(samples), "samples_ms": samples}
                 for name, samples in results.items()} | {"console_errors": console}

@@ -131,22 +131,17 @@ def action_plans(digits: list[int]) -> dict[str, list[list[tuple[str, list]]]]:
         ("digit-dropdown.options", ["", [], d]),
         ("input-graph.figure", [d]),
         ("saliency-graph.figure", [d, "predicted"]),
-        ("activation-graph.figure", [d, "conv1", "shared"]),
-        ("gradient-graph.figure", [d, "conv1", "shared", views.SUMMARY_CHANNEL]),
+        ("activation-figure.data", [d, "conv1"]),
+        ("gradient-figure.data", [d, "conv1", views.SUMMARY_CHANNEL]),
     ] for d in digits]
     fixed = digits[0]
     # Selecting the layer and offering its input channels happen in the browser (no request).
     plans["layer change"] = [[
-        ("activation-graph.figure", [fixed, layer, "shared"]),
-        ("weight-graph.figure", [layer, "shared", views.SUMMARY_CHANNEL]),
-        ("gradient-graph.figure", [fixed, layer, "shared", views.SUMMARY_CHANNEL]),
+        ("activation-figure.data", [fixed, layer]),
+        ("weight-figure.data", [layer, views.SUMMARY_CHANNEL]),
+        ("gradient-figure.data", [fixed, layer, views.SUMMARY_CHANNEL]),
     ] for i, layer in enumerate(LAYERS * max(1, len(digits) // len(LAYERS)))]
     plans["class change"] = [[("saliency-graph.figure", [d, i % 10])] for i, d in enumerate(digits)]
-    plans["scale toggle"] = [[
-        ("activation-graph.figure", [fixed, "conv1", scale]),
-        ("weight-graph.figure", ["conv1", scale, views.SUMMARY_CHANNEL]),
-        ("gradient-graph.figure", [fixed, "conv1", scale, views.SUMMARY_CHANNEL]),
-    ] for scale in ["per-channel", "shared"] * max(1, len(digits) // 2)]
     return plans
 
 
@@ -214,12 +209,19 @@ def measure_layer_bytes(client: Client, digit: int) -> dict:
     sizes = {}
     for layer in LAYERS:
         row = {}
-        for name, values in [("activation-graph.figure", [digit, layer, "shared"]),
-                             ("weight-graph.figure", [layer, "shared", views.SUMMARY_CHANNEL]),
-                             ("gradient-graph.figure", [digit, layer, "shared", views.SUMMARY_CHANNEL])]:
+        for name, values in [("activation-figure.data", [digit, layer]),
+                             ("weight-figure.data", [layer, views.SUMMARY_CHANNEL]),
+                             ("gradient-figure.data", [digit, layer, views.SUMMARY_CHANNEL])]:
             _, raw, wire = client.call(name, values)
             row[name.split(".")[0]] = {"raw_kb": round(raw / 1024, 1), "gzip_kb": round(wire / 1024, 1)}
         sizes[layer] = row
+    # The dense layer's whole weight matrix, which the page sends only when asked ("full matrix").
+    row = {}
+    for name, values in [("activation-figure.data", [digit, "dense"]), ("weight-figure.data", ["dense", "matrix"]),
+                         ("gradient-figure.data", [digit, "dense", "matrix"])]:
+        _, raw, wire = client.call(name, values)
+        row[name.split(".")[0]] = {"raw_kb": round(raw / 1024, 1), "gzip_kb": round(wire / 1024, 1)}
+    sizes["dense, full matrix (on request)"] = row
     return sizes
 
 

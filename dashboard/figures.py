@@ -128,7 +128,6 @@ def channel_mosaic(
     *,
     value_name: str,
     signed: bool,
-    per_channel: bool = False,
     channel_name: str = "channel",
     title: str | None = None,
     height: int | None = None,
@@ -136,8 +135,9 @@ def channel_mosaic(
     """Return ONE heatmap tiling every channel of an (H, W, C) array, true values on hover.
 
     ``signed`` picks a diverging scale centred on zero (weights, gradients) instead of a
-    sequential one (non-negative activations). ``per_channel`` scales each tile to its own
-    range for the colours; hover always shows the true value.
+    sequential one (non-negative activations). The trace's ``meta`` carries each channel's
+    peak |value|, so the browser can recolour every tile on its own scale without a request
+    (assets/clientside.js, ``applyColourScale``).
     """
     maps = np.asarray(maps, dtype=np.float32)
     if maps.ndim != 3 or min(maps.shape) < 1:
@@ -145,21 +145,14 @@ def channel_mosaic(
     tile_height, tile_width, channels = maps.shape
     columns = mosaic_columns(channels, tile_height, tile_width)
     mosaic, positions = tile_channels(maps, columns)
-    hover = (f"{channel_name} %{{customdata[0]}}<br>row %{{customdata[1]}}, col %{{customdata[2]}}<br>"
-             f"{value_name} ")
-    if per_channel:
-        shown, _ = tile_channels(_scale_per_channel(maps), columns)
-        customdata = np.concatenate([positions.astype(np.float32), mosaic[..., np.newaxis]], axis=-1)
-        hovertemplate = hover + "%{customdata[3]:.4g}<extra></extra>"
-        limit = 1.0
-        bar_title = "share of tile's max |value|" if signed else "share of tile's max"
-    else:
-        shown, customdata = mosaic, positions
-        hovertemplate = hover + "%{z:.4g}<extra></extra>"
-        limit = float(np.max(np.abs(maps))) or 1.0
-        bar_title = value_name
-    trace = dict(type="heatmap", z=shown, customdata=customdata, hovertemplate=hovertemplate, hoverongaps=False,
-                 colorbar=_colorbar(bar_title))
+    peaks = np.max(np.abs(maps), axis=(0, 1))
+    limit = float(np.max(peaks)) or 1.0
+    trace = dict(
+        type="heatmap", z=mosaic, customdata=positions, hoverongaps=False, colorbar=_colorbar(value_name),
+        hovertemplate=(f"{channel_name} %{{customdata[0]}}<br>row %{{customdata[1]}}, col %{{customdata[2]}}<br>"
+                       f"{value_name} %{{z:.4g}}<extra></extra>"),
+        meta=dict(channel_peaks=[float(p) for p in peaks], signed=signed, value_name=value_name),
+    )
     if signed:
         trace.update(colorscale=DIVERGING, zmid=0.0, zmin=-limit, zmax=limit)
     else:
@@ -168,12 +161,6 @@ def channel_mosaic(
         mosaic_h, mosaic_w = mosaic.shape
         height = int(np.clip(560 * mosaic_h / mosaic_w + 40, 180, 520))
     return _figure([trace], height=height, title=title, **IMAGE_AXES)
-
-
-def _scale_per_channel(maps: np.ndarray) -> np.ndarray:
-    peak = np.max(np.abs(maps), axis=(0, 1), keepdims=True)
-    peak[peak == 0] = 1.0
-    return maps / peak
 
 
 def matrix_heatmap(

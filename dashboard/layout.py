@@ -13,21 +13,23 @@ PREDICTED = "predicted"
 TRUE = "true"
 
 
-def _graph(graph_id: str) -> dcc.Loading:
-    return dcc.Loading(
-        dcc.Graph(id=graph_id, config=GRAPH_CONFIG, className="panel-graph"),
-        type="circle", delay_show=250, color="#2563eb",
-    )
+def _graph(graph_id: str, figure_store: str | None = None) -> dcc.Loading:
+    # A panel whose figure the browser recolours gets it from a store inside the same Loading,
+    # so the spinner still shows while the server computes.
+    children = [dcc.Graph(id=graph_id, config=GRAPH_CONFIG, className="panel-graph")]
+    if figure_store:
+        children.insert(0, dcc.Store(id=figure_store))
+    return dcc.Loading(children, type="circle", delay_show=250, color="#2563eb")
 
 
 def panel(title, graph_id: str, caption, *, caption_id: str | None = None, controls=None,
-          title_id: str | None = None, class_name: str = "") -> html.Section:
+          title_id: str | None = None, figure_store: str | None = None, class_name: str = "") -> html.Section:
     """Return one panel: a title, optional controls, a graph with a loading indicator, a caption."""
     heading = html.H2(title, id=title_id) if title_id else html.H2(title)
     caption_props = {"id": caption_id} if caption_id else {}
     return html.Section(
         [html.Div([heading, controls] if controls is not None else [heading], className="panel-head"),
-         _graph(graph_id),
+         _graph(graph_id, figure_store),
          html.P(caption, className="caption", **caption_props)],
         className=f"panel {class_name}".strip(),
     )
@@ -128,13 +130,13 @@ def build_layout(lens: Lens, first_digit: dict) -> html.Div:
             ], className="row three"),
             html.Div([
                 panel("Activations", ids.ACTIVATION_GRAPH, "", caption_id=ids.ACTIVATION_CAPTION,
-                      title_id=ids.ACTIVATION_TITLE),
+                      title_id=ids.ACTIVATION_TITLE, figure_store=ids.ACTIVATION_FIGURE),
             ], className="row one"),
             html.Div([
                 panel("Filters and weights", ids.WEIGHT_GRAPH, "", caption_id=ids.WEIGHT_CAPTION,
-                      title_id=ids.WEIGHT_TITLE, controls=channel_controls),
+                      title_id=ids.WEIGHT_TITLE, controls=channel_controls, figure_store=ids.WEIGHT_FIGURE),
                 panel("Weight gradients for this digit", ids.GRADIENT_GRAPH, "", caption_id=ids.GRADIENT_CAPTION,
-                      title_id=ids.GRADIENT_TITLE),
+                      title_id=ids.GRADIENT_TITLE, figure_store=ids.GRADIENT_FIGURE),
             ], className="row two"),
         ]),
         html.Footer("CNN Lens · every number on hover is the model's true value.", className="footer"),

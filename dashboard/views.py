@@ -40,11 +40,10 @@ def _formula(info: LayerInfo) -> str:
     return ""
 
 
-def activation_view(info: LayerInfo, activation: np.ndarray, *, per_channel: bool) -> tuple[go.Figure, str]:
+def activation_view(info: LayerInfo, activation: np.ndarray) -> tuple[go.Figure, str]:
     """Return (figure, caption) for a layer's activations on one digit."""
     activation = np.asarray(activation)
     signed = bool(np.min(activation) < 0)
-    scale_note = "each tile coloured on its own scale" if per_channel else "one colour scale for all tiles"
     colours = ("red > 0 > blue" if signed else "dark = 0, bright = large")
     if activation.ndim == 3:
         channels = activation.shape[-1]
@@ -53,9 +52,8 @@ def activation_view(info: LayerInfo, activation: np.ndarray, *, per_channel: boo
             "Conv2D": f"{_formula(info)}: one {tile} tile per filter ({channels} channels)",
             "MaxPooling2D": f"max of each 2×2 block of the previous layer: {channels} tiles of {tile}",
         }.get(info.kind, f"{info.kind} output: {channels} tiles of {tile}")
-        figure = figures.channel_mosaic(activation, value_name="activation", signed=signed, per_channel=per_channel,
-                                        height=ACTIVATION_HEIGHT)
-        return figure, f"{lead}; {scale_note}; colour: {colours}. Hover for channel, row, column and value."
+        figure = figures.channel_mosaic(activation, value_name="activation", signed=signed, height=ACTIVATION_HEIGHT)
+        return figure, f"{lead}; colour: {colours}. Hover for channel, row, column and value."
     if activation.ndim == 1:
         if info.kind == "Flatten":
             lead = f"the previous layer's maps laid out as one vector of {activation.size:,} numbers"
@@ -97,7 +95,7 @@ def _no_weights_text(info: LayerInfo) -> str:
 
 
 def kernel_view(
-    info: LayerInfo, tensors: dict[str, np.ndarray] | None, *, per_channel: bool, input_channel: int | str,
+    info: LayerInfo, tensors: dict[str, np.ndarray] | None, *, input_channel: int | str,
     value_name: str,
 ) -> tuple[go.Figure, str]:
     """Return (figure, caption) for a layer's kernels or their gradients.
@@ -111,7 +109,6 @@ def kernel_view(
     kernel = np.asarray(tensors["kernel"])
     bias_note = f" Bias: {tensors['bias'].size} values, range {np.min(tensors['bias']):.3g} … {np.max(tensors['bias']):.3g}." \
         if "bias" in tensors else ""
-    scale_note = "each tile on its own scale" if per_channel else "one scale for all tiles"
     if info.kind == "Conv2D" and kernel.ndim == 4:
         size, inputs, filters = shape_text(kernel.shape[:2]), kernel.shape[2], kernel.shape[3]
         if inputs == 1:
@@ -124,9 +121,9 @@ def kernel_view(
             lead, signed = f"the {size} slice for input channel {input_channel} of each of the {filters} filters", True
         colours = "red > 0 > blue, white = 0" if signed else "dark = 0, bright = large"
         name = f"‖{value_name}‖" if not signed else value_name
-        figure = figures.channel_mosaic(maps, value_name=name, signed=signed, per_channel=per_channel,
-                                        channel_name="filter", height=KERNEL_HEIGHT)
-        return figure, f"{value_name}: {lead}; {scale_note}; colour: {colours}.{bias_note}"
+        figure = figures.channel_mosaic(maps, value_name=name, signed=signed, channel_name="filter",
+                                        height=KERNEL_HEIGHT)
+        return figure, f"{value_name}: {lead}; colour: {colours}.{bias_note}"
     if kernel.ndim == 2 and info.unflattened_input is not None and input_channel != FULL_MATRIX:
         height, width, inputs = info.unflattened_input
         units = kernel.shape[1]
@@ -142,8 +139,8 @@ def kernel_view(
             lead, signed = f"each of the {units} units' weights on the {shape} map of input channel {input_channel}", True
         colours = "red > 0 > blue, white = 0" if signed else "dark = 0, bright = large"
         figure = figures.channel_mosaic(maps, value_name=value_name if signed else f"‖{value_name}‖", signed=signed,
-                                        per_channel=per_channel, channel_name="unit", height=KERNEL_HEIGHT)
-        return figure, (f"{value_name}: {lead}; one tile per unit; {scale_note}; colour: {colours}. "
+                                        channel_name="unit", height=KERNEL_HEIGHT)
+        return figure, (f"{value_name}: {lead}; one tile per unit; colour: {colours}. "
                         f"Choose “full matrix” for all {kernel.shape[0]:,} × {units} weights at once.{bias_note}")
     if kernel.ndim == 2:
         figure = figures.matrix_heatmap(kernel, value_name=value_name, row_name="input", column_name="unit",

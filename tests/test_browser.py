@@ -383,14 +383,15 @@ def test_random_digit_and_only_misclassified(page, lens):
 
 def test_scale_toggle_and_saliency_class(page, lens):
     dash_duo = page
-    dash_duo.wait_for_contains_text("#activation-caption", "one colour scale for all tiles", timeout=TIMEOUT)
+    colourbar = ("return document.querySelector('#' + arguments[0] + ' .js-plotly-plot')"
+                 ".data[0].colorbar.title.text;")
+    assert dash_duo.driver.execute_script(colourbar, "activation-graph") == "activation"
     before = _fingerprints(dash_duo, LAYER_GRAPHS)
     _click_choice(dash_duo, "scale-mode", "per-channel")
-    dash_duo.wait_for_contains_text("#activation-caption", "each tile coloured on its own scale", timeout=TIMEOUT)
-    dash_duo.wait_for_contains_text("#weight-caption", "each tile on its own scale", timeout=TIMEOUT)
-    dash_duo.wait_for_contains_text("#gradient-caption", "each tile on its own scale", timeout=TIMEOUT)
-    _wait_for_changes(dash_duo, before, "per-channel scale")
+    _wait_for_changes(dash_duo, before, "per-channel scale")  # all three layer panels are recoloured
     _settle(dash_duo)
+    assert dash_duo.driver.execute_script(colourbar, "activation-graph") == "share of tile's max"
+    assert dash_duo.driver.execute_script(colourbar, "weight-graph") == "share of tile's max |value|"
 
     # Per channel, colours are shares of each tile's peak, but hover (customdata[3]) keeps the true value.
     trace = dash_duo.driver.execute_script(_JS_TRACE, "activation-graph")
@@ -404,8 +405,12 @@ def test_scale_toggle_and_saliency_class(page, lens):
 
     before = _fingerprints(dash_duo, ["activation-graph"])
     _click_choice(dash_duo, "scale-mode", "shared")
-    dash_duo.wait_for_contains_text("#activation-caption", "one colour scale for all tiles", timeout=TIMEOUT)
     _wait_for_changes(dash_duo, before, "shared scale")
+    trace = dash_duo.driver.execute_script(_JS_TRACE, "activation-graph")
+    z, custom = _decode(trace["z"]), _decode(trace["customdata"])
+    cells = np.isfinite(z)
+    channel, row, col = (custom[..., k][cells].astype(int) for k in range(3))
+    np.testing.assert_array_equal(z[cells], activation[row, col, channel])  # back to the true values
 
     # Saliency of a class other than the predicted one.
     predicted = lens.summary(0).predicted
@@ -487,17 +492,16 @@ def test_out_of_range_digit_reaches_the_page_as_a_message(page):
     dash_duo = page
     base = dash_duo.server_url.rstrip("/")
     dependencies = requests.get(f"{base}/_dash-dependencies", timeout=TIMEOUT).json()
-    callback = next(d for d in dependencies if "activation-graph.figure" in d["output"])
+    callback = next(d for d in dependencies if "activation-figure.data" in d["output"])
     outputs = [dict(zip(("id", "property"), part.split("."))) for part in callback["output"].strip(".").split("...")]
-    assert [o["id"] for o in outputs] == ["activation-graph", "activation-caption", "activation-title"]
-    assert [i["id"] for i in callback["inputs"]] == ["digit-dropdown", "selected-layer", "scale-mode"]
+    assert [o["id"] for o in outputs] == ["activation-figure", "activation-caption", "activation-title"]
+    assert [i["id"] for i in callback["inputs"]] == ["digit-dropdown", "selected-layer"]
 
-    def post(index, layer="conv1", scale="shared"):
+    def post(index, layer="conv1"):
         body = {
             "output": callback["output"], "outputs": outputs,
             "inputs": [{"id": "digit-dropdown", "property": "value", "value": index},
-                       {"id": "selected-layer", "property": "data", "value": layer},
-                       {"id": "scale-mode", "property": "value", "value": scale}],
+                       {"id": "selected-layer", "property": "data", "value": layer}],
             "changedPropIds": ["digit-dropdown.value"], "state": [],
         }
         return requests.post(f"{base}/_dash-update-component", json=body, timeout=TIMEOUT)
@@ -510,12 +514,12 @@ def test_out_of_range_digit_reaches_the_page_as_a_message(page):
                        ((-1,), "Digit index -1 is out of range"),
                        (("7",), "Digit index must be a whole number"),
                        ((3, "no-such-layer"), "Layer 'no-such-layer' is not one of"),
-                       ((3, "conv1", "rainbow"), "Colour scale 'rainbow' is not one of")]:
+                       ((3, ["conv1"]), "Layer ['conv1'] is not one of")]:
         response = post(*bad)
         assert response.status_code == 200, (bad, response.status_code, response.text[:500])
         payload = response.json()["response"]
         assert words in payload["activation-caption"]["children"], (bad, payload["activation-caption"])
-        annotations = payload["activation-graph"]["figure"]["layout"]["annotations"]
+        annotations = payload["activation-figure"]["data"]["layout"]["annotations"]
         assert words in annotations[0]["text"], (bad, annotations)
         assert "activation-title" not in payload, "the title should be left as it was (no_update)"
         assert "Traceback" not in response.text

@@ -9,7 +9,7 @@ import pytest
 
 from dashboard import ids, views
 from dashboard.callbacks import digit, layers
-from dashboard.layout import PER_CHANNEL_SCALE, PREDICTED, SHARED_SCALE, TRUE
+from dashboard.layout import PREDICTED, TRUE
 from tests import dash_requests
 
 BAD_VALUES = [-1, 10**9, "abc", None, 3.5, True, [], {}, "x" * 100_000, "<script>alert(1)</script>"]
@@ -32,13 +32,13 @@ def test_digit_overview_shows_the_digit_and_its_prediction(lens):
 def test_bad_digit_indexes_become_messages(lens, bad):
     image_figure, _, summary = digit.digit_overview(lens, bad)
     assert "Digit index" in summary and "Digit index" in annotation(image_figure)
-    figure, caption, _ = layers.activations(lens, bad, "conv1", SHARED_SCALE)
+    figure, caption, _ = layers.activations(lens, bad, "conv1")
     assert "Digit index" in caption
 
 
 def test_activations_follow_the_selected_layer(lens):
     for info in lens.layers:
-        figure, caption, title = layers.activations(lens, 2, info.name, SHARED_SCALE)
+        figure, caption, title = layers.activations(lens, 2, info.name)
         assert info.name in title and caption
         values = lens.tensors(2).activations[info.name]
         if values.ndim == 3:
@@ -48,36 +48,34 @@ def test_activations_follow_the_selected_layer(lens):
             np.testing.assert_allclose(np.asarray(figure.data[0].y), values, rtol=1e-6)
 
 
-def test_unknown_layer_and_scale_are_refused(lens):
-    _, caption, _ = layers.activations(lens, 0, "conv9", SHARED_SCALE)
+def test_unknown_layer_and_channel_are_refused(lens):
+    _, caption, _ = layers.activations(lens, 0, "conv9")
     assert "Layer 'conv9' is not one of" in caption
-    _, caption, _ = layers.weights(lens, "conv1", "rainbow", views.SUMMARY_CHANNEL)
-    assert "Colour scale" in caption
-    _, caption, _ = layers.weights(lens, "conv2", SHARED_SCALE, 64)
+    _, caption, _ = layers.weights(lens, "conv2", 64)
     assert "Input channel 64 is out of range" in caption
 
 
 def test_conv2_kernels_by_input_channel_and_summary(lens):
     kernel = lens.weights()["conv2"]["kernel"]
-    figure, caption, _ = layers.weights(lens, "conv2", SHARED_SCALE, 5)
+    figure, caption, _ = layers.weights(lens, "conv2", 5)
     z = np.asarray(figure.data[0].z)
     assert np.nansum(z) == pytest.approx(float(kernel[:, :, 5, :].sum()), rel=1e-4, abs=1e-5)
     assert "input channel 5" in caption
-    figure, caption, _ = layers.weights(lens, "conv2", SHARED_SCALE, views.SUMMARY_CHANNEL)
+    figure, caption, _ = layers.weights(lens, "conv2", views.SUMMARY_CHANNEL)
     norms = np.sqrt((kernel.astype(np.float64) ** 2).sum(axis=2))
     assert np.nansum(np.asarray(figure.data[0].z)) == pytest.approx(norms.sum(), rel=1e-4)
     assert "L2 norm" in caption
 
 
 def test_layers_without_weights_say_so(lens):
-    figure, caption, _ = layers.weights(lens, "pool1", PER_CHANNEL_SCALE, views.SUMMARY_CHANNEL)
+    figure, caption, _ = layers.weights(lens, "pool1", views.SUMMARY_CHANNEL)
     assert "has no weights" in annotation(figure)
-    figure, _, _ = layers.gradients(lens, 0, "flatten", SHARED_SCALE, views.SUMMARY_CHANNEL)
+    figure, _, _ = layers.gradients(lens, 0, "flatten", views.SUMMARY_CHANNEL)
     assert "has no weights" in annotation(figure)
 
 
 def test_dense_weight_gradients_are_the_true_matrix(lens):
-    figure, caption, _ = layers.gradients(lens, 4, "dense", SHARED_SCALE, views.FULL_MATRIX)
+    figure, caption, _ = layers.gradients(lens, 4, "dense", views.FULL_MATRIX)
     expected = lens.tensors(4).weight_gradients["dense"]["kernel"]
     np.testing.assert_array_equal(np.asarray(figure.data[0].z), expected)
     assert "cross-entropy of the true label" in caption
@@ -128,7 +126,7 @@ def valid_values(dependency) -> list:
     defaults = {"digit-dropdown.search_value": "", "misclassified-only.value": [], "digit-dropdown.value": 3,
                 "random-digit-button.n_clicks": 1, "saliency-class.value": PREDICTED,
                 "previous-layer-button.n_clicks": 0, "next-layer-button.n_clicks": 1, "selected-layer.data": "conv2",
-                "scale-mode.value": SHARED_SCALE, "input-channel.value": views.SUMMARY_CHANNEL}
+                "scale-mode.value": "shared", "input-channel.value": views.SUMMARY_CHANNEL}
     values = []
     for slot in dependency["inputs"] + dependency["state"]:
         values.append(0 if slot["id"].startswith("{") else defaults[f"{slot['id']}.{slot['property']}"])
@@ -149,7 +147,7 @@ def test_every_callback_answers_a_valid_request(client, dependencies, lens):
 
 def test_posting_a_browser_side_callback_to_the_server_is_refused_cleanly(client, lens):
     browser_side = [d for d in client.get("/_dash-dependencies").get_json() if d.get("clientside_function")]
-    assert len(browser_side) == 3
+    assert len(browser_side) == 6
     for dependency in browser_side:
         values = [0] * (len(dependency["inputs"]) + len(dependency["state"]))
         response = post(client, dependency, values, lens)
@@ -174,8 +172,8 @@ def test_every_callback_survives_bad_values(client, dependencies, lens):
 
 
 def test_an_out_of_range_digit_is_reported_in_the_page(client, dependencies, lens):
-    dependency = next(d for d in dependencies if "activation-graph" in d["output"])
-    response = post(client, dependency, [10**9, "conv1", SHARED_SCALE], lens)
+    dependency = next(d for d in dependencies if "activation-figure" in d["output"])
+    response = post(client, dependency, [10**9, "conv1"], lens)
     assert response.status_code == 200
     assert "Digit index 1000000000 is out of range" in response.get_data(as_text=True)
 
@@ -193,9 +191,9 @@ def test_an_unexpected_error_becomes_a_short_message_and_a_logged_traceback(test
     broken = BrokenLens(lens.data, lens.models)
     client = create_app(test_settings, lens=broken).server.test_client()
     client.get("/")
-    dependency = next(d for d in client.get("/_dash-dependencies").get_json() if "activation-graph" in d["output"])
+    dependency = next(d for d in client.get("/_dash-dependencies").get_json() if "activation-figure" in d["output"])
     with caplog.at_level("ERROR"):
-        response = post(client, dependency, [1, "conv1", SHARED_SCALE], lens)
+        response = post(client, dependency, [1, "conv1"], lens)
     text = response.get_data(as_text=True)
     assert response.status_code == 200, text[:500]
     assert "Something went wrong" in text and ids.ERROR_BANNER in text
@@ -213,7 +211,7 @@ def test_dense_weights_as_maps_follow_flatten_order(lens):
     pool2 = tensors.activations["pool2"].astype(np.float64)
     maps_per_channel = []
     for channel in range(64):
-        figure, caption, _ = layers.weights(lens, "dense", SHARED_SCALE, channel)
+        figure, caption, _ = layers.weights(lens, "dense", channel)
         z, where = np.asarray(figure.data[0].z), np.asarray(figure.data[0].customdata)
         maps = np.zeros((5, 5, 64))
         for r, c in np.argwhere(np.isfinite(z)):
@@ -225,7 +223,7 @@ def test_dense_weights_as_maps_follow_flatten_order(lens):
     shown = np.stack(maps_per_channel, axis=2)
     pre_activation = np.einsum("hwc,hwcu->u", pool2, shown) + bias
     np.testing.assert_allclose(np.maximum(pre_activation, 0), tensors.activations["dense"], rtol=1e-4, atol=1e-4)
-    figure, _, _ = layers.weights(lens, "dense", SHARED_SCALE, views.FULL_MATRIX)
+    figure, _, _ = layers.weights(lens, "dense", views.FULL_MATRIX)
     np.testing.assert_array_equal(np.asarray(figure.data[0].z), kernel)
-    _, caption, _ = layers.weights(lens, "conv2", SHARED_SCALE, views.FULL_MATRIX)
+    _, caption, _ = layers.weights(lens, "conv2", views.FULL_MATRIX)
     assert "Input channel must be a whole number, got 'matrix'" in caption

@@ -2,6 +2,8 @@
 
 Selecting a layer, offering its input channels and drawing a random digit take no server
 round trip, so a click starts the panel requests at once instead of after a chain of them.
+The colour-scale switch recolours the layer panels in place: the server sends each mosaic
+once, with every channel's peak, whatever the scale.
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ def register(app: Dash) -> None:
         Output(ids.INPUT_CHANNEL_FIELD, "className"),
         Input(ids.SELECTED_LAYER, "data"), State(ids.INPUT_CHANNEL, "value"), State(ids.LAYER_TABLE, "data"),
     )
+    for figure_store, graph in [(ids.ACTIVATION_FIGURE, ids.ACTIVATION_GRAPH), (ids.WEIGHT_FIGURE, ids.WEIGHT_GRAPH),
+                                (ids.GRADIENT_FIGURE, ids.GRADIENT_GRAPH)]:
+        app.clientside_callback(
+            ClientsideFunction(NAMESPACE, "applyColourScale"),
+            Output(graph, "figure"), Input(figure_store, "data"), Input(ids.SCALE_MODE, "value"),
+        )
     app.clientside_callback(
         ClientsideFunction(NAMESPACE, "randomDigit"),
         Output(ids.DIGIT, "value"),

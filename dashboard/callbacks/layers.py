@@ -7,17 +7,12 @@ from dash import Dash, Input, Output, no_update
 from dashboard import figures, ids, views
 from dashboard.callbacks import validate
 from dashboard.callbacks.validate import shows_errors
-from dashboard.layout import PER_CHANNEL_SCALE, SHARED_SCALE
 from dashboard.lens import Lens
 from dashboard.tensors import LayerInfo
 
 def _layer(lens: Lens, name) -> LayerInfo:
     names = [info.name for info in lens.layers]
     return lens.layer(validate.one_of(name, names, what="Layer"))
-
-
-def _per_channel(scale) -> bool:
-    return validate.one_of(scale, [SHARED_SCALE, PER_CHANNEL_SCALE], what="Colour scale") == PER_CHANNEL_SCALE
 
 
 def _input_channel(info: LayerInfo, value):
@@ -34,30 +29,30 @@ def _panel_error(message: str):
 
 
 @shows_errors(_panel_error)
-def activations(lens: Lens, index, layer, scale) -> tuple:
+def activations(lens: Lens, index, layer) -> tuple:
     """Return the selected layer's activations for the digit, a caption and the panel title."""
     index = validate.digit_index(index, lens.test_size)
-    info, per_channel = _layer(lens, layer), _per_channel(scale)
-    figure, caption = views.activation_view(info, lens.tensors(index).activations[info.name], per_channel=per_channel)
+    info = _layer(lens, layer)
+    figure, caption = views.activation_view(info, lens.tensors(index).activations[info.name])
     return figure, caption, f"Activations of {info.name} ({info.kind})"
 
 
 @shows_errors(_panel_error)
-def weights(lens: Lens, layer, scale, input_channel) -> tuple:
+def weights(lens: Lens, layer, input_channel) -> tuple:
     """Return the selected layer's filters or weight matrix, a caption and the panel title."""
-    info, per_channel = _layer(lens, layer), _per_channel(scale)
-    figure, caption = views.kernel_view(info, lens.weights().get(info.name), per_channel=per_channel,
+    info = _layer(lens, layer)
+    figure, caption = views.kernel_view(info, lens.weights().get(info.name),
                                         input_channel=_input_channel(info, input_channel), value_name="weight")
     return figure, caption, f"Filters and weights of {info.name}"
 
 
 @shows_errors(_panel_error)
-def gradients(lens: Lens, index, layer, scale, input_channel) -> tuple:
+def gradients(lens: Lens, index, layer, input_channel) -> tuple:
     """Return the loss gradient of the selected layer's weights for the digit, a caption and the title."""
     index = validate.digit_index(index, lens.test_size)
-    info, per_channel = _layer(lens, layer), _per_channel(scale)
+    info = _layer(lens, layer)
     tensors = lens.tensors(index)
-    figure, caption = views.kernel_view(info, tensors.weight_gradients.get(info.name), per_channel=per_channel,
+    figure, caption = views.kernel_view(info, tensors.weight_gradients.get(info.name),
                                         input_channel=_input_channel(info, input_channel), value_name="∂L/∂w")
     if info.has_weights:
         caption = (f"L = cross-entropy of the true label {tensors.loss_label} (L = {tensors.loss:.4f}). "
@@ -69,18 +64,17 @@ def register(app: Dash, lens: Lens) -> None:
     """Attach the layer callbacks to the app."""
     bind = validate.bind
     app.callback(
-        Output(ids.ACTIVATION_GRAPH, "figure"), Output(ids.ACTIVATION_CAPTION, "children"),
+        Output(ids.ACTIVATION_FIGURE, "data"), Output(ids.ACTIVATION_CAPTION, "children"),
         Output(ids.ACTIVATION_TITLE, "children"),
-        Input(ids.DIGIT, "value"), Input(ids.SELECTED_LAYER, "data"), Input(ids.SCALE_MODE, "value"),
+        Input(ids.DIGIT, "value"), Input(ids.SELECTED_LAYER, "data"),
     )(bind(activations, lens))
     app.callback(
-        Output(ids.WEIGHT_GRAPH, "figure"), Output(ids.WEIGHT_CAPTION, "children"),
+        Output(ids.WEIGHT_FIGURE, "data"), Output(ids.WEIGHT_CAPTION, "children"),
         Output(ids.WEIGHT_TITLE, "children"),
-        Input(ids.SELECTED_LAYER, "data"), Input(ids.SCALE_MODE, "value"), Input(ids.INPUT_CHANNEL, "value"),
+        Input(ids.SELECTED_LAYER, "data"), Input(ids.INPUT_CHANNEL, "value"),
     )(bind(weights, lens))
     app.callback(
-        Output(ids.GRADIENT_GRAPH, "figure"), Output(ids.GRADIENT_CAPTION, "children"),
+        Output(ids.GRADIENT_FIGURE, "data"), Output(ids.GRADIENT_CAPTION, "children"),
         Output(ids.GRADIENT_TITLE, "children"),
-        Input(ids.DIGIT, "value"), Input(ids.SELECTED_LAYER, "data"), Input(ids.SCALE_MODE, "value"),
-        Input(ids.INPUT_CHANNEL, "value"),
+        Input(ids.DIGIT, "value"), Input(ids.SELECTED_LAYER, "data"), Input(ids.INPUT_CHANNEL, "value"),
     )(bind(gradients, lens))
