@@ -72,15 +72,14 @@
 
     /* The input-channel choices for the selected layer; the control hides when there is nothing to choose. */
     inputChannelControl: function (layerName, current, layers) {
+      // The choices come from Python (views.channel_options), so the two sides cannot disagree.
       const layer = (layers || []).find(function (l) { return l.name === layerName; });
-      if (!layer || layer.input_channels <= 1) {
-        return [[], "summary", "inline-field hidden"];
+      const options = layer ? layer.channel_options : [];
+      if (!options.length) {
+        return [[], current, "inline-field hidden"];  // the server ignores it for such layers
       }
-      const options = [{label: "all (L2 norm)", value: "summary"}];
-      if (layer.full_matrix) { options.push({label: "full matrix", value: "matrix"}); }
-      for (let c = 0; c < layer.input_channels; c++) { options.push({label: "channel " + c, value: c}); }
       const valid = options.some(function (o) { return o.value === current; });
-      return [options, valid ? current : "summary", "inline-field"];
+      return [options, valid ? current : options[0].value, "inline-field"];
     },
 
     /* A random test digit, or a random misclassified one when the switch is on. */

@@ -70,7 +70,12 @@ class Server:
         self.log_file = open(ROOT / "benchmarks" / ".server.log", "w")  # noqa: SIM115 - closed in stop().
         started = time.perf_counter()
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log_file, stderr=subprocess.STDOUT)
-        self.cold_start_s = self._wait_until_served(started)
+        try:
+            self.cold_start_s = self._wait_until_served(started)
+        except BaseException:
+            self.process.kill()
+            self.log_file.close()
+            raise
 
     def _wait_until_served(self, started: float, timeout: float = 600) -> float:
         import requests
@@ -289,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     model_work = measure_model_work(args.model_dir, dataset)
 
     log.info("starting the app")
-    server = Server(args.model_dir, args.data)
+    server = Server(args.model_dir, args.data)  # Server stops its process itself if it never answers.
     try:
         client = Client(server.url)
         log.info("cold start %.2f s; timing callbacks over HTTP", server.cold_start_s)

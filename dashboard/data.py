@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import hashlib
 import importlib.util
 import logging
 import os
@@ -35,6 +36,15 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     source: str
+
+    def fingerprint(self) -> str:
+        """Return a short hash of the splits (labels, test images, sizes): a model trained on other data differs."""
+        digest = hashlib.sha256()
+        for part in (self.y_train, self.x_test, self.y_test):
+            digest.update(str(part.shape).encode())
+            digest.update(np.ascontiguousarray(part).tobytes())
+        digest.update(str(self.x_train.shape).encode())
+        return digest.hexdigest()[:16]
 
     def describe(self) -> str:
         """Return a one-line description: the source and how many digits it holds."""

@@ -96,8 +96,7 @@ def _class_options(classes: int) -> list[dict]:
 
 def layer_table(lens: Lens) -> list[dict]:
     """Return what the browser needs to step through layers and offer their input channels."""
-    return [{"name": info.name, "input_channels": views.input_channel_count(info),
-             "full_matrix": views.offers_full_matrix(info)} for info in lens.layers]
+    return [{"name": info.name, "channel_options": views.channel_options(info)} for info in lens.layers]
 
 
 def build_layout(lens: Lens, first_digit: dict) -> html.Div:

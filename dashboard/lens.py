@@ -176,7 +176,7 @@ class Lens:
             text = text.replace(pred_match.group(0), " ")
         index_match = _QUERY_INDEX.search(text)
         if index_match:
-            prefix = index_match.group(1)
+            prefix = index_match.group(1).lstrip("0") or "0"
             exact = [i for i in candidates if str(i) == prefix]
             starts = [i for i in candidates if str(i).startswith(prefix) and str(i) != prefix]
             candidates = np.array(exact + starts, dtype=np.int64)

@@ -35,6 +35,10 @@ class ModelLoadError(RuntimeError):
     """Raised when a cached model cannot be trusted; the message says why."""
 
 
+class OtherDataError(ModelLoadError):
+    """Raised when a cached model is sound but was trained on other data than the data now served."""
+
+
 def build_seed_model(seed: int = 0) -> "keras.Model":
     """Return the classic MNIST CNN, compiled with Adam and sparse categorical cross-entropy."""
     import keras
@@ -107,6 +111,7 @@ def train_seed_model(
         "train_digits": int(len(x_train)),
         "test_digits": int(len(data.x_test)),
         "data_source": data.source,
+        "data_fingerprint": data.fingerprint(),
         "test_loss": float(test_loss),
         "test_accuracy": float(test_accuracy),
         "train_seconds": round(seconds, 2),
@@ -203,12 +208,12 @@ def load_cached_model(model_dir: Path) -> tuple["keras.Model", dict[str, Any]]:
     return model, metadata
 
 
-def _move_aside(model_dir: Path, reason: str) -> None:
+def _move_aside(model_dir: Path, reason: str, suffix: str = "corrupt") -> None:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for name in (MODEL_FILE, METADATA_FILE):
         path = model_dir / name
         if path.exists():
-            target = path.with_name(f"{name}.{stamp}.corrupt")
+            target = path.with_name(f"{name}.{stamp}.{suffix}")
             os.replace(path, target)
             log.warning("moved %s aside to %s: %s", path, target.name, reason)
 
@@ -286,11 +291,15 @@ class ModelService:
             try:
                 started = time.perf_counter()
                 model, metadata = load_cached_model(self.model_dir)
+                if metadata.get("data_fingerprint") != data.fingerprint():
+                    # Its test accuracy and mistakes would be reported on digits it may have trained on.
+                    raise OtherDataError(f"the cached model was trained on other data ({metadata.get('data_source')})")
                 log.info("loaded cached model from %s in %.2f s", self.model_dir, time.perf_counter() - started)
                 return self.switch_to(model, metadata)
             except ModelLoadError as error:
                 if (self.model_dir / MODEL_FILE).exists() or (self.model_dir / METADATA_FILE).exists():
-                    _move_aside(self.model_dir, str(error))
+                    _move_aside(self.model_dir, str(error),
+                                "other-data" if isinstance(error, OtherDataError) else "corrupt")
                 else:
                     log.info("no cached model in %s: training one", self.model_dir)
         model, summary = train_seed_model(

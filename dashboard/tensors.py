@@ -119,7 +119,7 @@ class TensorExtractor:
         last = chain[-1]
         # Saliency is the gradient of the class score before the softmax (Simonyan et al., 2014):
         # after the softmax, one class can only rise by pushing others down.
-        logits_available = type(last).__name__ == "Dense" and _activation_name(last) == "softmax"
+        logits_available = len(chain) >= 2 and type(last).__name__ == "Dense" and _activation_name(last) == "softmax"
         self.score_kind = "logit" if logits_available else "output"
         variables = [(layer.name, _short_weight_name(w), w) for layer in chain for w in layer.trainable_weights]
         self._variable_keys = [(layer_name, weight_name) for layer_name, weight_name, _ in variables]
@@ -127,7 +127,8 @@ class TensorExtractor:
 
         def scores_of(layer_outputs):
             if logits_available:
-                return tf.matmul(layer_outputs[-2], last.kernel) + last.bias
+                logits = tf.matmul(layer_outputs[-2], last.kernel)
+                return logits + last.bias if last.bias is not None else logits
             return layer_outputs[-1]
 
         spec = tf.TensorSpec((1, *self.input_shape), tf.float32)

@@ -67,6 +67,17 @@ def activation_view(info: LayerInfo, activation: np.ndarray) -> tuple[go.Figure,
                                   height=ACTIVATION_HEIGHT), ""
 
 
+def channel_options(info: LayerInfo) -> list[dict]:
+    """Return the choices of the input-channel control for a layer (empty: the control is hidden)."""
+    count = input_channel_count(info)
+    if count == 1 and not offers_full_matrix(info):
+        return []
+    options = [{"label": "all (L2 norm)", "value": SUMMARY_CHANNEL}]
+    if offers_full_matrix(info):
+        options.append({"label": "full matrix", "value": FULL_MATRIX})
+    return options + [{"label": f"channel {c}", "value": c} for c in range(count)]
+
+
 def input_channel_count(info: LayerInfo) -> int:
     """Return how many input channels a layer's weights can be sliced by (1: no choice to make).
 
@@ -103,9 +114,13 @@ def kernel_view(
     For a conv layer with several input channels, ``input_channel`` picks the 3×3 slice of
     every filter for one input channel, or SUMMARY_CHANNEL for the L2 norm over all of them.
     """
-    if not tensors or "kernel" not in tensors:
+    if not tensors:
         return (figures.message_figure(_no_weights_text(info), height=KERNEL_HEIGHT),
                 "Layers without weights have nothing to show here.")
+    if "kernel" not in tensors:
+        names = ", ".join(f"{name} {shape_text(np.shape(array))}" for name, array in tensors.items())
+        return (figures.message_figure(f"{info.name} ({info.kind}) has weights ({names})<br>but no view for them yet.",
+                                       height=KERNEL_HEIGHT), "")
     kernel = np.asarray(tensors["kernel"])
     bias_note = f" Bias: {tensors['bias'].size} values, range {np.min(tensors['bias']):.3g} … {np.max(tensors['bias']):.3g}." \
         if "bias" in tensors else ""

@@ -574,3 +574,24 @@ def test_every_search_form_the_server_understands_shows_its_digits(page, lens):
         _settle(dash_duo)
     assert hidden == {}, f"the server's matches are hidden in the dropdown: {hidden}"
     _assert_clean(dash_duo)
+
+
+def test_dense_weights_as_unit_maps_or_the_full_matrix(page, lens):
+    """The dense layer fed by pool2 offers its 64 input channels and the full matrix; each shows true weights."""
+    dash_duo = page
+    card = next(c for c in dash_duo.find_elements(".layer-card")
+                if c.find_element(By.CSS_SELECTOR, ".card-name").text == "dense")
+    card.click()
+    dash_duo.wait_for_text_to_equal("#weight-title", "Filters and weights of dense", timeout=TIMEOUT)
+    _settle(dash_duo)
+    _open_dropdown(dash_duo, "input-channel")
+    texts = _option_texts(dash_duo)
+    assert texts[:3] == ["all (L2 norm)", "full matrix", "channel 0"] and texts[-1] == "channel 63", texts
+    before = _fingerprints(dash_duo, ["weight-graph", "gradient-graph"])
+    _click_option(dash_duo, lambda text: text == "full matrix", "'full matrix'")
+    _wait_for_changes(dash_duo, before, "the full matrix")
+    _settle(dash_duo)
+    trace = dash_duo.driver.execute_script(_JS_TRACE, "weight-graph")
+    np.testing.assert_array_equal(_decode(trace["z"]), lens.weights()["dense"]["kernel"])
+    assert "full matrix" not in _text(dash_duo, "#weight-caption")  # the caption describes the matrix now
+    _assert_clean(dash_duo)

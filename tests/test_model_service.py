@@ -34,6 +34,7 @@ def test_cache_holds_model_and_metadata(model_dir, mnist):
     metadata = json.loads((model_dir / METADATA_FILE).read_text())
     assert metadata["model_sha256"] == model_service.file_sha256(model_dir / MODEL_FILE)
     assert metadata["data_source"] == mnist.source and metadata["test_digits"] == 1000
+    assert metadata["data_fingerprint"] == mnist.fingerprint()
     assert metadata["epochs"] == 1 and 0.0 <= metadata["test_accuracy"] <= 1.0
     assert {"keras", "tensorflow", "numpy"} <= set(metadata["versions"])
     leftovers = [p for p in model_dir.iterdir() if p.name.startswith(".") and p.name != model_service.LOCK_FILE]
@@ -146,3 +147,14 @@ def test_four_processes_on_an_empty_cache_train_once(tmp_path):
     assert len(trained) == 1, f"{len(trained)} processes trained"
     hashes = {out.strip().splitlines()[-1] for out, _ in outputs}
     assert hashes == {model_service.file_sha256(cache / MODEL_FILE)}
+
+
+def test_a_model_trained_on_other_data_is_set_aside_and_retrained(tmp_path, model_dir, mnist):
+    import dataclasses
+
+    cache = _copy_cache(model_dir, tmp_path / "cache")
+    # Another seed reshuffles the offline split: the old model may have trained on today's test digits.
+    other = dataclasses.replace(mnist, y_test=mnist.y_test[::-1].copy(), x_test=mnist.x_test[::-1].copy())
+    served = ModelService(cache).load_or_train(other, epochs=1, train_limit=100)
+    assert served.metadata["data_fingerprint"] == other.fingerprint() != mnist.fingerprint()
+    assert list(cache.glob("*.other-data")) and not list(cache.glob("*.corrupt"))

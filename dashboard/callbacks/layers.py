@@ -17,7 +17,7 @@ def _layer(lens: Lens, name) -> LayerInfo:
 
 def _input_channel(info: LayerInfo, value):
     count = views.input_channel_count(info)
-    if count == 1:
+    if count == 1 and not views.offers_full_matrix(info):
         return 0
     if value == views.SUMMARY_CHANNEL or (value == views.FULL_MATRIX and views.offers_full_matrix(info)):
         return value

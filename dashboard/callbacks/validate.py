@@ -14,6 +14,7 @@ from typing import Any, Callable, Collection, TypeVar
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 200
+UNEXPECTED = "Something went wrong while drawing this view; the details are in the server log."
 Result = TypeVar("Result")
 
 
@@ -34,7 +35,7 @@ def integer(value: Any, *, low: int, high: int, what: str) -> int:
         raise InvalidInput(f"{what} must be a whole number, got {_describe(value)}")
     number = int(value)
     if not low <= number <= high:
-        raise InvalidInput(f"{what} {number} is out of range: it must be between {low:,} and {high:,}")
+        raise InvalidInput(f"{what} {_describe(number)} is out of range: it must be between {low:,} and {high:,}")
     return number
 
 
@@ -70,7 +71,11 @@ def flag_list(value: Any, *, what: str) -> bool:
 
 
 def shows_errors(on_error: Callable[[str], Result]) -> Callable[[Callable[..., Result]], Callable[..., Result]]:
-    """Decorate a callback so that InvalidInput becomes `on_error(message)` instead of an exception."""
+    """Decorate a callback so that any failure becomes `on_error(message)` in its own panel.
+
+    InvalidInput (the user's doing) shows its message; anything else (the code's doing) is logged
+    with its traceback and shows a short apology, so no panel is left showing stale values.
+    """
 
     def decorate(callback: Callable[..., Result]) -> Callable[..., Result]:
         @functools.wraps(callback)
@@ -80,6 +85,9 @@ def shows_errors(on_error: Callable[[str], Result]) -> Callable[[Callable[..., R
             except InvalidInput as error:
                 log.info("refused input in %s: %s", callback.__name__, error)
                 return on_error(str(error))
+            except Exception:  # noqa: BLE001 - the page must get a message, the log the traceback.
+                log.exception("callback %s failed", callback.__name__)
+                return on_error(UNEXPECTED)
 
         return guarded
 
