@@ -200,3 +200,36 @@ class AttributionEngine:
         maps["|gradient|"] = np.abs(maps["gradient"])
         maps["Grad-CAM"] = grad_cam(gradients, layer, size)
         return maps
+
+
+SIGNED_METHODS = ("gradient", "gradient × input", "SmoothGrad", "Integrated Gradients")
+METHODS = ("gradient", "|gradient|", "gradient × input", "SmoothGrad", "Integrated Gradients", "Grad-CAM")
+
+
+def deletion_images(image: np.ndarray, attribution: np.ndarray, steps: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """Return (fractions, images): the image with its most-attributed pixels set to 0, step by step.
+
+    Pixels go in decreasing attribution order (ties broken by position), a fraction 0, 1/steps, ... 1
+    of them removed; a faithful map makes the class probability fall fast (a small area under the curve).
+    """
+    order = np.argsort(-attribution.reshape(-1), kind="stable")
+    fractions = np.linspace(0.0, 1.0, steps + 1)
+    images = np.repeat(image[None], steps + 1, axis=0).reshape(steps + 1, -1, image.shape[-1])
+    for step, fraction in enumerate(fractions):
+        images[step, order[:int(round(fraction * order.size))], :] = 0.0
+    return fractions, images.reshape(steps + 1, *image.shape)
+
+
+def area_under_curve(fractions: np.ndarray, values: np.ndarray) -> float:
+    """Return the trapezoid area under a curve sampled at fractions."""
+    return float(np.sum((values[1:] + values[:-1]) * np.diff(fractions)) / 2.0)
+
+
+def randomized_copy(model: "keras.Model", seed: int = 0) -> "keras.Model":
+    """Return the same architecture with freshly initialised weights (Adebayo et al., 2018's sanity check)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    copy = keras.models.clone_model(model)
+    copy.build(model.input_shape)
+    return copy

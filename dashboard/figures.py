@@ -214,3 +214,64 @@ def probability_bars(
     return _figure([trace], height=260,
                    xaxis=_axis(type="category", title=_axis_title("class")),
                    yaxis=_axis(range=[0, 1.12], tickformat=".0%", gridcolor=GRID))
+
+
+def attribution_grid(image: np.ndarray, rows: list[tuple[str, dict[str, np.ndarray]]], *, signed: Sequence[str],
+                     opacity: float = 0.7) -> go.Figure:
+    """Return one small heatmap per method (columns) and model (rows), each over the digit in grey.
+
+    Signed maps use a diverging scale centred on zero, each on its own range; hover shows the true value.
+    """
+    pixels = _require_2d(image, "image").astype(np.float32)
+    if not rows or not rows[0][1]:
+        raise ValueError("attribution_grid needs at least one row of maps")
+    if not 0.0 <= opacity <= 1.0:
+        raise ValueError(f"opacity must be between 0 and 1, got {opacity}")
+    methods = list(rows[0][1])
+    traces, layout, annotations = [], {}, []
+    gap = 0.02
+    width = (1.0 - gap * (len(methods) - 1)) / len(methods)
+    height = (1.0 - 0.12 * len(rows)) / len(rows)
+    for r, (row_name, maps) in enumerate(rows):
+        for c, method in enumerate(methods):
+            axis = r * len(methods) + c + 1
+            suffix = "" if axis == 1 else str(axis)
+            left, top = c * (width + gap), 1.0 - r * (height + 0.12) - 0.1
+            layout[f"xaxis{suffix}"] = dict(domain=[left, left + width], visible=False, constrain="domain")
+            layout[f"yaxis{suffix}"] = dict(domain=[top - height, top], visible=False, autorange="reversed",
+                                           scaleanchor=f"x{suffix}", constrain="domain")
+            values = _require_2d(maps[method], method).astype(np.float32)
+            limit = float(np.max(np.abs(values))) or 1.0
+            is_signed = method in signed
+            traces.append(dict(type="heatmap", z=pixels, colorscale=INK, zmin=0, zmax=1, showscale=False,
+                               hoverinfo="skip", xaxis=f"x{suffix}", yaxis=f"y{suffix}"))
+            traces.append(dict(
+                type="heatmap", z=values, opacity=opacity, showscale=False, xaxis=f"x{suffix}", yaxis=f"y{suffix}",
+                colorscale=DIVERGING if is_signed else SEQUENTIAL, zmid=0.0 if is_signed else None,
+                zmin=-limit if is_signed else 0.0, zmax=limit,
+                hovertemplate=f"{method} ({row_name})<br>row %{{y}}, col %{{x}}<br>value %{{z:.4g}}<extra></extra>"))
+            label = method if r == 0 else ""
+            annotations.append(dict(text=f"<b>{label}</b>" if label else "", x=left + width / 2, y=top + 0.02,
+                                    xref="paper", yref="paper", showarrow=False, font=dict(size=11),
+                                    yanchor="bottom"))
+        annotations.append(dict(text=row_name, x=0.0, y=1.0 - r * (height + 0.12) - 0.1 + 0.085,
+                                xref="paper", yref="paper", showarrow=False, xanchor="left",
+                                font=dict(size=11, color="#6b7280"), yanchor="bottom"))
+    return _figure(traces, height=150 + 160 * (len(rows) - 1) + 40, annotations=annotations, **layout)
+
+
+def deletion_curves(fractions: np.ndarray, curves: dict[str, np.ndarray], areas: dict[str, float], *,
+                    target: int) -> go.Figure:
+    """Return each method's deletion curve: class probability as the most-attributed pixels are removed."""
+    palette = ["#2563eb", "#9333ea", "#ea580c", "#059669", "#dc2626", "#0891b2"]
+    traces = []
+    for colour, (name, curve) in zip(palette * 2, curves.items()):
+        traces.append(dict(type="scatter", mode="lines+markers", x=np.asarray(fractions) * 100,
+                           y=np.asarray(curve, dtype=np.float64), name=f"{name} (area {areas[name]:.3f})",
+                           line=dict(color=colour, width=2), marker=dict(size=4),
+                           hovertemplate=f"{name}<br>%{{x:.0f}} % of pixels removed<br>"
+                                         f"p(class {target}) %{{y:.4f}}<extra></extra>"))
+    return _figure(traces, height=260,
+                   xaxis=_axis(title=_axis_title("most-attributed pixels removed (%)"), gridcolor=GRID),
+                   yaxis=_axis(title=_axis_title(f"p(class {target})"), range=[0, 1.02], gridcolor=GRID),
+                   legend=dict(font=dict(size=10), x=1.0, xanchor="left", y=1.0))

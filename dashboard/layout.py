@@ -94,6 +94,47 @@ def _class_options(classes: int) -> list[dict]:
             + [{"label": f"class {c}", "value": c} for c in range(classes)])
 
 
+NO_CONTRAST = "none"
+
+
+def _number_field(label: str, component_id: str, value, low, high, step) -> html.Div:
+    return html.Div([html.Label(label, htmlFor=component_id),
+                     dcc.Input(id=component_id, type="number", value=value, min=low, max=high, step=step,
+                               debounce=True, className="number-input")], className="field")
+
+
+def _explanation_controls(lens: Lens) -> html.Div:
+    from dashboard import attributions
+
+    classes = lens.served.extractor.classes
+    conv_layers = [info.name for info in lens.layers if info.kind == "Conv2D"]
+    return html.Div([
+        html.Div([html.Label("Explain", htmlFor=ids.EXPLAIN_TARGET),
+                  dcc.Dropdown(id=ids.EXPLAIN_TARGET, value=PREDICTED, clearable=False, searchable=False,
+                               options=_class_options(classes), className="small-dropdown")], className="field"),
+        html.Div([html.Label("rather than", htmlFor=ids.EXPLAIN_CONTRAST),
+                  dcc.Dropdown(id=ids.EXPLAIN_CONTRAST, value=NO_CONTRAST, clearable=False, searchable=False,
+                               options=[{"label": "(no contrast)", "value": NO_CONTRAST}]
+                               + [{"label": f"class {c}", "value": c} for c in range(classes)],
+                               className="small-dropdown")], className="field"),
+        _number_field("SmoothGrad samples", ids.SMOOTHGRAD_SAMPLES, 50, 1, attributions.MAX_SMOOTHGRAD_SAMPLES, 1),
+        _number_field("SmoothGrad noise σ", ids.SMOOTHGRAD_SIGMA, 0.15, 0, 1, 0.05),
+        _number_field("IG steps", ids.IG_STEPS, 64, 1, attributions.MAX_IG_STEPS, 1),
+        html.Div([html.Label("IG baseline", htmlFor=ids.IG_BASELINE),
+                  dcc.Dropdown(id=ids.IG_BASELINE, value="black", clearable=False, searchable=False,
+                               options=[{"label": b, "value": b} for b in attributions.BASELINES],
+                               className="small-dropdown")], className="field"),
+        html.Div([html.Label("Grad-CAM layer", htmlFor=ids.GRADCAM_LAYER),
+                  dcc.Dropdown(id=ids.GRADCAM_LAYER, value=conv_layers[-1] if conv_layers else None, clearable=False,
+                               searchable=False, options=conv_layers, className="small-dropdown")], className="field"),
+        html.Div([html.Label("Overlay opacity"),
+                  dcc.Slider(id=ids.OVERLAY_OPACITY, min=0, max=1, step=0.1, value=0.7,
+                             marks={0: "0", 0.5: "0.5", 1: "1"})], className="field slider-field"),
+        dcc.Checklist(id=ids.SANITY_CHECK, options=[{"label": "sanity check: same maps on a randomized model",
+                                                     "value": "on"}], value=[], className="switch"),
+    ], className="explain-controls")
+
+
 def layer_table(lens: Lens) -> list[dict]:
     """Return what the browser needs to step through layers and offer their input channels."""
     return [{"name": info.name, "channel_options": views.channel_options(info)} for info in lens.layers]
@@ -137,6 +178,17 @@ def build_layout(lens: Lens, first_digit: dict) -> html.Div:
                 panel("Weight gradients for this digit", ids.GRADIENT_GRAPH, "", caption_id=ids.GRADIENT_CAPTION,
                       title_id=ids.GRADIENT_TITLE, figure_store=ids.GRADIENT_FIGURE),
             ], className="row two"),
+            html.Div([
+                html.Section([
+                    html.Div([html.H2("Explanations: which pixels made the network say this?")],
+                             className="panel-head"),
+                    _explanation_controls(lens),
+                    _graph(ids.EXPLANATION_GRAPH),
+                    html.P("", id=ids.EXPLANATION_CAPTION, className="caption"),
+                    _graph(ids.DELETION_GRAPH),
+                    html.P("", id=ids.DELETION_CAPTION, className="caption"),
+                ], className="panel"),
+            ], className="row one"),
         ]),
         html.Footer("CNN Lens · every number on hover is the model's true value.", className="footer"),
     ], className="page")

@@ -17,6 +17,7 @@ import numpy as np
 from dashboard.config import Settings
 from dashboard.data import Dataset, load_mnist
 from dashboard.model_service import ModelService, ServedModel
+from dashboard import attributions
 from dashboard.tensors import PREDICTED_CLASS, DigitTensors, LayerInfo
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,18 @@ class DigitSummary:
 
 
 @dataclasses.dataclass(frozen=True)
+class Explanation:
+    """Every attribution method's map for one digit, their deletion curves, and the sanity check."""
+
+    maps: dict[str, np.ndarray]
+    random_maps: dict[str, np.ndarray] | None
+    fractions: np.ndarray
+    deletion: dict[str, np.ndarray]
+    deletion_auc: dict[str, float]
+    target: int
+
+
+@dataclasses.dataclass(frozen=True)
 class Predictions:
     """The served model's verdict on every test digit."""
 
@@ -66,6 +79,8 @@ class Lens:
         self._compute_lock = threading.Lock()
         self._tensor_cache: collections.OrderedDict[tuple, DigitTensors] = collections.OrderedDict()
         self._predictions: Predictions | None = None
+        self._engines: tuple[str, attributions.AttributionEngine, attributions.AttributionEngine] | None = None
+        self._explanations: collections.OrderedDict[tuple, Explanation] = collections.OrderedDict()
 
     @classmethod
     def start(cls, settings: Settings) -> "Lens":
@@ -181,3 +196,43 @@ class Lens:
             starts = [i for i in candidates if str(i).startswith(prefix) and str(i) != prefix]
             candidates = np.array(exact + starts, dtype=np.int64)
         return [self.summary(int(i)) for i in candidates[:limit]]
+
+    def _attribution_engines(self) -> tuple[attributions.AttributionEngine, attributions.AttributionEngine]:
+        """Return (engine for the served model, engine for a randomized copy), built once per model."""
+        served = self.served
+        with self._compute_lock:
+            if self._engines is None or self._engines[0] != served.version:
+                random_model = attributions.randomized_copy(served.model)
+                self._engines = (served.version, attributions.AttributionEngine(served.model),
+                                 attributions.AttributionEngine(random_model))
+            return self._engines[1], self._engines[2]
+
+    def explain(self, index: int, request: attributions.AttributionRequest, *, grad_cam_layer: str | None = None,
+                sanity_check: bool = False, target: int = 0) -> Explanation:
+        """Return every method's map for a test digit, deletion curves for `target`, and optionally the same
+        maps on a randomized copy of the model (cached)."""
+        key = (self.served.version, index, request.class_weights.tobytes(), request.smoothgrad_samples,
+               request.smoothgrad_sigma, request.ig_steps, request.ig_baseline, request.seed, grad_cam_layer,
+               sanity_check, target)
+        with self._lock:
+            if key in self._explanations:
+                self._explanations.move_to_end(key)
+                return self._explanations[key]
+        engine, random_engine = self._attribution_engines()
+        image, _ = self.image(index)
+        maps = engine.explain(image, request, grad_cam_layer=grad_cam_layer)
+        random_maps = random_engine.explain(image, request, grad_cam_layer=grad_cam_layer) if sanity_check else None
+        batches, fractions = [], None
+        for name in attributions.METHODS:
+            fractions, images = attributions.deletion_images(image, maps[name])
+            batches.append(images)
+        probabilities = self.served.extractor.probabilities(np.concatenate(batches))[:, target]
+        curves = dict(zip(attributions.METHODS, probabilities.reshape(len(attributions.METHODS), -1)))
+        result = Explanation(maps=maps, random_maps=random_maps, fractions=fractions, deletion=curves,
+                             deletion_auc={name: attributions.area_under_curve(fractions, curve)
+                                           for name, curve in curves.items()}, target=target)
+        with self._lock:
+            self._explanations[key] = result
+            while len(self._explanations) > TENSOR_CACHE_SIZE // 4:
+                self._explanations.popitem(last=False)
+        return result

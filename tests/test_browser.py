@@ -595,3 +595,24 @@ def test_dense_weights_as_unit_maps_or_the_full_matrix(page, lens):
     np.testing.assert_array_equal(_decode(trace["z"]), lens.weights()["dense"]["kernel"])
     assert "full matrix" not in _text(dash_duo, "#weight-caption")  # the caption describes the matrix now
     _assert_clean(dash_duo)
+
+
+def test_explanations_switch_class_and_sanity_check(page, lens):
+    """Every method's map renders; a class change and the sanity check redraw it; the console stays clean."""
+    dash_duo = page
+    predicted = lens.summary(0).predicted
+    dash_duo.wait_for_contains_text("#explanation-caption", f"the class-{predicted} logit", timeout=TIMEOUT)
+    count = "return document.querySelector('#explanation-graph .js-plotly-plot').data.length;"
+    assert dash_duo.driver.execute_script(count) == 12
+    assert len(dash_duo.find_elements("#deletion-graph .scatterlayer .trace")) == 6
+    target = (predicted + 5) % 10
+    before = _fingerprints(dash_duo, ["explanation-graph", "deletion-graph"])
+    _open_dropdown(dash_duo, "explain-target")
+    _click_option(dash_duo, lambda text: text == f"class {target}", f"'class {target}'")
+    dash_duo.wait_for_contains_text("#explanation-caption", f"the class-{target} logit", timeout=TIMEOUT)
+    _wait_for_changes(dash_duo, before, f"explaining class {target}")
+    _click_choice(dash_duo, "sanity-check", "on")
+    dash_duo.wait_for_contains_text("#explanation-caption", "random weights", timeout=TIMEOUT)
+    until(lambda: dash_duo.driver.execute_script(count) == 24, timeout=TIMEOUT, msg="no randomized-model row")
+    _settle(dash_duo)
+    _assert_clean(dash_duo)

@@ -132,7 +132,10 @@ def valid_values(dependency) -> list:
     defaults = {"digit-dropdown.search_value": "", "misclassified-only.value": [], "digit-dropdown.value": 3,
                 "random-digit-button.n_clicks": 1, "saliency-class.value": PREDICTED,
                 "previous-layer-button.n_clicks": 0, "next-layer-button.n_clicks": 1, "selected-layer.data": "conv2",
-                "scale-mode.value": "shared", "input-channel.value": views.SUMMARY_CHANNEL}
+                "scale-mode.value": "shared", "input-channel.value": views.SUMMARY_CHANNEL,
+                "explain-target.value": PREDICTED, "explain-contrast.value": "none", "smoothgrad-samples.value": 8,
+                "smoothgrad-sigma.value": 0.15, "ig-steps.value": 8, "ig-baseline.value": "black",
+                "gradcam-layer.value": "conv2", "overlay-opacity.value": 0.7, "sanity-check.value": []}
     values = []
     for slot in dependency["inputs"] + dependency["state"]:
         values.append(0 if slot["id"].startswith("{") else defaults[f"{slot['id']}.{slot['property']}"])
@@ -145,7 +148,7 @@ def post(client, dependency, values, lens):
 
 
 def test_every_callback_answers_a_valid_request(client, dependencies, lens):
-    assert len(dependencies) == 6
+    assert len(dependencies) == 7
     for dependency in dependencies:
         response = post(client, dependency, valid_values(dependency), lens)
         assert response.status_code in (200, 204), (dependency["output"], response.status_code)
@@ -233,3 +236,22 @@ def test_dense_weights_as_maps_follow_flatten_order(lens):
     np.testing.assert_array_equal(np.asarray(figure.data[0].z), kernel)
     _, caption, _ = layers.weights(lens, "conv2", views.FULL_MATRIX)
     assert "Input channel must be a whole number, got 'matrix'" in caption
+
+
+def test_explanations_panel(lens):
+    from dashboard.callbacks import explanations
+
+    grid, caption, curves, deletion_caption = explanations.explanations(
+        lens, 6, TRUE, 9, 10, 0.15, 32, "blurred", "conv1", 0.5, ["on"])
+    label = lens.image(6)[1]
+    assert f"class-{label} logit minus the class-9 logit" in caption and "random weights" in caption
+    assert len(grid.data) == 2 * 2 * 6  # digit + map, for 6 methods, trained and randomized
+    assert all(trace.opacity == 0.5 for trace in grid.data[1::2])
+    assert len(curves.data) == 6 and "area" in curves.data[0].name
+    assert f"p(class {label})" in deletion_caption
+    for bad, words in [((0, 0.15, 64), "SmoothGrad samples 0"), ((50, 2.0, 64), "noise σ 2.0"),
+                       ((50, 0.15, 10**6), "IG steps"), ((50, None, 64), "must be a number")]:
+        _, message, _, _ = explanations.explanations(lens, 6, PREDICTED, "none", *bad, "black", "conv2", 0.7, [])
+        assert words in message, (bad, message)
+    _, message, _, _ = explanations.explanations(lens, 6, PREDICTED, "none", 5, 0.1, 8, "black", "dense", 0.7, [])
+    assert "Grad-CAM layer 'dense' is not one of" in message

@@ -9,8 +9,9 @@ from dashboard.lens import Lens
 
 def register_all(app: Dash, lens: Lens) -> None:
     """Attach every callback of the page to the app, bound to this lens."""
-    from dashboard.callbacks import clientside, digit, layers
+    from dashboard.callbacks import clientside, digit, explanations, layers
 
     clientside.register(app)
+    explanations.register(app, lens)
     digit.register(app, lens)
     layers.register(app, lens)

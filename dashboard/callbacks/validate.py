@@ -39,6 +39,16 @@ def integer(value: Any, *, low: int, high: int, what: str) -> int:
     return number
 
 
+def number(value: Any, *, low: float, high: float, what: str) -> float:
+    """Return value as a finite float in [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value in (
+            float("inf"), float("-inf")):
+        raise InvalidInput(f"{what} must be a number, got {_describe(value)}")
+    if not low <= value <= high:
+        raise InvalidInput(f"{what} {_describe(value)} is out of range: it must be between {low} and {high}")
+    return float(value)
+
+
 def digit_index(value: Any, test_size: int) -> int:
     """Return a valid test-digit index."""
     return integer(value, low=0, high=test_size - 1, what="Digit index")
