@@ -147,6 +147,9 @@ def action_plans(digits: list[int]) -> dict[str, list[list[tuple[str, list]]]]:
         ("gradient-figure.data", [fixed, layer, views.SUMMARY_CHANNEL]),
     ] for i, layer in enumerate(LAYERS * max(1, len(digits) // len(LAYERS)))]
     plans["class change"] = [[("saliency-graph.figure", [d, i % 10])] for i, d in enumerate(digits)]
+    # Since the explanations panel, every digit change also sends this request (six maps, deletion curves).
+    plans["explanations"] = [[("explanation-graph.figure", [d, "predicted", "none", 50, 0.15, 64, "black", "conv2",
+                                                            0.7, []])] for d in digits]
     return plans
 
 
@@ -274,6 +277,36 @@ def measure_model_work(model_dir: Path, dataset) -> dict:
             "evaluate_test_set_seconds": round(evaluate, 3), "test_digits": len(dataset.x_test)}
 
 
+def measure_attributions(model_dir: Path, dataset, repeats: int = 20) -> dict:
+    """Median ms of the one compiled attribution call, per method's share of it, after warm-up."""
+    import keras
+
+    from dashboard.attributions import (MAX_IG_STEPS, MAX_SMOOTHGRAD_SAMPLES, AttributionEngine,
+                                        AttributionRequest, class_score)
+
+    engine = AttributionEngine(keras.models.load_model(model_dir / "model.keras", compile=False))
+    configurations = {
+        "gradient, gradient × input, Grad-CAM (batch of 3)": dict(smoothgrad_samples=1, ig_steps=1),
+        "+ SmoothGrad n = 50": dict(smoothgrad_samples=50, ig_steps=1),
+        "+ Integrated Gradients, 64 steps": dict(smoothgrad_samples=1, ig_steps=64),
+        "all methods at their defaults (one call)": dict(smoothgrad_samples=50, ig_steps=64),
+        "all methods at the caps (200 samples, 256 steps)": dict(smoothgrad_samples=MAX_SMOOTHGRAD_SAMPLES,
+                                                                  ig_steps=MAX_IG_STEPS),
+    }
+    results = {}
+    for name, parameters in configurations.items():
+        request = AttributionRequest(class_score(10, 0), **parameters)
+        for warm in range(3):
+            engine.explain(dataset.x_test[warm], request)
+        samples = []
+        for index in range(repeats):
+            started = time.perf_counter()
+            engine.explain(dataset.x_test[index], request)
+            samples.append((time.perf_counter() - started) * 1000)
+        results[name] = summary(samples)
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-dir", type=Path, default=default_model_dir(),
@@ -310,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
         peak_mb = server.stop()
     log.info("timing the naive pipeline on the same model and digits")
     naive = measure_naive(args.model_dir, dataset, digits, args.requests)
+    log.info("timing the attribution methods")
+    attribution_times = measure_attributions(args.model_dir, dataset)
 
     results = {
         "machine": report.machine(),
@@ -322,6 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         "naive": naive,
         "bytes_by_layer": layer_bytes,
         "click_to_render": clicks,
+        "attributions": attribution_times,
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     args.out.write_text(json.dumps(results, indent=2))

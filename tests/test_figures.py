@@ -92,3 +92,18 @@ def test_matrix_heatmap_keeps_orientation():
 def test_message_figure_shows_the_text():
     fig = figures.message_figure("nothing here")
     assert fig.layout.annotations[0].text == "nothing here"
+
+
+def test_unvalidated_figures_are_valid_plotly():
+    """attribution_grid and deletion_curves skip validation for speed; their specs must still be valid."""
+    rng = np.random.default_rng(5)
+    image = rng.random((28, 28))
+    maps = {name: rng.normal(size=(28, 28)) for name in ("gradient", "Grad-CAM")}
+    grid = figures.attribution_grid(image, [("trained", maps), ("random", maps)], signed=["gradient"], opacity=0.4)
+    curves = figures.deletion_curves(np.linspace(0, 1, 5), {"gradient": np.linspace(1, 0, 5)}, {"gradient": 0.5},
+                                     target=3)
+    for figure in (grid, curves):
+        go.Figure(figure.to_plotly_json())  # raises ValueError on any invalid property
+    assert len(grid.data) == 8 and grid.data[1].opacity == 0.4
+    with pytest.raises(ValueError, match="opacity"):
+        figures.attribution_grid(image, [("trained", maps)], signed=[], opacity=1.5)
