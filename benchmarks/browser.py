@@ -88,6 +88,19 @@ def measure(url: str, graph_ids: list[str], repeats: int = 10, warmup: int = 2) 
         # The colour-scale switch: per channel, then shared again (radio inputs 1 and 0), on conv1 or conv2.
         results["scale toggle"] = [click_to_render(driver, "#scale-mode input", [1, 0][i % 2], "activation-graph")
                                    for i in range(warmup + repeats)][warmup:]
+        # The explanations panel: choose another class to explain from its dropdown (open it, then time the
+        # click on the option, to the explanation figure's redraw).
+        explain_samples = []
+        for i in range(warmup + repeats):
+            driver.execute_script("document.getElementById('explain-target').click()")
+            time.sleep(0.3)
+            driver.execute_script(
+                "const options = [...document.querySelectorAll('.dash-dropdown-content .dash-dropdown-option')];"
+                "options.forEach(o => o.removeAttribute('data-bench'));"
+                "options.find(o => o.textContent.trim() === arguments[0]).setAttribute('data-bench', '1');",
+                f"class {i % 10}")
+            explain_samples.append(click_to_render(driver, "[data-bench='1']", 0, "explanation-graph"))
+        results["explanation class change"] = explain_samples[warmup:]
         console = [entry for entry in driver.get_log("browser") if entry.get("level") == "SEVERE"]
         return {name: {"p50_ms": statistics.median(samples), "samples_ms": samples}
                 for name, samples in results.items()} | {"console_errors": console}

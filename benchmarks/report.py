@@ -11,6 +11,7 @@ TARGET_RATIO = 8
 TARGET_GZIP_KB = 100
 TARGET_CLICK_MS = 120
 TARGET_COLD_S = 8
+TARGET_EXPLAIN_MS = 150  # issue 5: a method change renders within 150 ms of the click
 
 
 def machine() -> dict:
@@ -113,10 +114,12 @@ def render(results: dict) -> str:
                  f"{_miss(cold, TARGET_COLD_S, 's')} |")
     clicks = results.get("click_to_render")
     if clicks:
-        for name in [n for n in ("digit change", "layer change", "scale toggle") if n in clicks]:
+        for name in [n for n in ("digit change", "layer change", "scale toggle", "explanation class change")
+                     if n in clicks]:
             p50 = clicks[name]["p50_ms"]
+            target = TARGET_EXPLAIN_MS if name == "explanation class change" else TARGET_CLICK_MS
             lines.append(f"| click to render, {name} (median of {len(clicks[name]['samples_ms'])}) | {p50:.0f} ms "
-                         f"| ≤ {TARGET_CLICK_MS} ms:{_miss(p50, TARGET_CLICK_MS, 'ms')} |")
+                         f"| ≤ {target} ms:{_miss(p50, target, 'ms')} |")
         lines.append(f"| browser console errors during the clicks | {len(clicks['console_errors'])} | 0 |")
     work = results["model_work"]
     lines.append(f"| training, seconds per epoch ({work['train_digits']:,} digits) | {work['seconds_per_epoch']:.2f} s | |")
@@ -187,7 +190,8 @@ def _why_missed(results: dict) -> list[str]:
             missed.add("p95")
     clicks = results.get("click_to_render") or {}
     if any(clicks[name]["p50_ms"] > TARGET_CLICK_MS
-           for name in ("digit change", "layer change", "scale toggle") if name in clicks):
+           for name in ("digit change", "layer change", "scale toggle") if name in clicks) or (
+            clicks.get("explanation class change", {}).get("p50_ms", 0) > TARGET_EXPLAIN_MS):
         missed.add("click")
     if results["cold_start_seconds"] > TARGET_COLD_S:
         missed.add("cold")

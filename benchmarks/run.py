@@ -31,7 +31,8 @@ from dashboard.config import Settings, default_model_dir  # noqa: E402
 from tests import dash_requests  # noqa: E402
 
 log = logging.getLogger("benchmarks")
-GRAPHS = ["input-graph", "probability-graph", "saliency-graph", "activation-graph", "weight-graph", "gradient-graph"]
+GRAPHS = ["input-graph", "probability-graph", "saliency-graph", "activation-graph", "weight-graph", "gradient-graph",
+          "explanation-graph", "deletion-graph"]
 LAYERS = ["conv1", "pool1", "conv2", "pool2", "flatten", "dense", "probabilities"]
 
 

@@ -10,11 +10,14 @@ import math
 from typing import Sequence
 
 import numpy as np
+import plotly.colors
 import plotly.graph_objects as go
 
-SEQUENTIAL = "Viridis"
-DIVERGING = "RdBu_r"
-INK = "Greys"
+# Colour scales as explicit lists: plotly.js reads some names differently from plotly.py (its "Greys"
+# runs black to white, and it has no "_r" names), which matters for figures built without validation.
+SEQUENTIAL = plotly.colors.get_colorscale("Viridis")
+DIVERGING = plotly.colors.get_colorscale("RdBu_r")
+INK = plotly.colors.get_colorscale("Greys")  # white paper (0) to black ink (1)
 FONT = dict(family="Inter, system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=12, color="#1f2937")
 ACCENT = "#2563eb"
 MUTED = "#9ca3af"
@@ -223,9 +226,10 @@ def probability_bars(
 
 def attribution_grid(image: np.ndarray, rows: list[tuple[str, dict[str, np.ndarray]]], *, signed: Sequence[str],
                      opacity: float = 0.7) -> go.Figure:
-    """Return one small heatmap per method (columns) and model (rows), each over the digit in grey.
+    """Return every method's map (columns) for every model (rows) as tiles on ONE axis, over the digit in grey.
 
-    Signed maps use a diverging scale centred on zero, each on its own range; hover shows the true value.
+    Like the layer mosaics, one axis with a few heatmaps draws far faster than a subplot per map. Each
+    tile is coloured on its own range (signed maps diverging around zero); hover shows the true value.
     """
     pixels = _require_2d(image, "image").astype(np.float32)
     if not rows or not rows[0][1]:
@@ -233,37 +237,43 @@ def attribution_grid(image: np.ndarray, rows: list[tuple[str, dict[str, np.ndarr
     if not 0.0 <= opacity <= 1.0:
         raise ValueError(f"opacity must be between 0 and 1, got {opacity}")
     methods = list(rows[0][1])
-    traces, layout, annotations = [], {}, []
-    gap = 0.02
-    width = (1.0 - gap * (len(methods) - 1)) / len(methods)
-    height = (1.0 - 0.12 * len(rows)) / len(rows)
+    size_h, size_w = pixels.shape
+    gutter = 3
+    height_px = len(rows) * size_h + (len(rows) - 1) * gutter
+    width_px = len(methods) * size_w + (len(methods) - 1) * gutter
+    digit = np.full((height_px, width_px), np.nan, np.float32)
+    shown = {True: digit.copy(), False: digit.copy()}  # signed tiles, non-negative tiles
+    truth = np.zeros((height_px, width_px), np.float32)
+    names = np.full((height_px, width_px), "", dtype=object)
+    annotations = []
     for r, (row_name, maps) in enumerate(rows):
+        top = r * (size_h + gutter)
         for c, method in enumerate(methods):
-            axis = r * len(methods) + c + 1
-            suffix = "" if axis == 1 else str(axis)
-            left, top = c * (width + gap), 1.0 - r * (height + 0.12) - 0.1
-            layout[f"xaxis{suffix}"] = dict(domain=[left, left + width], visible=False, constrain="domain")
-            layout[f"yaxis{suffix}"] = dict(domain=[top - height, top], visible=False, autorange="reversed",
-                                           scaleanchor=f"x{suffix}", constrain="domain")
+            left = c * (size_w + gutter)
             values = _require_2d(maps[method], method).astype(np.float32)
-            limit = float(np.max(np.abs(values))) or 1.0
-            is_signed = method in signed
-            traces.append(dict(type="heatmap", z=pixels, colorscale=INK, zmin=0, zmax=1, showscale=False,
-                               hoverinfo="skip", xaxis=f"x{suffix}", yaxis=f"y{suffix}"))
-            traces.append(dict(
-                type="heatmap", z=values, opacity=opacity, showscale=False, xaxis=f"x{suffix}", yaxis=f"y{suffix}",
-                colorscale=DIVERGING if is_signed else SEQUENTIAL, zmid=0.0 if is_signed else None,
-                zmin=-limit if is_signed else 0.0, zmax=limit,
-                hovertemplate=f"{method} ({row_name})<br>row %{{y}}, col %{{x}}<br>value %{{z:.4g}}<extra></extra>"))
-            label = method if r == 0 else ""
-            annotations.append(dict(text=f"<b>{label}</b>" if label else "", x=left + width / 2, y=top + 0.02,
-                                    xref="paper", yref="paper", showarrow=False, font=dict(size=11),
-                                    yanchor="bottom"))
-        annotations.append(dict(text=row_name, x=0.0, y=1.0 - r * (height + 0.12) - 0.1 + 0.085,
-                                xref="paper", yref="paper", showarrow=False, xanchor="left",
-                                font=dict(size=11, color="#6b7280"), yanchor="bottom"))
-    return _figure(traces, height=150 + 160 * (len(rows) - 1) + 40, annotations=annotations, validate=False,
-                   **layout)
+            peak = float(np.max(np.abs(values))) or 1.0
+            window = (slice(top, top + size_h), slice(left, left + size_w))
+            digit[window] = pixels
+            shown[method in signed][window] = values / peak
+            truth[window] = values
+            names[window] = f"{method} · {row_name}"
+            if r == 0:
+                annotations.append(dict(text=f"<b>{method}</b>", x=left + size_w / 2 - 0.5, y=-1.5, xref="x", yref="y",
+                                        showarrow=False, font=dict(size=11), yanchor="bottom"))
+        annotations.append(dict(text=row_name, x=-1.5, y=top + size_h / 2 - 0.5, xref="x", yref="y", showarrow=False,
+                                textangle=-90, font=dict(size=11, color="#6b7280"), xanchor="right"))
+    grid_r, grid_c = np.mgrid[0:height_px, 0:width_px]
+    within = np.stack([truth, grid_r % (size_h + gutter), grid_c % (size_w + gutter)], axis=-1).astype(np.float32)
+    hover = "%{text}<br>row %{customdata[1]}, col %{customdata[2]}<br>value %{customdata[0]:.4g}<extra></extra>"
+    traces = [dict(type="heatmap", z=digit, colorscale=INK, zmin=0, zmax=1, showscale=False, hoverinfo="skip",
+                   hoverongaps=False)]
+    for is_signed, colours, low in ((True, DIVERGING, -1.0), (False, SEQUENTIAL, 0.0)):
+        if np.isfinite(shown[is_signed]).any():
+            traces.append(dict(type="heatmap", z=shown[is_signed], colorscale=colours, zmin=low, zmax=1.0,
+                               zmid=0.0 if is_signed else None, opacity=opacity, showscale=False,
+                               customdata=within, text=names.tolist(), hovertemplate=hover, hoverongaps=False))
+    return _figure(traces, height=40 + 175 * len(rows), annotations=annotations, validate=False,
+                   margin=dict(l=28, r=8, t=28, b=8), **IMAGE_AXES)
 
 
 def deletion_curves(fractions: np.ndarray, curves: dict[str, np.ndarray], areas: dict[str, float], *,

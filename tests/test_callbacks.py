@@ -245,8 +245,9 @@ def test_explanations_panel(lens):
         lens, 6, TRUE, 9, 10, 0.15, 32, "blurred", "conv1", 0.5, ["on"])
     label = lens.image(6)[1]
     assert f"class-{label} logit minus the class-9 logit" in caption and "random weights" in caption
-    assert len(grid.data) == 2 * 2 * 6  # digit + map, for 6 methods, trained and randomized
-    assert all(trace.opacity == 0.5 for trace in grid.data[1::2])
+    assert len(grid.data) == 3  # the digit, the signed maps, the non-negative maps: one axis
+    assert np.asarray(grid.data[0].z).shape == (2 * 28 + 3, 6 * 28 + 5 * 3)  # trained and randomized rows
+    assert all(trace.opacity == 0.5 for trace in grid.data[1:])
     assert len(curves.data) == 6 and "area" in curves.data[0].name
     assert f"p(class {label})" in deletion_caption
     for bad, words in [((0, 0.15, 64), "SmoothGrad samples 0"), ((50, 2.0, 64), "noise σ 2.0"),

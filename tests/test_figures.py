@@ -104,6 +104,16 @@ def test_unvalidated_figures_are_valid_plotly():
                                      target=3)
     for figure in (grid, curves):
         go.Figure(figure.to_plotly_json())  # raises ValueError on any invalid property
-    assert len(grid.data) == 8 and grid.data[1].opacity == 0.4
+    assert len(grid.data) == 3 and grid.data[1].opacity == 0.4 == grid.data[2].opacity
+    # Every tile's true values are where hover reads them, and colours are shares of the tile's peak.
+    truth, z = np.asarray(grid.data[1].customdata)[..., 0], np.asarray(grid.data[1].z)
+    np.testing.assert_allclose(truth[31:59, 0:28], maps["gradient"], rtol=1e-6)
+    np.testing.assert_allclose(z[31:59, 0:28], maps["gradient"] / np.abs(maps["gradient"]).max(), rtol=1e-5)
+    assert grid.data[1].text[40][5] == "gradient · random"
     with pytest.raises(ValueError, match="opacity"):
         figures.attribution_grid(image, [("trained", maps)], signed=[], opacity=1.5)
+    # The browser gets explicit colour lists: paper white, ink black, positive red, as in the other panels.
+    assert grid.to_plotly_json()["data"][0]["colorscale"][0][1] == "rgb(255,255,255)"
+    assert grid.to_plotly_json()["data"][0]["colorscale"][-1][1] == "rgb(0,0,0)"
+    assert grid.to_plotly_json()["data"][1]["colorscale"][-1][1] == figures.DIVERGING[-1][1]
+    assert "rgb(103,0,31)" == figures.DIVERGING[-1][1]  # RdBu reversed: dark red at the positive end
