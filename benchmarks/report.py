@@ -162,12 +162,11 @@ WHY = {
              "to run on this shared 2-core machine, which moves the ratio by ±20 %.",
     "bytes": "A response over the target is a layer view sent whole: the dense layer's full 1,600 × 64 "
              "weight matrix (on request only) is ~400 KB of float32 noise that gzip cannot shrink.",
-    "click": "A digit change redraws seven graphs, one after another on the browser's main thread: Plotly "
-             "draws the 215×107 activation mosaic in 25–35 ms, each smaller panel in 10–20 ms, and the "
-             "explanations figure (six subplots, twelve heatmaps) in ~80 ms, after the server has answered six "
-             "concurrent requests on the same two cores Chromium uses. Next step: draw the explanations as one "
-             "mosaic on one axis, as the layer panels are. A layer change (three panels) is usually inside the "
-             "target; when it is not, it is by a few ms of machine noise.",
+    "click": "A digit change redraws eight graphs, one after another on the browser's main thread: Plotly "
+             "draws the 215×107 activation mosaic in 25–35 ms and each smaller panel in 10–20 ms, after the "
+             "server has answered six concurrent requests (the explanations one takes ~50 ms) on the same two "
+             "cores Chromium uses. A layer change (three panels) is usually inside the target; when it is not, "
+             "it is by a few ms of machine noise.",
     "p95": "The explanations request computes six attribution maps and 126 deletion images (~30 ms of "
            "TensorFlow) and builds a 14-trace figure; elsewhere a single slow request is usually a "
            "garbage-collection pause.",
