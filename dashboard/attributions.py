@@ -127,6 +127,8 @@ class AttributionEngine:
     def __init__(self, model: "keras.Model") -> None:
         import tensorflow as tf
 
+        from dashboard.tensors import dense_logits
+
         self.chain = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
         self.input_shape = tuple(int(d) for d in model.input_shape[1:])
         self.classes = int(model.output_shape[-1])
@@ -146,10 +148,7 @@ class AttributionEngine:
                     x = layer(x, training=False)
                     if layer.name in conv_names:
                         conv_outputs.append(x)
-                logits = tf.matmul(x, last.kernel)
-                if last.bias is not None:
-                    logits = logits + last.bias
-                scores = tf.linalg.matvec(logits, class_weights)
+                scores = tf.linalg.matvec(dense_logits(last, x), class_weights)
                 total = tf.reduce_sum(scores)
             input_gradients = tape.gradient(total, images)
             conv_gradients = tape.gradient(total, conv_outputs)

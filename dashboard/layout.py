@@ -107,7 +107,7 @@ def _explanation_controls(lens: Lens) -> html.Div:
     from dashboard import attributions
 
     classes = lens.served.extractor.classes
-    conv_layers = [info.name for info in lens.layers if info.kind == "Conv2D"]
+    conv_layers = lens.conv_layer_names
     return html.Div([
         html.Div([html.Label("Explain", htmlFor=ids.EXPLAIN_TARGET),
                   dcc.Dropdown(id=ids.EXPLAIN_TARGET, value=PREDICTED, clearable=False, searchable=False,

@@ -14,10 +14,10 @@ import time
 
 import numpy as np
 
+from dashboard import attributions
 from dashboard.config import Settings
 from dashboard.data import Dataset, load_mnist
 from dashboard.model_service import ModelService, ServedModel
-from dashboard import attributions
 from dashboard.tensors import PREDICTED_CLASS, DigitTensors, LayerInfo
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,11 @@ class Lens:
     def layers(self) -> list[LayerInfo]:
         """Return the served model's layers after the input."""
         return self.served.extractor.layers
+
+    @property
+    def conv_layer_names(self) -> list[str]:
+        """Return the names of the conv layers, where Grad-CAM can look."""
+        return [info.name for info in self.layers if info.kind == "Conv2D"]
 
     def layer(self, name: str) -> LayerInfo:
         """Return the named layer's info; raise KeyError for an unknown name."""

@@ -62,6 +62,14 @@ def _activation_name(layer: "keras.layers.Layer") -> str | None:
     return getattr(activation, "__name__", None) if activation is not None else None
 
 
+def dense_logits(layer: "keras.layers.Layer", inputs):
+    """Return a Dense layer's pre-activation W · x + b (the logits, when its activation is softmax)."""
+    import tensorflow as tf
+
+    logits = tf.matmul(inputs, layer.kernel)
+    return logits + layer.bias if layer.bias is not None else logits
+
+
 def _short_weight_name(variable) -> str:
     return str(getattr(variable, "path", variable.name)).split("/")[-1]
 
@@ -126,10 +134,7 @@ class TensorExtractor:
         trainable = [w for _, _, w in variables]
 
         def scores_of(layer_outputs):
-            if logits_available:
-                logits = tf.matmul(layer_outputs[-2], last.kernel)
-                return logits + last.bias if last.bias is not None else logits
-            return layer_outputs[-1]
+            return dense_logits(last, layer_outputs[-2]) if logits_available else layer_outputs[-1]
 
         spec = tf.TensorSpec((1, *self.input_shape), tf.float32)
         scalar = tf.TensorSpec((), tf.int32)

@@ -105,6 +105,21 @@ def _no_weights_text(info: LayerInfo) -> str:
     return f"{info.name} ({info.kind}) has no weights:<br>{why}."
 
 
+def _slice_or_norm(weights: np.ndarray, input_channel: int | str) -> tuple[np.ndarray, bool]:
+    """Return (maps, signed) from (kh, kw, C, N) weights: one input channel's slice, or the L2 norm over C."""
+    if input_channel == SUMMARY_CHANNEL:
+        return np.sqrt(np.sum(weights.astype(np.float64) ** 2, axis=2)).astype(np.float32), False
+    return weights[:, :, int(input_channel), :], True
+
+
+def _weight_mosaic(maps: np.ndarray, signed: bool, value_name: str, *, channel_name: str) -> tuple[go.Figure, str]:
+    """Return the weight mosaic and its colour legend: diverging for signed slices, sequential for norms."""
+    colours = "red > 0 > blue, white = 0" if signed else "dark = 0, bright = large"
+    figure = figures.channel_mosaic(maps, value_name=value_name if signed else f"‖{value_name}‖", signed=signed,
+                                    channel_name=channel_name, height=KERNEL_HEIGHT)
+    return figure, colours
+
+
 def kernel_view(
     info: LayerInfo, tensors: dict[str, np.ndarray] | None, *, input_channel: int | str,
     value_name: str,
@@ -126,35 +141,28 @@ def kernel_view(
         if "bias" in tensors else ""
     if info.kind == "Conv2D" and kernel.ndim == 4:
         size, inputs, filters = shape_text(kernel.shape[:2]), kernel.shape[2], kernel.shape[3]
+        maps, signed = _slice_or_norm(kernel, 0 if inputs == 1 else input_channel)
         if inputs == 1:
-            maps, lead, signed = kernel[:, :, 0, :], f"the {filters} learned {size} kernels of {info.name}", True
-        elif input_channel == SUMMARY_CHANNEL:
-            maps = np.sqrt(np.sum(kernel.astype(np.float64) ** 2, axis=2)).astype(np.float32)
-            lead, signed = f"each of the {filters} filters summarised: L2 norm over its {inputs} input channels", False
+            lead = f"the {filters} learned {size} kernels of {info.name}"
+        elif not signed:
+            lead = f"each of the {filters} filters summarised: L2 norm over its {inputs} input channels"
         else:
-            maps = kernel[:, :, int(input_channel), :]
-            lead, signed = f"the {size} slice for input channel {input_channel} of each of the {filters} filters", True
-        colours = "red > 0 > blue, white = 0" if signed else "dark = 0, bright = large"
-        name = f"‖{value_name}‖" if not signed else value_name
-        figure = figures.channel_mosaic(maps, value_name=name, signed=signed, channel_name="filter",
-                                        height=KERNEL_HEIGHT)
+            lead = f"the {size} slice for input channel {input_channel} of each of the {filters} filters"
+        figure, colours = _weight_mosaic(maps, signed, value_name, channel_name="filter")
         return figure, f"{value_name}: {lead}; colour: {colours}.{bias_note}"
     if kernel.ndim == 2 and info.unflattened_input is not None and input_channel != FULL_MATRIX:
         height, width, inputs = info.unflattened_input
         units = kernel.shape[1]
-        # Keras's Flatten is row-major over (H, W, C), so this reshape recovers each unit's H x W x C weights.
-        as_maps = kernel.reshape(height, width, inputs, units)
+        # Keras's Flatten is row-major over (H, W, C), so this reshape recovers each unit's H x W x C weights,
+        # laid out like a conv kernel (kh, kw, C, filters).
+        maps, signed = _slice_or_norm(kernel.reshape(height, width, inputs, units), input_channel)
         shape = shape_text((height, width))
-        if input_channel == SUMMARY_CHANNEL:
-            maps = np.sqrt(np.sum(as_maps.astype(np.float64) ** 2, axis=2)).astype(np.float32)
-            lead, signed = (f"each of the {units} units' weights on the {shape} positions of its input, "
-                            f"L2 norm over the {inputs} input channels"), False
+        if not signed:
+            lead = (f"each of the {units} units' weights on the {shape} positions of its input, "
+                    f"L2 norm over the {inputs} input channels")
         else:
-            maps = as_maps[:, :, int(input_channel), :]
-            lead, signed = f"each of the {units} units' weights on the {shape} map of input channel {input_channel}", True
-        colours = "red > 0 > blue, white = 0" if signed else "dark = 0, bright = large"
-        figure = figures.channel_mosaic(maps, value_name=value_name if signed else f"‖{value_name}‖", signed=signed,
-                                        channel_name="unit", height=KERNEL_HEIGHT)
+            lead = f"each of the {units} units' weights on the {shape} map of input channel {input_channel}"
+        figure, colours = _weight_mosaic(maps, signed, value_name, channel_name="unit")
         return figure, (f"{value_name}: {lead}; one tile per unit; colour: {colours}. "
                         f"Choose “full matrix” for all {kernel.shape[0]:,} × {units} weights at once.{bias_note}")
     if kernel.ndim == 2:

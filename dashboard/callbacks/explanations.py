@@ -22,11 +22,10 @@ def explanations(lens: Lens, index, target, contrast, samples, sigma, steps, bas
     index = validate.digit_index(index, lens.test_size)
     classes = lens.served.extractor.classes
     choice = validate.one_of(target, [PREDICTED, TRUE, *range(classes)], what="Class to explain")
-    label = lens.image(index)[1]
+    image, label = lens.image(index)
     target_class = {PREDICTED: lens.tensors(index).predicted_class, TRUE: label}.get(choice, choice)
     contrast = validate.one_of(contrast, [NO_CONTRAST, *range(classes)], what="Contrast class")
     contrast_class = None if contrast == NO_CONTRAST else int(contrast)
-    conv_layers = [info.name for info in lens.layers if info.kind == "Conv2D"]
     try:
         request = attributions.AttributionRequest(
             class_weights=attributions.class_score(classes, int(target_class), contrast_class),
@@ -38,11 +37,10 @@ def explanations(lens: Lens, index, target, contrast, samples, sigma, steps, bas
         )
     except ValueError as error:
         raise validate.InvalidInput(str(error)) from None
-    layer = validate.one_of(grad_cam_layer, conv_layers, what="Grad-CAM layer")
+    layer = validate.one_of(grad_cam_layer, lens.conv_layer_names, what="Grad-CAM layer")
     alpha = validate.number(opacity, low=0.0, high=1.0, what="Overlay opacity")
     check = validate.flag_list(sanity, what="Sanity check switch")
     result = lens.explain(index, request, grad_cam_layer=layer, sanity_check=check, target=int(target_class))
-    image, _ = lens.image(index)
     rows = [("trained model", result.maps)]
     if result.random_maps is not None:
         rows.append(("randomized weights", result.random_maps))

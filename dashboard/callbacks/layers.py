@@ -10,6 +10,7 @@ from dashboard.callbacks.validate import shows_errors
 from dashboard.lens import Lens
 from dashboard.tensors import LayerInfo
 
+
 def _layer(lens: Lens, name) -> LayerInfo:
     names = [info.name for info in lens.layers]
     return lens.layer(validate.one_of(name, names, what="Layer"))
