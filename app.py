@@ -35,22 +35,32 @@ def create_app(settings: Settings, lens: "Lens | None" = None) -> "dash.Dash":
     """Return the Dash app for these settings (loading data and the model unless a lens is given)."""
     import dash
 
-    from dashboard import layout, serving
+    from dashboard import layout, serving, worker
     from dashboard.callbacks import register_all
     from dashboard.callbacks.digit import digit_option
+    from dashboard.callbacks.training import first_run
     from dashboard.lens import Lens
 
     lens = lens or Lens.start(settings)
+    manager = worker.background_manager(settings)
     app = dash.Dash(
         __name__, title="CNN Lens", compress=True, on_error=_report_unexpected_error,
-        update_title=None, assets_folder="assets",
+        update_title=None, assets_folder="assets", background_callback_manager=manager,
+        # The page is one of two layouts (the dashboard, or the first training's progress).
+        suppress_callback_exceptions=True,
     )
-    app.layout = lambda: layout.build_layout(lens, digit_option(lens, 0))
+
+    def page():
+        if lens.ready:
+            return layout.build_layout(lens, digit_option(lens, 0))
+        return layout.waiting_layout(first_run(lens, 0)[1])
+
+    app.layout = page
     # Level 1 gzip: measured on a 230 KB activation update, 3 ms and 95 KB against level 6's 7 ms and 89 KB.
     # Browsers that accept zstd get it first (flask-compress's order), at its fast default level.
     app.server.config["COMPRESS_LEVEL"] = 1
     serving.harden(app, secret=serving.secret_key(settings.model_dir, settings.secret_key))
-    register_all(app, lens)
+    register_all(app, lens, manager)
     return app
 
 

@@ -90,6 +90,37 @@
       if (!size) { return window.dash_clientside.no_update; }
       const pick = Math.floor(Math.random() * size);
       return onlyWrong ? pool.misclassified[pick] : pick;
+    },
+
+    /* What the main panels show: the served model (its version, so a new one refreshes them) or a run's
+       checkpoint. Unchanged views are not written again, so no panel recomputes for nothing. */
+    checkpointView: function (step, shownRun, signature, current) {
+      const noUpdate = window.dash_clientside.no_update;
+      let view;
+      if (shownRun === "served" || shownRun === null || shownRun === undefined) {
+        view = {model: signature ? signature.served : null};
+      } else if (typeof step === "number") {
+        view = {run: shownRun, step: step};
+      } else {
+        return noUpdate;
+      }
+      return JSON.stringify(view) === JSON.stringify(current) ? noUpdate : view;
+    },
+
+    /* Play steps the slider through the checkpoints; a click toggles it, and it stops at the last one. */
+    playTimeline: function (clicks, ticks, value, marks, timerDisabled) {
+      const noUpdate = window.dash_clientside.no_update;
+      const steps = Object.keys(marks || {}).map(Number).sort(function (a, b) { return a - b; });
+      const triggered = (window.dash_clientside.callback_context.triggered[0] || {}).prop_id || "";
+      if (!steps.length) { return [noUpdate, true, "▶ Play"]; }
+      if (triggered.indexOf("n_clicks") >= 0) {
+        if (!timerDisabled) { return [noUpdate, true, "▶ Play"]; }
+        const restart = value === steps[steps.length - 1] ? steps[0] : noUpdate;
+        return [restart, false, "⏸ Pause"];
+      }
+      const next = steps.find(function (step) { return step > value; });
+      if (next === undefined) { return [noUpdate, true, "▶ Play"]; }
+      return [next, next === steps[steps.length - 1], next === steps[steps.length - 1] ? "▶ Play" : "⏸ Pause"];
     }
   }
 });

@@ -35,6 +35,9 @@ class Settings:
     # Train on at most this many digits (tests and CI use a small subset).
     train_limit: int | None = None
     seed: int = 0
+    # Redis URL for training jobs on Celery workers (e.g. redis://127.0.0.1:6379/0); unset: an embedded
+    # diskcache job queue on this machine.
+    redis_url: str | None = None
     # Signs Flask sessions; when unset, one is generated per install and kept beside the model cache.
     secret_key: str | None = dataclasses.field(default=None, repr=False)
 
@@ -90,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="CNN Lens: a dashboard that shows the filters, activations and "
         "gradients of an MNIST CNN, layer by layer.",
         epilog="Each flag can also be set through an environment variable, e.g. "
-        "CNNLENS_MODEL_DIR, CNNLENS_DATA, CNNLENS_EPOCHS, CNNLENS_PORT.",
+        "CNNLENS_MODEL_DIR, CNNLENS_DATA, CNNLENS_EPOCHS, CNNLENS_PORT, CNNLENS_REDIS_URL.",
     )
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 8050)")
@@ -101,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--train-limit", type=int, help="train on at most N digits")
     parser.add_argument("--retrain", action="store_true", default=None, help="train even if a cached model exists")
     parser.add_argument("--offline", action="store_true", default=None, help="never try to download MNIST")
+    parser.add_argument("--redis-url", help="run training jobs on Celery workers through this Redis")
     parser.add_argument("--debug", action="store_true", default=None, help="Dash debug mode (loopback only)")
     return parser
 

@@ -50,6 +50,13 @@ class Dataset:
         """Return a one-line description: the source and how many digits it holds."""
         return f"{self.source}: {len(self.x_train):,} train / {len(self.x_test):,} test digits"
 
+    def training_subset(self, size: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return (images, labels) to train on: all of them, or a seeded random subset of `size` digits."""
+        if size is None or size >= len(self.x_train):
+            return self.x_train, self.y_train
+        pick = np.random.default_rng(seed).permutation(len(self.x_train))[:size]
+        return self.x_train[pick], self.y_train[pick]
+
 
 def _as_dataset(x_train, y_train, x_test, y_test, source: str) -> Dataset:
     def images(raw: np.ndarray) -> np.ndarray:

@@ -29,7 +29,7 @@ IMAGE_AXES = {
 }
 
 
-def _figure(traces: list[dict], *, height: int, title: str | None = None, validate: bool = True,
+def figure_from(traces: list[dict], *, height: int, title: str | None = None, validate: bool = True,
             **layout) -> go.Figure:
     """Return a figure from trace dicts and layout entries, with the look every panel shares.
 
@@ -55,11 +55,11 @@ def _colorbar(title: str) -> dict:
     return dict(title=dict(text=title, side="right"), thickness=10, len=0.9, exponentformat="e")
 
 
-def _axis_title(text: str) -> dict:
+def axis_title(text: str) -> dict:
     return dict(text=text, font=dict(size=11))
 
 
-def _axis(**entries) -> dict:
+def axis(**entries) -> dict:
     """Return an axis that makes room for its labels (the "plotly" template did this for us)."""
     return dict(automargin=True, ticks="", linecolor=GRID, **entries)
 
@@ -68,7 +68,7 @@ def message_figure(text: str, *, height: int = 240) -> go.Figure:
     """Return an empty figure that shows a short message in its centre."""
     annotation = dict(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
                       font=dict(size=13, color="#4b5563"), align="center")
-    return _figure([], height=height, annotations=[annotation], xaxis=dict(visible=False), yaxis=dict(visible=False))
+    return figure_from([], height=height, annotations=[annotation], xaxis=dict(visible=False), yaxis=dict(visible=False))
 
 
 def _require_2d(array: np.ndarray, what: str) -> np.ndarray:
@@ -85,7 +85,7 @@ def digit_heatmap(image: np.ndarray, *, title: str | None = None) -> go.Figure:
     pixels = _require_2d(image, "image").astype(np.float32)
     trace = dict(type="heatmap", z=pixels, colorscale=INK, zmin=0.0, zmax=1.0, colorbar=_colorbar("pixel"),
                  hovertemplate="row %{y}, col %{x}<br>pixel %{z:.4f}<extra></extra>")
-    return _figure([trace], height=260, title=title, **IMAGE_AXES)
+    return figure_from([trace], height=260, title=title, **IMAGE_AXES)
 
 
 def signed_heatmap(values: np.ndarray, *, value_name: str, title: str | None = None) -> go.Figure:
@@ -95,7 +95,7 @@ def signed_heatmap(values: np.ndarray, *, value_name: str, title: str | None = N
     trace = dict(type="heatmap", z=values, colorscale=DIVERGING, zmid=0.0, zmin=-limit, zmax=limit,
                  colorbar=_colorbar(value_name),
                  hovertemplate="row %{y}, col %{x}<br>" + value_name + " %{z:.4g}<extra></extra>")
-    return _figure([trace], height=260, title=title, **IMAGE_AXES)
+    return figure_from([trace], height=260, title=title, **IMAGE_AXES)
 
 
 def mosaic_columns(channels: int, tile_height: int, tile_width: int) -> int:
@@ -168,7 +168,7 @@ def channel_mosaic(
     if height is None:
         mosaic_h, mosaic_w = mosaic.shape
         height = int(np.clip(560 * mosaic_h / mosaic_w + 40, 180, 520))
-    return _figure([trace], height=height, title=title, **IMAGE_AXES)
+    return figure_from([trace], height=height, title=title, **IMAGE_AXES)
 
 
 def matrix_heatmap(
@@ -183,9 +183,9 @@ def matrix_heatmap(
     trace = dict(type="heatmap", z=matrix, colorscale=DIVERGING, zmid=0.0, zmin=-limit, zmax=limit,
                  colorbar=_colorbar(value_name),
                  hovertemplate=f"{row_name} %{{y}}<br>{column_name} %{{x}}<br>{value_name} %{{z:.4g}}<extra></extra>")
-    return _figure([trace], height=height, title=title,
-                   xaxis=_axis(title=_axis_title(column_name), showgrid=False, zeroline=False),
-                   yaxis=_axis(title=_axis_title(row_name), autorange="reversed", showgrid=False, zeroline=False))
+    return figure_from([trace], height=height, title=title,
+                   xaxis=axis(title=axis_title(column_name), showgrid=False, zeroline=False),
+                   yaxis=axis(title=axis_title(row_name), autorange="reversed", showgrid=False, zeroline=False))
 
 
 def vector_bars(
@@ -198,9 +198,9 @@ def vector_bars(
     colours = np.where(values >= 0, ACCENT, "#dc2626").tolist()
     trace = dict(type="bar", x=np.arange(values.size), y=values, marker=dict(color=colours, line=dict(width=0)),
                  hovertemplate=f"{index_name} %{{x}}<br>{value_name} %{{y:.4g}}<extra></extra>")
-    return _figure([trace], height=height, title=title, bargap=0.05 if values.size > 100 else 0.2,
-                   xaxis=_axis(title=_axis_title(index_name), showgrid=False),
-                   yaxis=_axis(title=_axis_title(value_name), gridcolor=GRID, zerolinecolor=MUTED))
+    return figure_from([trace], height=height, title=title, bargap=0.05 if values.size > 100 else 0.2,
+                   xaxis=axis(title=axis_title(index_name), showgrid=False),
+                   yaxis=axis(title=axis_title(value_name), gridcolor=GRID, zerolinecolor=MUTED))
 
 
 def probability_bars(
@@ -219,9 +219,9 @@ def probability_bars(
     trace = dict(type="bar", x=names, y=probabilities, marker=dict(color=colours, line=dict(color=outline, width=3)),
                  text=[f"{p:.0%}" if p >= 0.01 else "" for p in probabilities], textposition="outside",
                  cliponaxis=False, hovertemplate="class %{x}<br>probability %{y:.6f}<extra></extra>")
-    return _figure([trace], height=260,
-                   xaxis=_axis(type="category", title=_axis_title("class")),
-                   yaxis=_axis(range=[0, 1.12], tickformat=".0%", gridcolor=GRID))
+    return figure_from([trace], height=260,
+                   xaxis=axis(type="category", title=axis_title("class")),
+                   yaxis=axis(range=[0, 1.12], tickformat=".0%", gridcolor=GRID))
 
 
 def attribution_grid(image: np.ndarray, rows: list[tuple[str, dict[str, np.ndarray]]], *, signed: Sequence[str],
@@ -272,7 +272,7 @@ def attribution_grid(image: np.ndarray, rows: list[tuple[str, dict[str, np.ndarr
             traces.append(dict(type="heatmap", z=shown[is_signed], colorscale=colours, zmin=low, zmax=1.0,
                                zmid=0.0 if is_signed else None, opacity=opacity, showscale=False,
                                customdata=within, text=names.tolist(), hovertemplate=hover, hoverongaps=False))
-    return _figure(traces, height=40 + 175 * len(rows), annotations=annotations, validate=False,
+    return figure_from(traces, height=40 + 175 * len(rows), annotations=annotations, validate=False,
                    margin=dict(l=28, r=8, t=28, b=8), **IMAGE_AXES)
 
 
@@ -287,7 +287,7 @@ def deletion_curves(fractions: np.ndarray, curves: dict[str, np.ndarray], areas:
                            line=dict(color=colour, width=2), marker=dict(size=4),
                            hovertemplate=f"{name}<br>%{{x:.0f}} % of pixels removed<br>"
                                          f"p(class {target}) %{{y:.4f}}<extra></extra>"))
-    return _figure(traces, height=260, validate=False,
-                   xaxis=_axis(title=_axis_title("most-attributed pixels removed (%)"), gridcolor=GRID),
-                   yaxis=_axis(title=_axis_title(f"p(class {target})"), range=[0, 1.02], gridcolor=GRID),
+    return figure_from(traces, height=260, validate=False,
+                   xaxis=axis(title=axis_title("most-attributed pixels removed (%)"), gridcolor=GRID),
+                   yaxis=axis(title=axis_title(f"p(class {target})"), range=[0, 1.02], gridcolor=GRID),
                    legend=dict(font=dict(size=10), x=1.0, xanchor="left", y=1.0))

@@ -11,14 +11,18 @@ import logging
 import re
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dashboard import attributions
+from dashboard import attributions, runs
 from dashboard.config import Settings
 from dashboard.data import Dataset, load_mnist
-from dashboard.model_service import ModelService, ServedModel
+from dashboard.model_service import LOCK_FILE, ModelService, ServedModel
 from dashboard.tensors import PREDICTED_CLASS, DigitTensors, LayerInfo
+
+if TYPE_CHECKING:
+    from dashboard.tensors import TensorExtractor
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +71,76 @@ class Predictions:
     accuracy: float
 
 
+class CheckpointViews:
+    """Tensors of a digit at any checkpoint of any run, without building a model per checkpoint.
+
+    One model per hidden-layer activation is built and traced once; a checkpoint's weights are
+    assigned to it (~2 ms) just before its pass, under the caller's compute lock. The weights the
+    page shows come straight from the checkpoint file.
+    """
+
+    CACHE_SIZE = 48
+
+    def __init__(self, store: runs.RunStore) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._checkpoints: collections.OrderedDict[tuple[str, int], runs.Checkpoint] = collections.OrderedDict()
+        self._extractors: dict[str, "TensorExtractor"] = {}
+        self._assigned: str | None = None
+
+    def checkpoint(self, run_id: str, step: int) -> runs.Checkpoint:
+        """Return a run's checkpoint (cached); raise RunError if it does not exist."""
+        key = (run_id, step)
+        with self._lock:
+            if key in self._checkpoints:
+                self._checkpoints.move_to_end(key)
+                return self._checkpoints[key]
+        checkpoint = self.store.checkpoint(run_id, step)
+        with self._lock:
+            self._checkpoints[key] = checkpoint
+            while len(self._checkpoints) > self.CACHE_SIZE:
+                self._checkpoints.popitem(last=False)
+        return checkpoint
+
+    def activation_of(self, run_id: str) -> str:
+        """Return the hidden-layer activation a run was trained with."""
+        options = self.store.record(run_id).get("options", {})
+        return runs.TrainingOptions.from_dict(options).activation
+
+    def extractor_for(self, activation: str) -> "TensorExtractor":
+        """Return the extractor of the seed CNN with this hidden activation (built once; weights vary)."""
+        from dashboard.model_service import build_seed_model
+        from dashboard.tensors import TensorExtractor
+
+        with self._lock:
+            extractor = self._extractors.get(activation)
+            if extractor is None:
+                extractor = TensorExtractor(build_seed_model(activation=activation))
+                self._extractors[activation] = extractor
+            return extractor
+
+    def extractor_at(self, checkpoint: runs.Checkpoint, activation: str) -> "TensorExtractor":
+        """Return an extractor holding the checkpoint's weights. Call under the lens's compute lock."""
+        from dashboard.tensors import short_weight_name
+
+        extractor = self.extractor_for(activation)
+        if self._assigned != f"{activation}:{checkpoint.key}":
+            for layer in extractor.model.layers:
+                for variable in layer.trainable_weights:
+                    variable.assign(checkpoint.weights[layer.name][short_weight_name(variable)])
+            self._assigned = f"{activation}:{checkpoint.key}"
+        return extractor
+
+
 class Lens:
     """Owns the dataset and the model service; answers the page's questions with arrays."""
 
-    def __init__(self, data: Dataset, models: ModelService) -> None:
+    def __init__(self, data: Dataset, models: ModelService, settings: Settings | None = None) -> None:
         self.data = data
         self.models = models
+        self.settings = settings or Settings(model_dir=models.model_dir)
+        self.runs = runs.RunStore(models.model_dir)
+        self.checkpoints = CheckpointViews(self.runs)
         self._lock = threading.Lock()
         # A digit change fires several callbacks at once that all need the same tensors: computing
         # them once (~3 ms) under this lock beats four concurrent passes competing for two cores.
@@ -84,22 +152,57 @@ class Lens:
 
     @classmethod
     def start(cls, settings: Settings) -> "Lens":
-        """Return a Lens with data loaded and a model trained or loaded from the cache."""
+        """Return a Lens with data loaded and the cached model served.
+
+        With no usable cached model (or with --retrain) a training run starts in a fresh process and
+        this returns at once: the page shows the run's progress and switches to its model when it ends.
+        """
+        from filelock import FileLock
+
         started = time.perf_counter()
         data = load_mnist(settings.data, offline=settings.offline, seed=settings.seed)
         models = ModelService(settings.model_dir)
-        models.load_or_train(
-            data, epochs=settings.epochs, batch_size=settings.batch_size, retrain=settings.retrain,
-            train_limit=settings.train_limit, seed=settings.seed,
-        )
-        lens = cls(data, models)
-        lens.predictions()
-        log.info("ready in %.1f s", time.perf_counter() - started)
+        lens = cls(data, models, settings)
+        settings.model_dir.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(settings.model_dir / LOCK_FILE)):
+            served = models.load_cached(data)
+            if served is None or settings.retrain:
+                lens.start_training(runs.TrainingOptions(
+                    epochs=settings.epochs, batch_size=settings.batch_size, train_size=settings.train_limit,
+                    seed=settings.seed))
+        if served is not None:
+            lens.predictions()
+        log.info("ready in %.1f s%s", time.perf_counter() - started,
+                 "" if served is not None else " (no model yet: training one; the page shows its progress)")
         return lens
+
+    def start_training(self, options: runs.TrainingOptions) -> str:
+        """Start a training run in a fresh process unless one is already running; return the run's id.
+
+        Used at start-up; runs started from the page go through the background-callback manager instead.
+        """
+        active = self.runs.active()
+        if active:
+            return str(active[0]["id"])
+        from dashboard import training
+
+        run_id = self.runs.create(options, data_source=self.data.source, data_fingerprint=self.data.fingerprint())
+        process = training.launch(self.settings, run_id)
+        # Reap the child when it ends, so it does not linger as a zombie.
+        threading.Thread(target=process.wait, name=f"reap-{run_id}", daemon=True).start()
+        log.info("started training run %s in process %d", run_id, process.pid)
+        return run_id
+
+    @property
+    def ready(self) -> bool:
+        """Return whether a model is being served (False while the first model trains)."""
+        self.models.refresh(self.data)
+        return self.models.has_model
 
     @property
     def served(self) -> ServedModel:
-        """Return the model currently served."""
+        """Return the model currently served (switching to a newly published one first)."""
+        self.models.refresh(self.data)
         return self.models.current
 
     @property
@@ -117,31 +220,44 @@ class Lens:
         """Return the names of the conv layers, where Grad-CAM can look."""
         return [info.name for info in self.layers if info.kind == "Conv2D"]
 
-    def layer(self, name: str) -> LayerInfo:
-        """Return the named layer's info; raise KeyError for an unknown name."""
-        return self.served.extractor.layer(name)
+    def layer(self, name: str, checkpoint: tuple[str, int] | None = None) -> LayerInfo:
+        """Return the named layer's info (of the served model, or of a run's model); raise KeyError if unknown."""
+        if checkpoint is None:
+            return self.served.extractor.layer(name)
+        return self.checkpoints.extractor_for(self.checkpoints.activation_of(checkpoint[0])).layer(name)
 
-    def weights(self) -> dict[str, dict[str, np.ndarray]]:
-        """Return the served model's weights by layer."""
-        return self.served.extractor.weights()
+    def weights(self, checkpoint: tuple[str, int] | None = None) -> dict[str, dict[str, np.ndarray]]:
+        """Return the weights by layer of the served model, or of a run's checkpoint (read from its file)."""
+        if checkpoint is None:
+            return self.served.extractor.weights()
+        return self.checkpoints.checkpoint(*checkpoint).weights
 
     def image(self, index: int) -> tuple[np.ndarray, int]:
         """Return test digit `index` as (image (28, 28, 1), true label)."""
         return self.data.x_test[index], int(self.data.y_test[index])
 
-    def tensors(self, index: int, score_class: int = PREDICTED_CLASS) -> DigitTensors:
-        """Return (cached) activations, probabilities, saliency and weight gradients for a test digit."""
-        served = self.served
-        key = (served.version, index, score_class)
+    def tensors(self, index: int, score_class: int = PREDICTED_CLASS,
+                checkpoint: tuple[str, int] | None = None) -> DigitTensors:
+        """Return (cached) activations, probabilities, saliency and weight gradients for a test digit,
+        from the served model or, given (run id, step), from that checkpoint of that run."""
+        if checkpoint is None:
+            served = self.served
+            key: tuple = (served.version, index, score_class)
+        else:
+            run_id, step = checkpoint
+            key = (run_id, step, index, score_class)
         cached = self._cached(key)
         if cached is not None:
             return cached
+        if checkpoint is not None:
+            stored, activation = self.checkpoints.checkpoint(*checkpoint), self.checkpoints.activation_of(run_id)
         with self._compute_lock:
             cached = self._cached(key)
             if cached is not None:
                 return cached
+            extractor = served.extractor if checkpoint is None else self.checkpoints.extractor_at(stored, activation)
             image, label = self.image(index)
-            result = served.extractor.digit_tensors(image, label=label, score_class=score_class)
+            result = extractor.digit_tensors(image, label=label, score_class=score_class)
             with self._lock:
                 self._tensor_cache[key] = result
                 while len(self._tensor_cache) > TENSOR_CACHE_SIZE:

@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import platform
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from dashboard import storage
 from dashboard.data import Dataset
 
 if TYPE_CHECKING:  # TensorFlow is imported lazily; these names are for type checkers only.
@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # TensorFlow is imported lazily; these names are for type che
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.keras"
+RUNS_FOLDER = "runs"  # dashboard.runs keeps its runs here; a published run's model is read in place.
 METADATA_FILE = "model.json"
 LOCK_FILE = ".model.lock"
 METADATA_SCHEMA = 1
@@ -39,22 +40,23 @@ class OtherDataError(ModelLoadError):
     """Raised when a cached model is sound but was trained on other data than the data now served."""
 
 
-def build_seed_model(seed: int = 0) -> "keras.Model":
-    """Return the classic MNIST CNN, compiled with Adam and sparse categorical cross-entropy."""
+def build_seed_model(seed: int = 0, *, activation: str = "relu", learning_rate: float = 1e-3) -> "keras.Model":
+    """Return the classic MNIST CNN (hidden layers with `activation`), compiled with Adam and cross-entropy."""
     import keras
     from keras import layers
 
     keras.utils.set_random_seed(seed)
     inputs = keras.Input(shape=(28, 28, 1), name="digit")
-    x = layers.Conv2D(32, (3, 3), activation="relu", name="conv1")(inputs)
+    x = layers.Conv2D(32, (3, 3), activation=activation, name="conv1")(inputs)
     x = layers.MaxPooling2D((2, 2), name="pool1")(x)
-    x = layers.Conv2D(64, (3, 3), activation="relu", name="conv2")(x)
+    x = layers.Conv2D(64, (3, 3), activation=activation, name="conv2")(x)
     x = layers.MaxPooling2D((2, 2), name="pool2")(x)
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(64, activation="relu", name="dense")(x)
+    x = layers.Dense(64, activation=activation, name="dense")(x)
     outputs = layers.Dense(10, activation="softmax", name="probabilities")(x)
     model = keras.Model(inputs, outputs, name="seed_cnn")
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
     return model
 
 
@@ -91,10 +93,7 @@ def train_seed_model(
 ) -> tuple["keras.Model", dict[str, Any]]:
     """Return a freshly trained seed model and a summary of the run (accuracy, timings)."""
     model = build_seed_model(seed)
-    x_train, y_train = data.x_train, data.y_train
-    if train_limit is not None and train_limit < len(x_train):
-        pick = np.random.default_rng(seed).permutation(len(x_train))[:train_limit]
-        x_train, y_train = x_train[pick], y_train[pick]
+    x_train, y_train = data.training_subset(train_limit, seed)
     log.info("training the seed CNN on %d digits for %d epoch(s)", len(x_train), epochs)
     started = time.perf_counter()
     history = model.fit(
@@ -139,27 +138,12 @@ def library_versions() -> dict[str, str]:
             "python": platform.python_version()}
 
 
-def _atomic_write_bytes(path: Path, write: Callable[[Path], None], suffix: str) -> None:
-    """Write through a temporary file in the same folder, then os.replace it into place."""
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(handle)
-    temp = Path(temp_name)
-    try:
-        write(temp)
-        with open(temp, "rb") as written:
-            os.fsync(written.fileno())
-        os.chmod(temp, 0o644)  # mkstemp makes 0600; a model cache is not secret.
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-
-
 def save_model(model: "keras.Model", summary: dict[str, Any], model_dir: Path) -> dict[str, Any]:
     """Save the model and its metadata atomically into model_dir; return the metadata."""
     model_dir.mkdir(parents=True, exist_ok=True)
     model_path = model_dir / MODEL_FILE
     # Keras insists on the .keras suffix, so the temporary file carries it too.
-    _atomic_write_bytes(model_path, lambda temp: model.save(temp), suffix=".keras")
+    storage.atomic_write(model_path, lambda temp: model.save(temp), suffix=".keras")
     metadata = {
         "schema": METADATA_SCHEMA,
         "model_file": MODEL_FILE,
@@ -169,7 +153,7 @@ def save_model(model: "keras.Model", summary: dict[str, Any], model_dir: Path) -
         **summary,
     }
     text = json.dumps(metadata, indent=2)
-    _atomic_write_bytes(model_dir / METADATA_FILE, lambda temp: temp.write_text(text), suffix=".json")
+    storage.atomic_write(model_dir / METADATA_FILE, lambda temp: temp.write_text(text), suffix=".json")
     return metadata
 
 
@@ -187,10 +171,18 @@ def read_metadata(model_dir: Path) -> dict[str, Any]:
     return metadata
 
 
+def model_path_of(model_dir: Path, metadata: dict[str, Any]) -> Path:
+    """Return the model file the metadata names: model.keras beside it, or a run's model inside model_dir."""
+    name = metadata.get("model_file", MODEL_FILE)
+    if not isinstance(name, str) or Path(name).is_absolute() or ".." in Path(name).parts:
+        raise ModelLoadError(f"metadata names a model file outside {model_dir}: {name!r}")
+    return model_dir / name
+
+
 def load_cached_model(model_dir: Path) -> tuple["keras.Model", dict[str, Any]]:
     """Return the cached model and its metadata after checking its hash, or raise ModelLoadError."""
     metadata = read_metadata(model_dir)
-    model_path = model_dir / MODEL_FILE
+    model_path = model_path_of(model_dir, metadata)
     if not model_path.exists():
         raise ModelLoadError(f"no model file {model_path}")
     actual = file_sha256(model_path)
@@ -239,6 +231,8 @@ class ModelService:
         self.model_dir = Path(model_dir)
         self._lock = threading.Lock()
         self._served: ServedModel | None = None
+        self._loaded_signature: tuple | None = None
+        self._checked_at = 0.0
 
     @property
     def current(self) -> ServedModel:
@@ -247,6 +241,62 @@ class ModelService:
         if served is None:
             raise RuntimeError("no model is loaded yet")
         return served
+
+    @property
+    def has_model(self) -> bool:
+        """Return whether a model is loaded."""
+        return self._served is not None
+
+    @property
+    def served_run(self) -> str | None:
+        """Return the id of the training run whose model is served (None: trained at start-up, or none)."""
+        served = self._served
+        return served.metadata.get("run") if served is not None else None
+
+    def publish(self, run_id: str) -> None:
+        """Make a finished run's model the served one, for every process on this model folder.
+
+        The run's folder is never rewritten after it finished, so replacing model.json (one atomic
+        os.replace) switches every reader from the old model file to the new one at once.
+        """
+        run_folder = Path(RUNS_FOLDER) / run_id
+        metadata = read_metadata(self.model_dir / run_folder)
+        metadata["model_file"] = str(run_folder / MODEL_FILE)
+        self.model_dir.mkdir(parents=True, exist_ok=True)
+        storage.write_json(self.model_dir / METADATA_FILE, metadata)
+        log.info("published run %s as the served model", run_id)
+
+    def _signature(self) -> tuple | None:
+        try:
+            status = (self.model_dir / METADATA_FILE).stat()
+        except OSError:
+            return None
+        return status.st_ino, status.st_mtime_ns, status.st_size
+
+    def refresh(self, data: Dataset, *, every_seconds: float = 0.5) -> bool:
+        """Load and serve the model published on disk if it changed since this process loaded one.
+
+        Checked at most every `every_seconds` (a stat call); return whether the served model changed.
+        A model that fails its checks is logged and skipped: the previous one stays served.
+        """
+        now = time.monotonic()
+        if now - self._checked_at < every_seconds:
+            return False
+        self._checked_at = now
+        signature = self._signature()
+        if signature is None or signature == self._loaded_signature:
+            return False
+        try:
+            model, metadata = load_cached_model(self.model_dir)
+            if metadata.get("data_fingerprint") != data.fingerprint():
+                raise OtherDataError("the published model was trained on other data")
+        except ModelLoadError as error:
+            log.warning("not switching to the published model: %s", error)
+            self._loaded_signature = signature
+            return False
+        self._loaded_signature = signature
+        self.switch_to(model, metadata)
+        return True
 
     def switch_to(self, model: "keras.Model", metadata: dict[str, Any]) -> ServedModel:
         """Serve this model from now on; requests already running finish on the old one."""
@@ -280,30 +330,40 @@ class ModelService:
             return self._load_or_train_locked(data, epochs=epochs, batch_size=batch_size, retrain=retrain,
                                               train_limit=train_limit, seed=seed)
 
-    def _load_or_train_locked(
-        self, data: Dataset, *, epochs: int, batch_size: int, retrain: bool, train_limit: int | None, seed: int,
-    ) -> ServedModel:
+    def load_cached(self, data: Dataset) -> ServedModel | None:
+        """Serve the cached model if it passes its checks; move a bad one aside and return None."""
         started = time.perf_counter()
         import keras  # noqa: F401 - the first TensorFlow import (~3-5 s) is logged on its own.
 
         log.info("TensorFlow and Keras imported in %.1f s", time.perf_counter() - started)
+        try:
+            started = time.perf_counter()
+            signature = self._signature()
+            model, metadata = load_cached_model(self.model_dir)
+            self._loaded_signature = signature
+            if metadata.get("data_fingerprint") != data.fingerprint():
+                # Its test accuracy and mistakes would be reported on digits it may have trained on.
+                raise OtherDataError(f"the cached model was trained on other data ({metadata.get('data_source')})")
+            log.info("loaded cached model from %s in %.2f s", self.model_dir, time.perf_counter() - started)
+            return self.switch_to(model, metadata)
+        except ModelLoadError as error:
+            if (self.model_dir / MODEL_FILE).exists() or (self.model_dir / METADATA_FILE).exists():
+                _move_aside(self.model_dir, str(error),
+                            "other-data" if isinstance(error, OtherDataError) else "corrupt")
+            else:
+                log.info("no cached model in %s", self.model_dir)
+            return None
+
+    def _load_or_train_locked(
+        self, data: Dataset, *, epochs: int, batch_size: int, retrain: bool, train_limit: int | None, seed: int,
+    ) -> ServedModel:
         if not retrain:
-            try:
-                started = time.perf_counter()
-                model, metadata = load_cached_model(self.model_dir)
-                if metadata.get("data_fingerprint") != data.fingerprint():
-                    # Its test accuracy and mistakes would be reported on digits it may have trained on.
-                    raise OtherDataError(f"the cached model was trained on other data ({metadata.get('data_source')})")
-                log.info("loaded cached model from %s in %.2f s", self.model_dir, time.perf_counter() - started)
-                return self.switch_to(model, metadata)
-            except ModelLoadError as error:
-                if (self.model_dir / MODEL_FILE).exists() or (self.model_dir / METADATA_FILE).exists():
-                    _move_aside(self.model_dir, str(error),
-                                "other-data" if isinstance(error, OtherDataError) else "corrupt")
-                else:
-                    log.info("no cached model in %s: training one", self.model_dir)
+            served = self.load_cached(data)
+            if served is not None:
+                return served
         model, summary = train_seed_model(
             data, epochs=epochs, batch_size=batch_size, train_limit=train_limit, seed=seed
         )
         metadata = save_model(model, summary, self.model_dir)
+        self._loaded_signature = self._signature()
         return self.switch_to(model, metadata)

@@ -70,7 +70,8 @@ def dense_logits(layer: "keras.layers.Layer", inputs):
     return logits + layer.bias if layer.bias is not None else logits
 
 
-def _short_weight_name(variable) -> str:
+def short_weight_name(variable) -> str:
+    """Return a weight variable's own name ("kernel", "bias") without its layer path."""
     return str(getattr(variable, "path", variable.name)).split("/")[-1]
 
 
@@ -92,7 +93,7 @@ def describe_layers(model: "keras.Model") -> list[LayerInfo]:
             kind=type(layer).__name__,
             output_shape=shape,
             parameters=int(layer.count_params()),
-            weight_shapes={_short_weight_name(w): tuple(int(d) for d in w.shape) for w in layer.trainable_weights},
+            weight_shapes={short_weight_name(w): tuple(int(d) for d in w.shape) for w in layer.trainable_weights},
             activation=_activation_name(layer),
             unflattened_input=unflattened,
         ))
@@ -129,7 +130,7 @@ class TensorExtractor:
         # after the softmax, one class can only rise by pushing others down.
         logits_available = len(chain) >= 2 and type(last).__name__ == "Dense" and _activation_name(last) == "softmax"
         self.score_kind = "logit" if logits_available else "output"
-        variables = [(layer.name, _short_weight_name(w), w) for layer in chain for w in layer.trainable_weights]
+        variables = [(layer.name, short_weight_name(w), w) for layer in chain for w in layer.trainable_weights]
         self._variable_keys = [(layer_name, weight_name) for layer_name, weight_name, _ in variables]
         trainable = [w for _, _, w in variables]
 
@@ -180,7 +181,7 @@ class TensorExtractor:
                 by_layer: dict[str, dict[str, np.ndarray]] = {}
                 for layer in self.model.layers:
                     for variable in layer.trainable_weights:
-                        by_layer.setdefault(layer.name, {})[_short_weight_name(variable)] = np.array(variable.numpy())
+                        by_layer.setdefault(layer.name, {})[short_weight_name(variable)] = np.array(variable.numpy())
                 self._weights = by_layer
             return self._weights
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from dash import Dash
 
 from dashboard.lens import Lens
 
 
-def register_all(app: Dash, lens: Lens) -> None:
-    """Attach every callback of the page to the app, bound to this lens."""
-    from dashboard.callbacks import clientside, digit, explanations, layers
+def register_all(app: Dash, lens: Lens, manager: Any = None) -> None:
+    """Attach every callback of the page to the app, bound to this lens (`manager` runs training jobs)."""
+    from dashboard.callbacks import clientside, digit, explanations, layers, training
 
     clientside.register(app)
+    training.register(app, lens, manager)
     explanations.register(app, lens)
     digit.register(app, lens)
     layers.register(app, lens)

@@ -42,3 +42,17 @@ def register(app: Dash) -> None:
         Input(ids.RANDOM_DIGIT, "n_clicks"), State(ids.MISCLASSIFIED_ONLY, "value"), State(ids.DIGIT_POOL, "data"),
         prevent_initial_call=True,
     )
+    app.clientside_callback(
+        ClientsideFunction(NAMESPACE, "checkpointView"),
+        Output(ids.CHECKPOINT_VIEW, "data"),
+        Input(ids.EPOCH_SLIDER, "value"), Input(ids.SHOWN_RUN, "value"), Input(ids.RUNS_SIGNATURE, "data"),
+        State(ids.CHECKPOINT_VIEW, "data"),
+    )
+    app.clientside_callback(
+        ClientsideFunction(NAMESPACE, "playTimeline"),
+        Output(ids.EPOCH_SLIDER, "value", allow_duplicate=True), Output(ids.PLAY_TIMER, "disabled"),
+        Output(ids.PLAY_BUTTON, "children"),
+        Input(ids.PLAY_BUTTON, "n_clicks"), Input(ids.PLAY_TIMER, "n_intervals"), State(ids.EPOCH_SLIDER, "value"),
+        State(ids.EPOCH_SLIDER, "marks"), State(ids.PLAY_TIMER, "disabled"),
+        prevent_initial_call=True,
+    )

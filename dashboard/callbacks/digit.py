@@ -43,11 +43,12 @@ def _overview_error(message: str):
 
 
 @shows_errors(_overview_error)
-def digit_overview(lens: Lens, index) -> tuple:
+def digit_overview(lens: Lens, index, view=None) -> tuple:
     """Return the input digit heatmap, the probability bars and a one-line verdict."""
     index = validate.digit_index(index, lens.test_size)
+    checkpoint = validate.checkpoint_view(view, lens)
     image, label = lens.image(index)
-    tensors = lens.tensors(index)
+    tensors = lens.tensors(index, checkpoint=checkpoint)
     predicted, confidence = tensors.predicted_class, float(tensors.probabilities.max())
     verdict = "correct" if predicted == label else "wrong"
     summary = (f"Digit #{index}: true label {label}, predicted {predicted} with {confidence:.1%} "
@@ -61,9 +62,10 @@ def _saliency_error(message: str):
 
 
 @shows_errors(_saliency_error)
-def saliency(lens: Lens, index, class_choice) -> tuple:
+def saliency(lens: Lens, index, class_choice, view=None) -> tuple:
     """Return the saliency map of the chosen class score for the digit, and its caption."""
     index = validate.digit_index(index, lens.test_size)
+    checkpoint = validate.checkpoint_view(view, lens)
     classes = lens.served.extractor.classes
     choice = validate.one_of(class_choice, [PREDICTED, TRUE, *range(classes)], what="Class")
     if choice == PREDICTED:
@@ -72,7 +74,7 @@ def saliency(lens: Lens, index, class_choice) -> tuple:
         score_class = lens.image(index)[1]
     else:
         score_class = int(choice)
-    tensors = lens.tensors(index, score_class)
+    tensors = lens.tensors(index, score_class, checkpoint=checkpoint)
     return views.saliency_view(tensors.saliency, score_class=tensors.saliency_class, score_kind=tensors.score_kind)
 
 
@@ -85,9 +87,9 @@ def register(app: Dash, lens: Lens) -> None:
     )(bind(digit_options, lens))
     app.callback(
         Output(ids.INPUT_GRAPH, "figure"), Output(ids.PROBABILITY_GRAPH, "figure"), Output(ids.DIGIT_SUMMARY, "children"),
-        Input(ids.DIGIT, "value"),
+        Input(ids.DIGIT, "value"), Input(ids.CHECKPOINT_VIEW, "data"),
     )(bind(digit_overview, lens))
     app.callback(
         Output(ids.SALIENCY_GRAPH, "figure"), Output(ids.SALIENCY_CAPTION, "children"),
-        Input(ids.DIGIT, "value"), Input(ids.SALIENCY_CLASS, "value"),
+        Input(ids.DIGIT, "value"), Input(ids.SALIENCY_CLASS, "value"), Input(ids.CHECKPOINT_VIEW, "data"),
     )(bind(saliency, lens))

@@ -11,9 +11,9 @@ from dashboard.lens import Lens
 from dashboard.tensors import LayerInfo
 
 
-def _layer(lens: Lens, name) -> LayerInfo:
+def _layer(lens: Lens, name, checkpoint=None) -> LayerInfo:
     names = [info.name for info in lens.layers]
-    return lens.layer(validate.one_of(name, names, what="Layer"))
+    return lens.layer(validate.one_of(name, names, what="Layer"), checkpoint)
 
 
 def _input_channel(info: LayerInfo, value):
@@ -30,29 +30,33 @@ def _panel_error(message: str):
 
 
 @shows_errors(_panel_error)
-def activations(lens: Lens, index, layer) -> tuple:
+def activations(lens: Lens, index, layer, view=None) -> tuple:
     """Return the selected layer's activations for the digit, a caption and the panel title."""
     index = validate.digit_index(index, lens.test_size)
-    info = _layer(lens, layer)
-    figure, caption = views.activation_view(info, lens.tensors(index).activations[info.name])
+    checkpoint = validate.checkpoint_view(view, lens)
+    info = _layer(lens, layer, checkpoint)
+    tensors = lens.tensors(index, checkpoint=checkpoint)
+    figure, caption = views.activation_view(info, tensors.activations[info.name])
     return figure, caption, f"Activations of {info.name} ({info.kind})"
 
 
 @shows_errors(_panel_error)
-def weights(lens: Lens, layer, input_channel) -> tuple:
+def weights(lens: Lens, layer, input_channel, view=None) -> tuple:
     """Return the selected layer's filters or weight matrix, a caption and the panel title."""
-    info = _layer(lens, layer)
-    figure, caption = views.kernel_view(info, lens.weights().get(info.name),
+    checkpoint = validate.checkpoint_view(view, lens)
+    info = _layer(lens, layer, checkpoint)
+    figure, caption = views.kernel_view(info, lens.weights(checkpoint).get(info.name),
                                         input_channel=_input_channel(info, input_channel), value_name="weight")
     return figure, caption, f"Filters and weights of {info.name}"
 
 
 @shows_errors(_panel_error)
-def gradients(lens: Lens, index, layer, input_channel) -> tuple:
+def gradients(lens: Lens, index, layer, input_channel, view=None) -> tuple:
     """Return the loss gradient of the selected layer's weights for the digit, a caption and the title."""
     index = validate.digit_index(index, lens.test_size)
-    info = _layer(lens, layer)
-    tensors = lens.tensors(index)
+    checkpoint = validate.checkpoint_view(view, lens)
+    info = _layer(lens, layer, checkpoint)
+    tensors = lens.tensors(index, checkpoint=checkpoint)
     figure, caption = views.kernel_view(info, tensors.weight_gradients.get(info.name),
                                         input_channel=_input_channel(info, input_channel), value_name="∂L/∂w")
     if info.has_weights:
@@ -67,15 +71,16 @@ def register(app: Dash, lens: Lens) -> None:
     app.callback(
         Output(ids.ACTIVATION_FIGURE, "data"), Output(ids.ACTIVATION_CAPTION, "children"),
         Output(ids.ACTIVATION_TITLE, "children"),
-        Input(ids.DIGIT, "value"), Input(ids.SELECTED_LAYER, "data"),
+        Input(ids.DIGIT, "value"), Input(ids.SELECTED_LAYER, "data"), Input(ids.CHECKPOINT_VIEW, "data"),
     )(bind(activations, lens))
     app.callback(
         Output(ids.WEIGHT_FIGURE, "data"), Output(ids.WEIGHT_CAPTION, "children"),
         Output(ids.WEIGHT_TITLE, "children"),
-        Input(ids.SELECTED_LAYER, "data"), Input(ids.INPUT_CHANNEL, "value"),
+        Input(ids.SELECTED_LAYER, "data"), Input(ids.INPUT_CHANNEL, "value"), Input(ids.CHECKPOINT_VIEW, "data"),
     )(bind(weights, lens))
     app.callback(
         Output(ids.GRADIENT_FIGURE, "data"), Output(ids.GRADIENT_CAPTION, "children"),
         Output(ids.GRADIENT_TITLE, "children"),
         Input(ids.DIGIT, "value"), Input(ids.SELECTED_LAYER, "data"), Input(ids.INPUT_CHANNEL, "value"),
+        Input(ids.CHECKPOINT_VIEW, "data"),
     )(bind(gradients, lens))

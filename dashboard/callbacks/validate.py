@@ -114,3 +114,19 @@ def bind(callback: Callable[..., Result], lens: Any) -> Callable[..., Result]:
     bound.__name__, bound.__qualname__, bound.__module__ = callback.__name__, callback.__qualname__, callback.__module__
     bound.__doc__ = callback.__doc__
     return bound
+
+
+def checkpoint_view(value: Any, lens: Any) -> tuple[str, int] | None:
+    """Return (run id, step) when the views show a run's checkpoint, None when they show the served model."""
+    from dashboard.runs import RunError
+
+    if value is None or (isinstance(value, dict) and set(value) == {"model"}):
+        return None
+    if not isinstance(value, dict) or set(value) != {"run", "step"}:
+        raise InvalidInput(f"View must name a run and a step, got {_describe(value)}")
+    step = integer(value["step"], low=0, high=10**9, what="Checkpoint step")
+    try:
+        lens.checkpoints.checkpoint(value["run"], step)
+    except RunError as error:
+        raise InvalidInput(str(error)) from None
+    return value["run"], step

@@ -1,0 +1,451 @@
+"""Callbacks for training from the page: the background job, the run list, curves, distributions, the timeline.
+
+The training job is a Dash background callback. Its manager (diskcache by default, Celery with Redis when
+configured) runs the job away from the web request; the job itself only starts ``python -m
+dashboard.training`` in a fresh process and reports that process's progress file, so no TensorFlow work
+ever runs in a fork of a web worker.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import time
+from typing import Any, Callable
+
+import numpy as np
+from dash import Dash, Input, Output, State, html, no_update
+
+from dashboard import figures, ids, runs, training_figures
+from dashboard.callbacks import validate
+from dashboard.callbacks.validate import InvalidInput, shows_errors
+from dashboard.config import Settings
+from dashboard.layout import SERVED
+from dashboard.lens import Lens
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.5
+MAX_COMPARED = 4
+
+
+def training_options(epochs, batch_size, learning_rate, train_size, activation) -> runs.TrainingOptions:
+    """Return checked training options from the form's values; raise InvalidInput with a message."""
+    try:
+        return runs.TrainingOptions(
+            epochs=validate.integer(epochs, low=1, high=runs.MAX_EPOCHS, what="Epochs"),
+            batch_size=validate.integer(batch_size, low=1, high=4096, what="Batch size"),
+            learning_rate=validate.number(learning_rate, low=1e-6, high=1.0, what="Learning rate"),
+            train_size=None if train_size in (None, "") else validate.integer(train_size, low=10, high=10**7,
+                                                                             what="Training digits"),
+            activation=validate.one_of(activation, runs.ACTIVATIONS, what="Activation"),
+        )
+    except runs.RunError as error:
+        raise InvalidInput(str(error)) from None
+
+
+def progress_text(progress: dict[str, Any] | None) -> str:
+    """Return one line saying where a training is: epoch, step, latest losses and accuracies."""
+    if not progress:
+        return "Starting a fresh Python process and TensorFlow (a few seconds)…"
+    parts = [f"epoch {progress['epoch']:.2f} of {progress['epochs']}", f"step {progress['step']:,}/{progress['steps']:,}"]
+    if progress.get("train_loss") is not None:
+        parts.append(f"train loss {progress['train_loss']:.4f}, accuracy {progress['train_accuracy']:.1%}")
+    if progress.get("test_accuracy") is not None:
+        parts.append(f"test loss {progress['test_loss']:.4f}, accuracy {progress['test_accuracy']:.1%}")
+    return " · ".join(parts)
+
+
+def outcome_text(record: dict[str, Any]) -> str:
+    """Return what became of a run, in one sentence."""
+    status, run_id = record.get("status"), record.get("id")
+    if status == runs.FINISHED:
+        return (f"Run {run_id} finished in {record.get('train_seconds', 0):.1f} s: test accuracy "
+                f"{record['test_accuracy']:.2%}. It is now the served model.")
+    if status == runs.CANCELLED:
+        return f"Run {run_id} was cancelled; the previous model is still served."
+    return f"Run {run_id} {status}: {record.get('error') or 'see the server log'}. The previous model is still served."
+
+
+def run_training_job(settings: Settings, set_progress: Callable, epochs, batch_size, learning_rate, train_size,
+                     activation) -> str:
+    """The body of the background job: start a training process, relay its progress, return its outcome."""
+    from dashboard import training
+
+    try:
+        options = training_options(epochs, batch_size, learning_rate, train_size, activation)
+    except InvalidInput as error:
+        return f"Not started: {error}"
+    store = runs.RunStore(settings.model_dir)
+    busy = store.active()
+    if busy:
+        return f"Not started: run {busy[0]['id']} is still training; wait for it or cancel it."
+    run_id = store.create(options)
+    set_progress((0, progress_text(None), run_id))
+    process = training.launch(settings, run_id)
+    last = None
+    while process.poll() is None:
+        time.sleep(POLL_SECONDS)
+        progress = store.progress(run_id)
+        if progress and progress != last:
+            last = progress
+            set_progress((int(1000 * progress["fraction"]), progress_text(progress), run_id))
+    return outcome_text(store.record(run_id))
+
+
+def _message(message: str):
+    return message
+
+
+@shows_errors(_message)
+def cancel_training(lens: Lens, n_clicks, run_id) -> str:
+    """Ask the run this page started to stop (the manager also stops its job)."""
+    if not n_clicks or run_id is None:
+        return no_update
+    lens.runs.request_cancel(run_id if isinstance(run_id, str) else "")
+    return f"Cancelling run {run_id}…"
+
+
+def _when(timestamp: Any) -> str:
+    if not isinstance(timestamp, (int, float)):
+        return "?"
+    return datetime.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
+
+
+def _run_label(record: dict[str, Any]) -> str:
+    try:
+        options = runs.TrainingOptions.from_dict(record.get("options", {})).describe()
+    except (runs.RunError, TypeError):
+        options = "unknown settings"
+    accuracy = record.get("test_accuracy")
+    score = f" · {accuracy:.1%}" if isinstance(accuracy, float) else f" · {record.get('status')}"
+    return f"{_when(record.get('created'))} · {options}{score}"
+
+
+def _run_table(lens: Lens, records: list[dict[str, Any]], served_run: str | None) -> html.Table | html.P:
+    if not records:
+        return html.P("No runs yet: start one above.", className="caption")
+    header = html.Tr([html.Th(text) for text in ("Started", "Run", "Settings", "Status", "Test accuracy", "")])
+    rows = []
+    for record in records:
+        run_id, status = record.get("id"), record.get("status")
+        if status == runs.RUNNING:
+            progress = lens.runs.progress(run_id) or {}
+            status = f"running ({progress.get('fraction', 0):.0%})"
+        elif status == runs.FAILED and record.get("error"):
+            status = f"failed: {record['error']}"
+        accuracy = record.get("test_accuracy")
+        try:
+            settings = runs.TrainingOptions.from_dict(record.get("options", {})).describe()
+        except (runs.RunError, TypeError):
+            settings = "unknown settings"
+        rows.append(html.Tr([
+            html.Td(_when(record.get("created"))), html.Td(run_id, className="mono"), html.Td(settings),
+            html.Td(status, className=f"status-{record.get('status')}"),
+            html.Td(f"{accuracy:.2%}" if isinstance(accuracy, float) else "–"),
+            html.Td("served" if run_id == served_run else "", className="served-badge"),
+        ]))
+    return html.Table([html.Thead(header), html.Tbody(rows)])
+
+
+def run_list(lens: Lens, _tick, _result, _message, signature) -> tuple:
+    """Return the run table, the run choices and a signature of all runs (no update when nothing changed)."""
+    try:
+        records = lens.runs.list()
+        served_version = lens.served.version if lens.ready else None
+    except Exception:  # noqa: BLE001 - a poll must never break the page; the log gets the details.
+        log.exception("listing runs failed")
+        return (no_update,) * 4
+    served_run = lens.models.served_run
+    state = [[r.get("id"), r.get("status"), (lens.runs.progress(r["id"]) or {}).get("step")
+              if r.get("status") == runs.RUNNING else None] for r in records]
+    new_signature = {"served": served_version, "served_run": served_run, "runs": state}
+    if new_signature == signature:
+        return (no_update,) * 4
+    with_checkpoints = [r for r in records if lens.runs.history(r["id"])]
+    choices = [{"label": _run_label(r), "value": r["id"]} for r in with_checkpoints]
+    return (_run_table(lens, records, served_run), [{"label": "the served model", "value": SERVED}] + choices,
+            choices, new_signature)
+
+
+def _shown_run(lens: Lens, shown) -> str | None:
+    """Return the run whose timeline the views use: the chosen one, or the served model's run."""
+    if shown in (None, SERVED):
+        return lens.models.served_run
+    lens.runs.folder(shown)  # raises RunError for a value that is not a run id
+    return shown
+
+
+def _slider_error(message: str):
+    return 0, 1, 0, {}, True, True
+
+
+@shows_errors(_slider_error)
+def timeline(lens: Lens, shown, _signature, current_step) -> tuple:
+    """Return the epoch slider for the chosen run: one stop per checkpoint, labelled at epoch ends."""
+    if shown in (None, SERVED):
+        return 0, 1, 0, {}, True, True
+    run_id = validate.text(shown, what="Run")
+    try:
+        snapshots = lens.runs.history(run_id)
+    except runs.RunError as error:
+        raise InvalidInput(str(error)) from None
+    if not snapshots:
+        return 0, 1, 0, {}, True, True
+    marks = {}
+    for snapshot in snapshots:
+        epoch = snapshot["epoch"]
+        label = f"{epoch:g}" if float(epoch).is_integer() else ""
+        marks[int(snapshot["step"])] = {"label": label}
+    steps = sorted(marks)
+    value = current_step if current_step in marks else steps[-1]
+    return steps[0], steps[-1], value, marks, False, len(steps) < 2
+
+
+@shows_errors(_message)
+def view_label(lens: Lens, view) -> str:
+    """Return a sentence saying which model and checkpoint the panels show."""
+    checkpoint = validate.checkpoint_view(view, lens)
+    if checkpoint is None:
+        served = lens.served
+        return (f"The panels show the served model {served.version} "
+                f"(test accuracy {lens.predictions().accuracy:.1%}).")
+    run_id, step = checkpoint
+    snapshot = next((s for s in lens.runs.history(run_id) if s["step"] == step), None)
+    if snapshot is None:
+        return f"The panels show run {run_id} after {step:,} steps."
+    return (f"The panels show run {run_id} at epoch {snapshot['epoch']:.3g} (step {step:,}): test accuracy "
+            f"{snapshot['test_accuracy']:.1%}, test loss {snapshot['test_loss']:.4f}.")
+
+
+def _epoch_of(lens: Lens, checkpoint: tuple[str, int] | None) -> float | None:
+    if checkpoint is None:
+        return None
+    return next((float(s["epoch"]) for s in lens.runs.history(checkpoint[0]) if s["step"] == checkpoint[1]), None)
+
+
+def _compared(lens: Lens, shown, compare) -> list[str]:
+    chosen = _shown_run(lens, shown)
+    if compare is not None and not isinstance(compare, list):
+        raise InvalidInput("Compared runs must be a list of run ids")
+    picked = [chosen] if chosen else []
+    for run_id in compare or []:
+        lens.runs.folder(run_id)
+        if run_id not in picked:
+            picked.append(run_id)
+    if len(picked) > MAX_COMPARED + 1:
+        raise InvalidInput(f"Compare at most {MAX_COMPARED} runs at once")
+    return picked
+
+
+def _curve_errors(message: str):
+    figure = figures.message_figure(message, height=training_figures.CURVE_HEIGHT)
+    return figure, figure
+
+
+def _run_error(error: runs.RunError) -> InvalidInput:
+    return InvalidInput(str(error))
+
+
+@shows_errors(_curve_errors)
+def curves(lens: Lens, shown, compare, _signature, view) -> tuple:
+    """Return the loss/accuracy curves of the chosen and compared runs, and the chosen run's layer norms."""
+    try:
+        picked = _compared(lens, shown, compare)
+        checkpoint = validate.checkpoint_view(view, lens)
+        histories = {run_id: lens.runs.history(run_id) for run_id in picked}
+    except runs.RunError as error:
+        raise _run_error(error) from None
+    histories = {run_id: history for run_id, history in histories.items() if history}
+    if not histories:
+        message = "No run to plot yet: train one below, or pick one above."
+        return _curve_errors(message)
+    epoch = _epoch_of(lens, checkpoint)
+    lines = [training_figures.RunCurves(
+        label=run_id, epochs=np.array([s["epoch"] for s in history]),
+        train_loss=[s["train_loss"] for s in history], test_loss=[s["test_loss"] for s in history],
+        train_accuracy=[s["train_accuracy"] for s in history], test_accuracy=[s["test_accuracy"] for s in history],
+    ) for run_id, history in histories.items()]
+    first = next(iter(histories.values()))
+    layers = list(first[0]["layers"])
+    norms = training_figures.layer_norm_curves(
+        np.array([s["epoch"] for s in first]),
+        {layer: [s["layers"][layer]["weight_norm"] for s in first] for layer in layers},
+        {layer: [s["layers"][layer]["gradient_norm"] for s in first] for layer in layers},
+        current_epoch=epoch,
+    )
+    return training_figures.training_curves(lines, current_epoch=epoch), norms
+
+
+def _distribution_errors(message: str):
+    figure = figures.message_figure(message, height=200)
+    return figure, figure
+
+
+@shows_errors(_distribution_errors)
+def distributions(lens: Lens, shown, layer, _signature, view) -> tuple:
+    """Return heatmaps of the layer's weight and gradient histograms by checkpoint, on one range each."""
+    try:
+        run_id = _shown_run(lens, shown)
+        checkpoint = validate.checkpoint_view(view, lens)
+        history = lens.runs.history(run_id) if run_id else []
+    except runs.RunError as error:
+        raise _run_error(error) from None
+    if not history:
+        return _distribution_errors("No run to show yet: train one, or pick one above.")
+    layer = validate.one_of(layer, list(history[0]["layers"]), what="Layer")
+    stored = [lens.checkpoints.checkpoint(run_id, int(s["step"])) for s in history]
+    epochs = np.array([c.epoch for c in stored])
+    epoch = _epoch_of(lens, checkpoint)
+    shown_figures = []
+    for kind, value_name in (("weights", "weight"), ("gradients", "∂L/∂w")):
+        values = [np.concatenate([v.ravel() for v in getattr(c, kind)[layer].values()]) for c in stored]
+        edges, counts = training_figures.common_histograms(values)
+        shown_figures.append(training_figures.distribution_heatmap(
+            epochs, edges, counts, value_name=value_name, current_epoch=epoch,
+            title=f"{layer}: {kind} by checkpoint (run {run_id})"))
+    return tuple(shown_figures)
+
+
+def _compare_error(message: str):
+    return figures.message_figure(message, height=200), message
+
+
+@shows_errors(_compare_error)
+def compare_runs(lens: Lens, index, shown, compare, view) -> tuple:
+    """Return the digit's saliency and gradient × input in each compared run, at the epoch the views show."""
+    index = validate.digit_index(index, lens.test_size)
+    try:
+        picked = _compared(lens, shown, compare)
+        checkpoint = validate.checkpoint_view(view, lens)
+    except runs.RunError as error:
+        raise _run_error(error) from None
+    if len(picked) < 2:
+        return _compare_error("Pick runs to compare above: this panel then shows the same digit in each of them, "
+                              "at the epoch the views show.")
+    epoch = _epoch_of(lens, checkpoint)
+    image, label = lens.image(index)
+    rows = []
+    for run_id in picked:
+        history = lens.runs.history(run_id)
+        if not history:
+            continue
+        epochs = np.array([s["epoch"] for s in history])
+        nearest = history[int(np.argmin(np.abs(epochs - epoch)))] if epoch is not None else history[-1]
+        tensors = lens.tensors(index, checkpoint=(run_id, int(nearest["step"])))
+        rows.append((f"{run_id} · epoch {nearest['epoch']:.3g} · says {tensors.predicted_class} "
+                     f"({tensors.probabilities.max():.0%})",
+                     {"saliency": tensors.saliency, "gradient × input": tensors.saliency * image}))
+    grid = figures.attribution_grid(image, rows, signed=("saliency", "gradient × input"))
+    caption = (f"Digit #{index} (true label {label}) in each run, at the checkpoint nearest epoch "
+               f"{epoch if epoch is not None else 'last'}: the gradient of the predicted class's logit, "
+               "and that gradient times the pixels. Red raises the score, blue lowers it; each map has its own range.")
+    return grid, caption
+
+
+def _delete_error(message: str):
+    return message, no_update
+
+
+@shows_errors(_delete_error)
+def delete_run(lens: Lens, submitted, shown) -> tuple:
+    """Delete the run the views show (after the browser's confirmation)."""
+    if not submitted:
+        return no_update, no_update
+    if shown in (None, SERVED):
+        raise InvalidInput("Pick a run in 'Views show' first: the served model itself cannot be deleted here.")
+    try:
+        lens.runs.delete(validate.text(shown, what="Run"), served_run=lens.models.served_run)
+    except runs.RunError as error:
+        raise InvalidInput(str(error)) from None
+    return f"Deleted run {shown}.", SERVED
+
+
+def model_status(lens: Lens, signature) -> tuple:
+    """Return the header's status line and the digit pool, refreshed when the served model changed."""
+    from dashboard.layout import status_line
+
+    if not lens.ready:
+        return no_update, no_update
+    predictions = lens.predictions()
+    return status_line(lens), {"size": lens.test_size, "misclassified": predictions.misclassified.tolist()}
+
+
+def first_run(lens: Lens, _tick) -> tuple:
+    """Return the first training's progress while no model is served, and a reload once one is."""
+    if lens.ready:
+        return 1000, "The model is ready: opening the page…", "/"
+    active = lens.runs.active()
+    if not active:
+        recent = lens.runs.list()
+        text = outcome_text(recent[0]) if recent else "Waiting for the training process to start…"
+        return no_update, text, no_update
+    progress = lens.runs.progress(active[0]["id"])
+    return int(1000 * (progress or {}).get("fraction", 0)), progress_text(progress), no_update
+
+
+def register_background(app: Dash, settings: Settings, manager: Any = None) -> None:
+    """Attach the training job: a background callback, also registered by the Celery worker."""
+
+    @app.callback(
+        Output(ids.TRAINING_RESULT, "children"),
+        Input(ids.START_TRAINING, "n_clicks"),
+        State(ids.TRAINING_EPOCHS, "value"), State(ids.TRAINING_BATCH, "value"), State(ids.TRAINING_RATE, "value"),
+        State(ids.TRAINING_SIZE, "value"), State(ids.TRAINING_ACTIVATION, "value"),
+        background=True, manager=manager, interval=500, prevent_initial_call=True,
+        running=[(Output(ids.START_TRAINING, "disabled"), True, False),
+                 (Output(ids.CANCEL_TRAINING, "disabled"), False, True)],
+        cancel=[Input(ids.CANCEL_TRAINING, "n_clicks")],
+        progress=[Output(ids.TRAINING_PROGRESS, "value"), Output(ids.TRAINING_STATUS, "children"),
+                  Output(ids.TRAINING_RUN, "data")],
+    )
+    def train_from_page(set_progress, n_clicks, epochs, batch_size, learning_rate, train_size, activation):
+        return run_training_job(settings, set_progress, epochs, batch_size, learning_rate, train_size, activation)
+
+
+def register(app: Dash, lens: Lens, manager: Any = None) -> None:
+    """Attach the training callbacks to the app."""
+    bind = validate.bind
+    register_background(app, lens.settings, manager)
+    app.callback(Output(ids.RUN_MESSAGE, "children", allow_duplicate=True),
+                 Input(ids.CANCEL_TRAINING, "n_clicks"), State(ids.TRAINING_RUN, "data"),
+                 prevent_initial_call=True)(bind(cancel_training, lens))
+    app.callback(
+        Output(ids.RUN_TABLE, "children"), Output(ids.SHOWN_RUN, "options"), Output(ids.COMPARE_RUNS, "options"),
+        Output(ids.RUNS_SIGNATURE, "data"),
+        Input(ids.RUNS_POLL, "n_intervals"), Input(ids.TRAINING_RESULT, "children"), Input(ids.RUN_MESSAGE, "children"),
+        State(ids.RUNS_SIGNATURE, "data"),
+    )(bind(run_list, lens))
+    app.callback(
+        Output(ids.EPOCH_SLIDER, "min"), Output(ids.EPOCH_SLIDER, "max"), Output(ids.EPOCH_SLIDER, "value"),
+        Output(ids.EPOCH_SLIDER, "marks"), Output(ids.EPOCH_SLIDER, "disabled"), Output(ids.PLAY_BUTTON, "disabled"),
+        Input(ids.SHOWN_RUN, "value"), Input(ids.RUNS_SIGNATURE, "data"), State(ids.EPOCH_SLIDER, "value"),
+    )(bind(timeline, lens))
+    app.callback(Output(ids.VIEW_LABEL, "children"), Input(ids.CHECKPOINT_VIEW, "data"))(bind(view_label, lens))
+    app.callback(
+        Output(ids.CURVES_GRAPH, "figure"), Output(ids.NORMS_GRAPH, "figure"),
+        Input(ids.SHOWN_RUN, "value"), Input(ids.COMPARE_RUNS, "value"), Input(ids.RUNS_SIGNATURE, "data"),
+        Input(ids.CHECKPOINT_VIEW, "data"),
+    )(bind(curves, lens))
+    app.callback(
+        Output(ids.WEIGHT_DISTRIBUTION_GRAPH, "figure"), Output(ids.GRADIENT_DISTRIBUTION_GRAPH, "figure"),
+        Input(ids.SHOWN_RUN, "value"), Input(ids.DISTRIBUTION_LAYER, "value"), Input(ids.RUNS_SIGNATURE, "data"),
+        Input(ids.CHECKPOINT_VIEW, "data"),
+    )(bind(distributions, lens))
+    app.callback(
+        Output(ids.COMPARE_GRAPH, "figure"), Output(ids.COMPARE_CAPTION, "children"),
+        Input(ids.DIGIT, "value"), Input(ids.SHOWN_RUN, "value"), Input(ids.COMPARE_RUNS, "value"),
+        Input(ids.CHECKPOINT_VIEW, "data"),
+    )(bind(compare_runs, lens))
+    app.callback(
+        Output(ids.RUN_MESSAGE, "children"), Output(ids.SHOWN_RUN, "value"),
+        Input(ids.DELETE_CONFIRM, "submit_n_clicks"), State(ids.SHOWN_RUN, "value"), prevent_initial_call=True,
+    )(bind(delete_run, lens))
+    app.callback(
+        Output(ids.STATUS, "children"), Output(ids.DIGIT_POOL, "data"),
+        Input(ids.RUNS_SIGNATURE, "data"), prevent_initial_call=True,
+    )(bind(model_status, lens))
+    app.callback(
+        Output(ids.FIRST_RUN_PROGRESS, "value"), Output(ids.FIRST_RUN_STATUS, "children"),
+        Output(ids.FIRST_RUN_RELOAD, "href"), Input(ids.FIRST_RUN_POLL, "n_intervals"),
+    )(bind(first_run, lens))

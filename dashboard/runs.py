@@ -1,0 +1,290 @@
+"""Training runs on disk: one folder per run with its settings, status, progress, history and checkpoints.
+
+A run folder is written by exactly one training process and read by any number of web workers:
+
+    runs/<id>/run.json          settings, status, timings, final test accuracy (atomic rewrites)
+    runs/<id>/progress.json     where the training is now (rewritten a few times a second)
+    runs/<id>/history.json      one entry per checkpoint: losses, accuracies, per-layer norms, histograms
+    runs/<id>/checkpoints/*.npz weights, and the loss gradient on a fixed probe batch, at that point
+    runs/<id>/model.keras       the final model, with model.json beside it, once the run finished
+    runs/<id>/cancel            exists once someone asked the run to stop
+
+Nothing here imports TensorFlow: the web side lists, reads and deletes runs without it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import re
+import secrets
+import shutil
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dashboard import storage
+
+log = logging.getLogger(__name__)
+
+RUNS_FOLDER = "runs"
+RUN_FILE = "run.json"
+PROGRESS_FILE = "progress.json"
+HISTORY_FILE = "history.json"
+CHECKPOINT_FOLDER = "checkpoints"
+CANCEL_FILE = "cancel"
+
+ACTIVATIONS = ("relu", "sigmoid", "tanh")
+QUEUED, RUNNING, FINISHED, FAILED, CANCELLED = "queued", "running", "finished", "failed", "cancelled"
+ACTIVE = (QUEUED, RUNNING)
+# A running training rewrites its progress at least every few seconds; silence this long means it died
+# somewhere this process cannot see (a Celery worker on another machine, say).
+HEARTBEAT_TIMEOUT_SECONDS = 120.0
+MAX_EPOCHS = 50
+_RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{4}$")
+
+
+class RunError(ValueError):
+    """Raised for a request about runs that cannot be honoured; the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingOptions:
+    """What a user can choose for a training run; every field is checked."""
+
+    epochs: int = 3
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    train_size: int | None = None  # None: every training digit
+    activation: str = "relu"       # of the hidden layers (both convs and the hidden dense layer)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.epochs, int) or not 1 <= self.epochs <= MAX_EPOCHS:
+            raise RunError(f"epochs must be a whole number from 1 to {MAX_EPOCHS}, got {self.epochs!r}")
+        if not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= 4096:
+            raise RunError(f"batch size must be a whole number from 1 to 4096, got {self.batch_size!r}")
+        if (not isinstance(self.learning_rate, (int, float)) or not math.isfinite(self.learning_rate)
+                or not 1e-6 <= self.learning_rate <= 1.0):
+            raise RunError(f"learning rate must be between 0.000001 and 1, got {self.learning_rate!r}")
+        if self.train_size is not None and (not isinstance(self.train_size, int) or self.train_size < 10):
+            raise RunError(f"training-set size must be at least 10 digits, got {self.train_size!r}")
+        if self.activation not in ACTIVATIONS:
+            raise RunError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}")
+        if not isinstance(self.seed, int) or not 0 <= self.seed < 2**31:
+            raise RunError(f"seed must be a whole number from 0 to 2^31 - 1, got {self.seed!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the options as a JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainingOptions":
+        """Return options from a dict (unknown keys are refused)."""
+        names = {field.name for field in dataclasses.fields(cls)}
+        unknown = set(values) - names
+        if unknown:
+            raise RunError(f"unknown training options: {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+    def describe(self) -> str:
+        """Return the options in a few words, for run lists and legends."""
+        size = "all digits" if self.train_size is None else f"{self.train_size:,} digits"
+        return (f"{self.activation}, {self.epochs} epoch(s), batch {self.batch_size}, "
+                f"lr {self.learning_rate:g}, {size}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Checkpoint:
+    """The network at one point of a run: its weights and the loss gradient on the probe batch."""
+
+    run_id: str
+    step: int
+    epoch: float
+    weights: dict[str, dict[str, np.ndarray]]
+    gradients: dict[str, dict[str, np.ndarray]]
+
+    @property
+    def key(self) -> str:
+        """Return a short id, unique within the run folder tree."""
+        return f"{self.run_id}@{self.step}"
+
+
+def checkpoint_name(step: int) -> str:
+    """Return the file name of the checkpoint taken after `step` training steps."""
+    return f"step-{step:07d}.npz"
+
+
+def save_checkpoint(path: Path, *, step: int, epoch: float, weights: dict[str, dict[str, np.ndarray]],
+                    gradients: dict[str, dict[str, np.ndarray]]) -> None:
+    """Write one checkpoint atomically as an .npz of float32 arrays."""
+    arrays: dict[str, np.ndarray] = {"step": np.int64(step), "epoch": np.float64(epoch)}
+    for prefix, by_layer in (("weight", weights), ("gradient", gradients)):
+        for layer, named in by_layer.items():
+            for name, value in named.items():
+                arrays[f"{prefix}/{layer}/{name}"] = np.asarray(value, np.float32)
+    storage.atomic_write(path, lambda temp: np.savez(temp, **arrays), suffix=".npz")
+
+
+def load_checkpoint(path: Path, run_id: str) -> Checkpoint:
+    """Read a checkpoint written by save_checkpoint; raise RunError when it is unreadable."""
+    try:
+        with np.load(path) as archive:
+            weights: dict[str, dict[str, np.ndarray]] = {}
+            gradients: dict[str, dict[str, np.ndarray]] = {}
+            for key in archive.files:
+                if "/" not in key:
+                    continue
+                prefix, layer, name = key.split("/", 2)
+                (weights if prefix == "weight" else gradients).setdefault(layer, {})[name] = archive[key]
+            return Checkpoint(run_id, int(archive["step"]), float(archive["epoch"]), weights, gradients)
+    except (OSError, ValueError, KeyError) as error:
+        raise RunError(f"checkpoint {path.name} of run {run_id} is unreadable ({error})") from None
+
+
+def histogram(values: np.ndarray, bins: int = 32) -> dict[str, list[float]]:
+    """Return {"edges", "counts"} of the values over their own range (one bin when they are all equal)."""
+    flat = np.asarray(values, np.float64).ravel()
+    low, high = (float(flat.min()), float(flat.max())) if flat.size else (0.0, 0.0)
+    if high <= low:
+        high = low + 1e-12
+        bins = 1
+    counts, edges = np.histogram(flat, bins=bins, range=(low, high))
+    return {"edges": edges.tolist(), "counts": counts.astype(int).tolist()}
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # A recycled pid belongs to some other program: then the training is gone.
+        return b"dashboard.training" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+
+
+class RunStore:
+    """Creates, lists, reads and deletes the runs under one folder."""
+
+    def __init__(self, model_dir: Path) -> None:
+        self.root = Path(model_dir) / RUNS_FOLDER
+
+    def folder(self, run_id: Any) -> Path:
+        """Return the folder of a run; raise RunError for an id that is not a run id."""
+        if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
+            raise RunError(f"{run_id!r} is not a run id")
+        return self.root / run_id
+
+    def create(self, options: TrainingOptions, *, data_source: str | None = None,
+               data_fingerprint: str | None = None) -> str:
+        """Make a new run folder in the queued state; return its id."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        while True:
+            run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+            try:
+                (self.root / run_id).mkdir()
+                break
+            except FileExistsError:
+                continue
+        (self.root / run_id / CHECKPOINT_FOLDER).mkdir()
+        storage.write_json(self.root / run_id / RUN_FILE, {
+            "id": run_id, "status": QUEUED, "options": options.to_dict(), "created": time.time(),
+            "data_source": data_source, "data_fingerprint": data_fingerprint,
+        })
+        return run_id
+
+    def record(self, run_id: str) -> dict[str, Any]:
+        """Return a run's record, first marking it failed or cancelled if its training died unseen."""
+        folder = self.folder(run_id)
+        record = storage.read_json(folder / RUN_FILE)
+        if not isinstance(record, dict):
+            raise RunError(f"there is no run {run_id}")
+        if record.get("status") == RUNNING and self._died(folder, record):
+            cancelled = (folder / CANCEL_FILE).exists()
+            record = self.update(run_id, status=CANCELLED if cancelled else FAILED, finished=time.time(),
+                                 error=None if cancelled else "the training process ended before finishing "
+                                                              "(killed, or out of memory)")
+            log.warning("run %s: its training process is gone; marked %s", run_id, record["status"])
+        return record
+
+    def _died(self, folder: Path, record: dict[str, Any]) -> bool:
+        pid, host = record.get("pid"), record.get("host")
+        if isinstance(pid, int) and host == socket.gethostname():
+            return not _process_alive(pid)
+        progress = storage.read_json(folder / PROGRESS_FILE, {}) or {}
+        last = progress.get("updated", record.get("started", record.get("created", 0)))
+        return time.time() - float(last) > HEARTBEAT_TIMEOUT_SECONDS
+
+    def update(self, run_id: str, **fields: Any) -> dict[str, Any]:
+        """Merge fields into a run's record (only its training process and the reaper write it)."""
+        path = self.folder(run_id) / RUN_FILE
+        record = storage.read_json(path, {}) or {}
+        record.update(fields)
+        storage.write_json(path, record)
+        return record
+
+    def list(self) -> list[dict[str, Any]]:
+        """Return every run's record, newest first (folders without a readable record are skipped)."""
+        if not self.root.is_dir():
+            return []
+        records = []
+        for folder in sorted(self.root.iterdir(), reverse=True):
+            if folder.is_dir() and _RUN_ID.match(folder.name):
+                try:
+                    records.append(self.record(folder.name))
+                except RunError:
+                    continue
+        return records
+
+    def active(self) -> list[dict[str, Any]]:
+        """Return the runs that are queued or training now."""
+        return [record for record in self.list() if record.get("status") in ACTIVE]
+
+    def progress(self, run_id: str) -> dict[str, Any] | None:
+        """Return where a run's training is now, or None before it started."""
+        return storage.read_json(self.folder(run_id) / PROGRESS_FILE)
+
+    def history(self, run_id: str) -> list[dict[str, Any]]:
+        """Return a run's snapshots (one per checkpoint), oldest first."""
+        history = storage.read_json(self.folder(run_id) / HISTORY_FILE, {}) or {}
+        snapshots = history.get("snapshots", [])
+        return snapshots if isinstance(snapshots, list) else []
+
+    def checkpoint_path(self, run_id: str, step: int) -> Path:
+        """Return the path of a run's checkpoint after `step` steps."""
+        return self.folder(run_id) / CHECKPOINT_FOLDER / checkpoint_name(step)
+
+    def checkpoint(self, run_id: str, step: int) -> Checkpoint:
+        """Return a run's checkpoint; raise RunError if there is no such checkpoint."""
+        path = self.checkpoint_path(run_id, step)
+        if not path.exists():
+            raise RunError(f"run {run_id} has no checkpoint at step {step}")
+        return load_checkpoint(path, run_id)
+
+    def request_cancel(self, run_id: str) -> None:
+        """Ask a run's training to stop at its next step."""
+        folder = self.folder(run_id)
+        if folder.is_dir():
+            (folder / CANCEL_FILE).touch()
+
+    def cancel_requested(self, run_id: str) -> bool:
+        """Return whether someone asked this run to stop."""
+        return (self.folder(run_id) / CANCEL_FILE).exists()
+
+    def delete(self, run_id: str, *, served_run: str | None) -> None:
+        """Delete a run's folder; refuse for a run still training or the one being served."""
+        record = self.record(run_id)
+        if record.get("status") in ACTIVE:
+            raise RunError(f"run {run_id} is still {record['status']}; cancel it first")
+        if run_id == served_run:
+            raise RunError(f"run {run_id} is the model being served; serve another run before deleting it")
+        shutil.rmtree(self.folder(run_id))
+        log.info("deleted run %s", run_id)
