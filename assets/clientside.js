@@ -94,13 +94,13 @@
 
     /* What the main panels show: the served model (its version, so a new one refreshes them) or a run's
        checkpoint. Unchanged views are not written again, so no panel recomputes for nothing. */
-    checkpointView: function (step, shownRun, signature, current) {
+    checkpointView: function (position, steps, shownRun, signature, current) {
       const noUpdate = window.dash_clientside.no_update;
       let view;
       if (shownRun === "served" || shownRun === null || shownRun === undefined) {
         view = {model: signature ? signature.served : null};
-      } else if (typeof step === "number") {
-        view = {run: shownRun, step: step};
+      } else if (typeof position === "number" && Array.isArray(steps) && position < steps.length) {
+        view = {run: shownRun, step: steps[position]};
       } else {
         return noUpdate;
       }
@@ -110,7 +110,7 @@
     /* Play steps the slider through the checkpoints; a click toggles it, and it stops at the last one. */
     playTimeline: function (clicks, ticks, value, marks, timerDisabled) {
       const noUpdate = window.dash_clientside.no_update;
-      const steps = Object.keys(marks || {}).map(Number).sort(function (a, b) { return a - b; });
+      const steps = Object.keys(marks || {}).map(Number).sort(function (a, b) { return a - b; });  /* positions */
       const triggered = (window.dash_clientside.callback_context.triggered[0] || {}).prop_id || "";
       if (!steps.length) { return [noUpdate, true, "▶ Play"]; }
       if (triggered.indexOf("n_clicks") >= 0) {

@@ -97,6 +97,7 @@ COMPARE_GRAPH = "compare-graph"
 COMPARE_CAPTION = "compare-caption"
 EPOCH_SLIDER = "epoch-slider"
 EPOCH_FIELD = "epoch-field"
+TIMELINE_STEPS = "timeline-steps"      # the training step of each slider position (a store)
 PLAY_BUTTON = "play-button"
 PLAY_TIMER = "play-timer"
 VIEW_LABEL = "view-label"

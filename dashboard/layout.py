@@ -158,13 +158,15 @@ def _timeline(lens: Lens) -> html.Section:
         html.Div([
             html.Button("▶ Play", id=ids.PLAY_BUTTON, n_clicks=0, className="button step", disabled=True,
                         title="Step through the checkpoints"),
-            html.Div(dcc.Slider(id=ids.EPOCH_SLIDER, min=0, max=1, step=None, value=0, marks={}, disabled=True,
-                                updatemode="drag", included=False, tooltip=None), className="epoch-slider"),
+            html.Div(dcc.Slider(id=ids.EPOCH_SLIDER, min=0, max=0, step=1, value=0, marks={}, disabled=True,
+                                updatemode="drag", included=False, allow_direct_input=False),
+                     className="epoch-slider"),
         ], id=ids.EPOCH_FIELD, className="timeline-slider"),
         html.P("The panels show the served model.", id=ids.VIEW_LABEL, className="view-label",
                **{"aria-live": "polite"}),
         dcc.Interval(id=ids.PLAY_TIMER, interval=PLAY_INTERVAL_MS, disabled=True),
         dcc.Store(id=ids.CHECKPOINT_VIEW, data={"model": lens.served.version}),
+        dcc.Store(id=ids.TIMELINE_STEPS, data=[]),
     ], className="timeline")
 
 

@@ -97,7 +97,7 @@ def layer_norm_curves(epochs: np.ndarray, weight_norms: dict[str, Sequence[float
         yaxis=axis(title=axis_title("weight norm ‖w‖"), gridcolor=GRID, rangemode="tozero"),
         xaxis2=axis(domain=[0.55, 1], title=axis_title("epoch"), gridcolor=GRID, anchor="y2"),
         yaxis2=axis(title=axis_title("gradient norm ‖∂L/∂w‖ (probe batch)"), gridcolor=GRID, anchor="x2",
-                    type="log", exponentformat="e"),
+                    type="log", exponentformat="e", dtick="D2"),
         legend=dict(orientation="h", y=-0.28, font=dict(size=10)), shapes=_marker_line(current_epoch),
     )
 

@@ -84,3 +84,33 @@ def tiny_model():
 def tiny_image():
     """A reproducible 10x10x1 image in [0, 1]."""
     return np.random.default_rng(7).random((10, 10, 1)).astype(np.float32)
+
+
+TINY_RUN = dict(epochs=2, batch_size=50, train_size=300, seed=3)
+
+
+@pytest.fixture(scope="session")
+def trained_run(model_dir, mnist):
+    """A finished two-epoch training run on 300 digits in the session's model folder (not served).
+
+    It trains in this process: the code under test is the same the training process runs, and no
+    TensorFlow process is forked here either way.
+    """
+    from dashboard import runs, training
+
+    store = runs.RunStore(model_dir)
+    run_id = store.create(runs.TrainingOptions(**TINY_RUN))
+    assert training.run_in_this_process(model_dir, run_id, mnist, serve=False) == 0
+    return run_id
+
+
+@pytest.fixture()
+def private_settings(tmp_path, model_dir):
+    """Settings over a private copy of the session's model folder, for tests that publish or delete models."""
+    import shutil
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for name in ("model.keras", "model.json"):
+        shutil.copy(model_dir / name, folder / name)
+    return Settings(model_dir=folder, offline=True, epochs=TEST_EPOCHS, train_limit=TEST_TRAIN_LIMIT)

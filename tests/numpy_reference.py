@@ -32,8 +32,13 @@ def relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0.0)
 
 
-def forward(model_weights: list[tuple[str, dict]], image: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+HIDDEN = {"relu": lambda x: np.maximum(x, 0.0), "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)), "tanh": np.tanh}
+
+
+def forward(model_weights: list[tuple[str, dict]], image: np.ndarray, hidden: str = "relu",
+            ) -> tuple[list[np.ndarray], np.ndarray]:
     """Return (every layer's output, final logits) for a chain described as [(kind, weights)]."""
+    relu = HIDDEN[hidden]  # the hidden layers' activation (ReLU in the seed CNN)
     x = image.astype(np.float64)
     outputs, logits = [], None
     for position, (kind, weights) in enumerate(model_weights):
@@ -75,4 +80,17 @@ def chain_of(model) -> list[tuple[str, dict]]:
             kernel, bias = layer.get_weights()
             weights = {"kernel": np.array(kernel, dtype=np.float64), "bias": np.array(bias, dtype=np.float64)}
         chain.append((kind, weights))
+    return chain
+
+
+SEED_CHAIN = ("conv1", "pool1", "conv2", "pool2", "flatten", "dense", "probabilities")
+_KINDS = {"conv": "Conv2D", "pool": "MaxPooling2D", "flatten": "Flatten", "dense": "Dense", "probabilities": "Dense"}
+
+
+def seed_chain(weights: dict[str, dict[str, np.ndarray]]) -> list[tuple[str, dict]]:
+    """Return the seed CNN as [(kind, weights)] from {layer: {"kernel", "bias"}} (a checkpoint's arrays)."""
+    chain = []
+    for name in SEED_CHAIN:
+        kind = next(kind for prefix, kind in _KINDS.items() if name.startswith(prefix))
+        chain.append((kind, {k: np.asarray(v, np.float64) for k, v in weights.get(name, {}).items()}))
     return chain

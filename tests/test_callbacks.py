@@ -124,8 +124,13 @@ def client(test_settings, lens):
 
 @pytest.fixture(scope="module")
 def dependencies(client):
-    """The callbacks the server runs (the browser runs those with a clientside_function)."""
-    return [d for d in client.get("/_dash-dependencies").get_json() if not d.get("clientside_function")]
+    """The callbacks the server runs (the browser runs those with a clientside_function).
+
+    The training job is left out: a request starts a background job, so it is tested on its own
+    (test_training.py) and in the browser.
+    """
+    return [d for d in client.get("/_dash-dependencies").get_json()
+            if not d.get("clientside_function") and "training-result" not in d["output"]]
 
 
 def valid_values(dependency) -> list:
@@ -135,7 +140,13 @@ def valid_values(dependency) -> list:
                 "scale-mode.value": "shared", "input-channel.value": views.SUMMARY_CHANNEL,
                 "explain-target.value": PREDICTED, "explain-contrast.value": "none", "smoothgrad-samples.value": 8,
                 "smoothgrad-sigma.value": 0.15, "ig-steps.value": 8, "ig-baseline.value": "black",
-                "gradcam-layer.value": "conv2", "overlay-opacity.value": 0.7, "sanity-check.value": []}
+                "gradcam-layer.value": "conv2", "overlay-opacity.value": 0.7, "sanity-check.value": [],
+                "checkpoint-view.data": {"model": "any"}, "cancel-training-button.n_clicks": 1,
+                "training-run.data": None, "runs-poll.n_intervals": 1, "training-result.children": "",
+                "run-message.children": "", "runs-signature.data": None, "shown-run.value": "served",
+                "epoch-slider.value": 0, "timeline-steps.data": [], "compare-runs.value": [],
+                "distribution-layer.value": "conv1", "delete-run-confirm.submit_n_clicks": 1,
+                "first-run-poll.n_intervals": 1}
     values = []
     for slot in dependency["inputs"] + dependency["state"]:
         values.append(0 if slot["id"].startswith("{") else defaults[f"{slot['id']}.{slot['property']}"])
@@ -148,7 +159,7 @@ def post(client, dependency, values, lens):
 
 
 def test_every_callback_answers_a_valid_request(client, dependencies, lens):
-    assert len(dependencies) == 7
+    assert len(dependencies) == 18
     for dependency in dependencies:
         response = post(client, dependency, valid_values(dependency), lens)
         assert response.status_code in (200, 204), (dependency["output"], response.status_code)
@@ -156,7 +167,7 @@ def test_every_callback_answers_a_valid_request(client, dependencies, lens):
 
 def test_posting_a_browser_side_callback_to_the_server_is_refused_cleanly(client, lens):
     browser_side = [d for d in client.get("/_dash-dependencies").get_json() if d.get("clientside_function")]
-    assert len(browser_side) == 6
+    assert len(browser_side) == 8
     for dependency in browser_side:
         values = [0] * (len(dependency["inputs"]) + len(dependency["state"]))
         response = post(client, dependency, values, lens)
@@ -186,7 +197,7 @@ def test_every_callback_survives_bad_values(client, dependencies, lens):
 
 def test_an_out_of_range_digit_is_reported_in_the_page(client, dependencies, lens):
     dependency = next(d for d in dependencies if "activation-figure" in d["output"])
-    response = post(client, dependency, [10**9, "conv1"], lens)
+    response = post(client, dependency, [10**9, "conv1", {"model": "any"}], lens)
     assert response.status_code == 200
     assert "Digit index 1000000000 is out of range" in response.get_data(as_text=True)
 
@@ -198,7 +209,7 @@ def test_an_unexpected_error_becomes_a_short_message_and_a_logged_traceback(test
     class BrokenLens(Lens):
         """The real lens, except that computing tensors fails the way a bug would."""
 
-        def tensors(self, index, score_class=-1):
+        def tensors(self, index, score_class=-1, checkpoint=None):
             raise RuntimeError("simulated failure deep in the service")
 
     broken = BrokenLens(lens.data, lens.models)
@@ -206,7 +217,7 @@ def test_an_unexpected_error_becomes_a_short_message_and_a_logged_traceback(test
     client.get("/")
     dependency = next(d for d in client.get("/_dash-dependencies").get_json() if "activation-figure" in d["output"])
     with caplog.at_level("ERROR"):
-        response = post(client, dependency, [1, "conv1"], lens)
+        response = post(client, dependency, [1, "conv1", {"model": "any"}], lens)
     text = response.get_data(as_text=True)
     assert response.status_code == 200, text[:500]
     assert "Something went wrong while drawing this view" in text  # in the panel itself: nothing stale

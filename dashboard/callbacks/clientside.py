@@ -45,8 +45,8 @@ def register(app: Dash) -> None:
     app.clientside_callback(
         ClientsideFunction(NAMESPACE, "checkpointView"),
         Output(ids.CHECKPOINT_VIEW, "data"),
-        Input(ids.EPOCH_SLIDER, "value"), Input(ids.SHOWN_RUN, "value"), Input(ids.RUNS_SIGNATURE, "data"),
-        State(ids.CHECKPOINT_VIEW, "data"),
+        Input(ids.EPOCH_SLIDER, "value"), Input(ids.TIMELINE_STEPS, "data"), Input(ids.SHOWN_RUN, "value"),
+        Input(ids.RUNS_SIGNATURE, "data"), State(ids.CHECKPOINT_VIEW, "data"),
     )
     app.clientside_callback(
         ClientsideFunction(NAMESPACE, "playTimeline"),

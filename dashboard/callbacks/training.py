@@ -14,7 +14,7 @@ import time
 from typing import Any, Callable
 
 import numpy as np
-from dash import Dash, Input, Output, State, html, no_update
+from dash import Dash, Input, Output, State, ctx, html, no_update
 
 from dashboard import figures, ids, runs, training_figures
 from dashboard.callbacks import validate
@@ -176,30 +176,40 @@ def _shown_run(lens: Lens, shown) -> str | None:
     return shown
 
 
+FRACTION_LABELS = {0.125: "⅛", 0.25: "¼", 0.5: "½"}
+
+
 def _slider_error(message: str):
-    return 0, 1, 0, {}, True, True
+    return 0, 0, {}, True, True, []
 
 
 @shows_errors(_slider_error)
-def timeline(lens: Lens, shown, _signature, current_step) -> tuple:
-    """Return the epoch slider for the chosen run: one stop per checkpoint, labelled at epoch ends."""
+def timeline(lens: Lens, shown, _signature, position, steps_shown) -> tuple:
+    """Return the epoch slider for the chosen run: one evenly spaced stop per checkpoint, labelled by epoch.
+
+    The slider's value is the checkpoint's position; the steps store maps positions to training steps.
+    Choosing another run moves to its last checkpoint; new checkpoints of a running run keep the position.
+    """
     if shown in (None, SERVED):
-        return 0, 1, 0, {}, True, True
+        return 0, 0, {}, True, True, []
     run_id = validate.text(shown, what="Run")
     try:
         snapshots = lens.runs.history(run_id)
     except runs.RunError as error:
         raise InvalidInput(str(error)) from None
     if not snapshots:
-        return 0, 1, 0, {}, True, True
+        return 0, 0, {}, True, True, []
+    steps = [int(s["step"]) for s in snapshots]
     marks = {}
-    for snapshot in snapshots:
-        epoch = snapshot["epoch"]
-        label = f"{epoch:g}" if float(epoch).is_integer() else ""
-        marks[int(snapshot["step"])] = {"label": label}
-    steps = sorted(marks)
-    value = current_step if current_step in marks else steps[-1]
-    return steps[0], steps[-1], value, marks, False, len(steps) < 2
+    for position_of, snapshot in enumerate(snapshots):
+        epoch = float(snapshot["epoch"])
+        label = f"{epoch:g}" if epoch.is_integer() else FRACTION_LABELS.get(epoch, "")
+        marks[position_of] = {"label": label or " "}
+    run_changed = ctx.triggered_id == ids.SHOWN_RUN or not isinstance(steps_shown, list)
+    keep = (not run_changed and isinstance(position, int) and 0 <= position < len(steps_shown)
+            and steps_shown[position] in steps)
+    value = steps.index(steps_shown[position]) if keep else len(steps) - 1
+    return len(steps) - 1, value, marks, False, len(steps) < 2, steps
 
 
 @shows_errors(_message)
@@ -321,8 +331,8 @@ def compare_runs(lens: Lens, index, shown, compare, view) -> tuple:
     except runs.RunError as error:
         raise _run_error(error) from None
     if len(picked) < 2:
-        return _compare_error("Pick runs to compare above: this panel then shows the same digit in each of them, "
-                              "at the epoch the views show.")
+        return (figures.message_figure("Pick runs to compare above: this panel then shows the same digit in each "
+                                       "of them, at the epoch the views show.", height=120), "")
     epoch = _epoch_of(lens, checkpoint)
     image, label = lens.image(index)
     rows = []
@@ -417,9 +427,10 @@ def register(app: Dash, lens: Lens, manager: Any = None) -> None:
         State(ids.RUNS_SIGNATURE, "data"),
     )(bind(run_list, lens))
     app.callback(
-        Output(ids.EPOCH_SLIDER, "min"), Output(ids.EPOCH_SLIDER, "max"), Output(ids.EPOCH_SLIDER, "value"),
-        Output(ids.EPOCH_SLIDER, "marks"), Output(ids.EPOCH_SLIDER, "disabled"), Output(ids.PLAY_BUTTON, "disabled"),
+        Output(ids.EPOCH_SLIDER, "max"), Output(ids.EPOCH_SLIDER, "value"), Output(ids.EPOCH_SLIDER, "marks"),
+        Output(ids.EPOCH_SLIDER, "disabled"), Output(ids.PLAY_BUTTON, "disabled"), Output(ids.TIMELINE_STEPS, "data"),
         Input(ids.SHOWN_RUN, "value"), Input(ids.RUNS_SIGNATURE, "data"), State(ids.EPOCH_SLIDER, "value"),
+        State(ids.TIMELINE_STEPS, "data"),
     )(bind(timeline, lens))
     app.callback(Output(ids.VIEW_LABEL, "children"), Input(ids.CHECKPOINT_VIEW, "data"))(bind(view_label, lens))
     app.callback(
