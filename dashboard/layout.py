@@ -146,6 +146,7 @@ def _explanation_controls(lens: Lens) -> html.Div:
 
 SERVED = "served"
 PLAY_INTERVAL_MS = 900
+PROGRESS_MAX = "1000"  # html.Progress takes its numbers as strings
 
 
 def _timeline(lens: Lens) -> html.Section:
@@ -192,7 +193,7 @@ def _training_section(lens: Lens) -> html.Section:
         html.Div([html.H2("Training: watch the network learn")], className="panel-head"),
         _options_form(),
         html.Div([
-            html.Progress(id=ids.TRAINING_PROGRESS, value=0, max=1000, className="progress"),
+            html.Progress(id=ids.TRAINING_PROGRESS, value="0", max=PROGRESS_MAX, className="progress"),
             html.Span("", id=ids.TRAINING_STATUS, className="training-status", **{"aria-live": "polite"}),
         ], className="progress-row"),
         html.P("", id=ids.TRAINING_RESULT, className="caption"),
@@ -242,7 +243,7 @@ def waiting_layout(status: str) -> html.Div:
             html.H2("Training the first model"),
             html.P("There is no trained model in the cache yet, so one is training now in its own process. "
                    "The page opens on it as soon as it is ready.", className="caption"),
-            html.Progress(id=ids.FIRST_RUN_PROGRESS, value=0, max=1000, className="progress"),
+            html.Progress(id=ids.FIRST_RUN_PROGRESS, value="0", max=PROGRESS_MAX, className="progress"),
             html.P(status, id=ids.FIRST_RUN_STATUS, className="training-status", **{"aria-live": "polite"}),
             dcc.Interval(id=ids.FIRST_RUN_POLL, interval=1000),
             dcc.Location(id=ids.FIRST_RUN_RELOAD, refresh=True),

@@ -207,7 +207,7 @@ class RunStore:
         record = storage.read_json(folder / RUN_FILE)
         if not isinstance(record, dict):
             raise RunError(f"there is no run {run_id}")
-        if record.get("status") == RUNNING and self._died(folder, record):
+        if record.get("status") in ACTIVE and "pid" in record and self._died(folder, record):
             cancelled = (folder / CANCEL_FILE).exists()
             record = self.update(run_id, status=CANCELLED if cancelled else FAILED, finished=time.time(),
                                  error=None if cancelled else "the training process ended before finishing "

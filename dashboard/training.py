@@ -272,10 +272,13 @@ def launch(settings: "Settings", run_id: str, *, serve: bool = True) -> subproce
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
     project = str(Path(__file__).resolve().parent.parent)
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [project, environment.get("PYTHONPATH")]))
-    log_file = open(runs.RunStore(settings.model_dir).folder(run_id) / "training.log", "ab")  # noqa: SIM115
-    with log_file:
-        return subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=environment, cwd=project)
+    store = runs.RunStore(settings.model_dir)
+    with open(store.folder(run_id) / "training.log", "ab") as log_file:
+        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   env=environment, cwd=project)
+    # Recorded at once, so a process killed before it wrote a word is still seen to be gone.
+    store.update(run_id, pid=process.pid, host=socket.gethostname())
+    return process
 
 
 def main(argv: Sequence[str] | None = None) -> int:

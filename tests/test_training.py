@@ -188,7 +188,7 @@ def test_the_training_job_refuses_bad_options_and_reports_a_finished_run(private
     assert "finished" in outcome and "now the served model" in outcome, outcome
     (record,) = runs.RunStore(private_settings.model_dir).list()
     assert record["options"]["activation"] == "tanh" and record["options"]["learning_rate"] == 0.002
-    assert reports[0][0] == 0 and reports[-1][0] == 1000 and all(r[2] == record["id"] for r in reports)
+    assert reports[0][0] == "0" and reports[-1][0] == "1000" and all(r[2] == record["id"] for r in reports)
     assert json.loads((private_settings.model_dir / METADATA_FILE).read_text())["run"] == record["id"]
 
 

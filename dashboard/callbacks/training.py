@@ -44,6 +44,11 @@ def training_options(epochs, batch_size, learning_rate, train_size, activation) 
         raise InvalidInput(str(error)) from None
 
 
+def _per_mille(fraction: float) -> str:
+    """Return a fraction as the value of the page's progress bars (which take strings, out of 1000)."""
+    return str(int(round(1000 * min(1.0, max(0.0, float(fraction))))))
+
+
 def progress_text(progress: dict[str, Any] | None) -> str:
     """Return one line saying where a training is: epoch, step, latest losses and accuracies."""
     if not progress:
@@ -81,7 +86,7 @@ def run_training_job(settings: Settings, set_progress: Callable, epochs, batch_s
     if busy:
         return f"Not started: run {busy[0]['id']} is still training; wait for it or cancel it."
     run_id = store.create(options)
-    set_progress((0, progress_text(None), run_id))
+    set_progress((_per_mille(0.0), progress_text(None), run_id))
     process = training.launch(settings, run_id)
     last = None
     while process.poll() is None:
@@ -89,7 +94,7 @@ def run_training_job(settings: Settings, set_progress: Callable, epochs, batch_s
         progress = store.progress(run_id)
         if progress and progress != last:
             last = progress
-            set_progress((int(1000 * progress["fraction"]), progress_text(progress), run_id))
+            set_progress((_per_mille(progress["fraction"]), progress_text(progress), run_id))
     return outcome_text(store.record(run_id))
 
 
@@ -384,14 +389,14 @@ def model_status(lens: Lens, signature) -> tuple:
 def first_run(lens: Lens, _tick) -> tuple:
     """Return the first training's progress while no model is served, and a reload once one is."""
     if lens.ready:
-        return 1000, "The model is ready: opening the page…", "/"
+        return _per_mille(1.0), "The model is ready: opening the page…", "/"
     active = lens.runs.active()
     if not active:
         recent = lens.runs.list()
         text = outcome_text(recent[0]) if recent else "Waiting for the training process to start…"
         return no_update, text, no_update
     progress = lens.runs.progress(active[0]["id"])
-    return int(1000 * (progress or {}).get("fraction", 0)), progress_text(progress), no_update
+    return _per_mille((progress or {}).get("fraction", 0.0)), progress_text(progress), no_update
 
 
 def register_background(app: Dash, settings: Settings, manager: Any = None) -> None:
