@@ -3,7 +3,7 @@
 # Prints a table and writes benchmarks/results.json and benchmarks/RESULTS.md.
 set -euo pipefail
 cd "$(dirname "$0")"
-scripts/install-chromium.sh
+scripts/install-system-packages.sh
 scripts/setup-venv.sh requirements-dev.txt
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 exec .venv/bin/python -m benchmarks.run "$@"
