@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import report  # noqa: E402
-from benchmarks.run import LAYERS, action_plans, free_port  # noqa: E402
+from benchmarks.run import LAYERS, action_plans, free_port, with_view  # noqa: E402
 from dashboard.config import default_model_dir  # noqa: E402
 from tests import dash_requests  # noqa: E402
 
@@ -49,6 +49,7 @@ def request_bodies(url: str, test_size: int) -> list[bytes]:
     for updates in action_plans(digits).values():
         for update in updates:
             for name, values in update:
+                values = with_view(dependencies[name], values)
                 bodies.append(json.dumps(dash_requests.body(dependencies[name], values, LAYERS)).encode())
     np.random.default_rng(2).shuffle(bodies)
     return bodies

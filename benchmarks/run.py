@@ -118,7 +118,8 @@ class Client:
 
     def call(self, first_output: str, values: list) -> tuple[float, int, int]:
         """Return (ms, raw bytes, gzip bytes on the wire) for one callback request."""
-        body = json.dumps(dash_requests.body(self.dependencies[first_output], values, LAYERS))
+        dependency = self.dependencies[first_output]
+        body = json.dumps(dash_requests.body(dependency, with_view(dependency, values), LAYERS))
         started = time.perf_counter()
         response = self.session.post(self.url + "/_dash-update-component", data=body, stream=True,
                                      headers={"Content-Type": "application/json", "Accept-Encoding": "gzip"})
@@ -128,6 +129,17 @@ class Client:
             raise RuntimeError(f"{first_output}: HTTP {response.status_code}")
         raw = gzip.decompress(wire) if response.headers.get("Content-Encoding") == "gzip" else wire
         return elapsed, len(raw), len(wire)
+
+
+SERVED_VIEW = {"model": "served"}  # what the page sends while it shows the served model
+
+
+def with_view(dependency: dict, values: list) -> list:
+    """Return the values with the page's view appended for the callbacks that take one as their last input."""
+    slots = dependency["inputs"] + dependency["state"]
+    if len(values) == len(slots) - 1 and slots[-1]["id"] == "checkpoint-view":
+        return [*values, SERVED_VIEW]
+    return values
 
 
 def action_plans(digits: list[int]) -> dict[str, list[list[tuple[str, list]]]]:
@@ -194,7 +206,7 @@ def measure_concurrent(url: str, plans: dict, dependencies: dict) -> dict:
 
     def send(job):
         slot, (name, values) = job
-        body = json.dumps(dash_requests.body(dependencies[name], values, LAYERS))
+        body = json.dumps(dash_requests.body(dependencies[name], with_view(dependencies[name], values), LAYERS))
         response = sessions[slot].post(url + "/_dash-update-component", data=body,
                                        headers={"Content-Type": "application/json", "Accept-Encoding": "gzip"})
         if response.status_code not in (200, 204):

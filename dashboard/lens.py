@@ -86,6 +86,7 @@ class CheckpointViews:
         self._lock = threading.Lock()
         self._checkpoints: collections.OrderedDict[tuple[str, int], runs.Checkpoint] = collections.OrderedDict()
         self._extractors: dict[str, "TensorExtractor"] = {}
+        self._engines: dict[str, tuple[attributions.AttributionEngine, attributions.AttributionEngine]] = {}
         self._assigned: str | None = None
 
     def checkpoint(self, run_id: str, step: int) -> runs.Checkpoint:
@@ -118,6 +119,15 @@ class CheckpointViews:
                 extractor = TensorExtractor(build_seed_model(activation=activation))
                 self._extractors[activation] = extractor
             return extractor
+
+    def engines_for(self, activation: str) -> tuple[attributions.AttributionEngine, attributions.AttributionEngine]:
+        """Return (attribution engine, engine on a randomized copy) of the model with this activation (built once)."""
+        model = self.extractor_for(activation).model
+        with self._lock:
+            if activation not in self._engines:
+                self._engines[activation] = (attributions.AttributionEngine(model),
+                                             attributions.AttributionEngine(attributions.randomized_copy(model)))
+            return self._engines[activation]
 
     def extractor_at(self, checkpoint: runs.Checkpoint, activation: str) -> "TensorExtractor":
         """Return an extractor holding the checkpoint's weights. Call under the lens's compute lock."""
@@ -329,31 +339,49 @@ class Lens:
             return self._engines[1], self._engines[2]
 
     def explain(self, index: int, request: attributions.AttributionRequest, *, grad_cam_layer: str | None = None,
-                sanity_check: bool = False, target: int = 0) -> Explanation:
+                sanity_check: bool = False, target: int = 0,
+                checkpoint: tuple[str, int] | None = None) -> Explanation:
         """Return every method's map for a test digit, deletion curves for `target`, and optionally the same
-        maps on a randomized copy of the model (cached)."""
-        key = (self.served.version, index, request.class_weights.tobytes(), request.smoothgrad_samples,
+        maps on a randomized copy of the model (cached); from the served model or a run's checkpoint."""
+        model_key = self.served.version if checkpoint is None else checkpoint
+        key = (model_key, index, request.class_weights.tobytes(), request.smoothgrad_samples,
                request.smoothgrad_sigma, request.ig_steps, request.ig_baseline, request.seed, grad_cam_layer,
                sanity_check, target)
         with self._lock:
             if key in self._explanations:
                 self._explanations.move_to_end(key)
                 return self._explanations[key]
-        engine, random_engine = self._attribution_engines()
         image, _ = self.image(index)
-        maps = engine.explain(image, request, grad_cam_layer=grad_cam_layer)
-        random_maps = random_engine.explain(image, request, grad_cam_layer=grad_cam_layer) if sanity_check else None
-        batches, fractions = [], None
-        for name in attributions.METHODS:
-            fractions, images = attributions.deletion_images(image, maps[name])
-            batches.append(images)
-        probabilities = self.served.extractor.probabilities(np.concatenate(batches))[:, target]
-        curves = dict(zip(attributions.METHODS, probabilities.reshape(len(attributions.METHODS), -1)))
-        result = Explanation(maps=maps, random_maps=random_maps, fractions=fractions, deletion=curves,
-                             deletion_auc={name: attributions.area_under_curve(fractions, curve)
-                                           for name, curve in curves.items()}, target=target)
+        arguments = dict(grad_cam_layer=grad_cam_layer, sanity_check=sanity_check, target=target)
+        if checkpoint is None:
+            engine, random_engine = self._attribution_engines()
+            result = _explanation(engine, random_engine, self.served.extractor, image, request, **arguments)
+        else:
+            stored = self.checkpoints.checkpoint(*checkpoint)
+            activation = self.checkpoints.activation_of(checkpoint[0])
+            # The checkpoint's weights stay assigned for the whole computation.
+            with self._compute_lock:
+                extractor = self.checkpoints.extractor_at(stored, activation)
+                engine, random_engine = self.checkpoints.engines_for(activation)
+                result = _explanation(engine, random_engine, extractor, image, request, **arguments)
         with self._lock:
             self._explanations[key] = result
             while len(self._explanations) > TENSOR_CACHE_SIZE // 4:
                 self._explanations.popitem(last=False)
         return result
+
+
+def _explanation(engine: attributions.AttributionEngine, random_engine: attributions.AttributionEngine,
+                 extractor: "TensorExtractor", image: np.ndarray, request: attributions.AttributionRequest, *,
+                 grad_cam_layer: str | None, sanity_check: bool, target: int) -> Explanation:
+    maps = engine.explain(image, request, grad_cam_layer=grad_cam_layer)
+    random_maps = random_engine.explain(image, request, grad_cam_layer=grad_cam_layer) if sanity_check else None
+    batches, fractions = [], None
+    for name in attributions.METHODS:
+        fractions, images = attributions.deletion_images(image, maps[name])
+        batches.append(images)
+    probabilities = extractor.probabilities(np.concatenate(batches))[:, target]
+    curves = dict(zip(attributions.METHODS, probabilities.reshape(len(attributions.METHODS), -1)))
+    return Explanation(maps=maps, random_maps=random_maps, fractions=fractions, deletion=curves,
+                       deletion_auc={name: attributions.area_under_curve(fractions, curve)
+                                     for name, curve in curves.items()}, target=target)

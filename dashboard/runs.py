@@ -158,17 +158,23 @@ def histogram(values: np.ndarray, bins: int = 32) -> dict[str, list[float]]:
     return {"edges": edges.tolist(), "counts": counts.astype(int).tolist()}
 
 
-def _process_alive(pid: int) -> bool:
+def process_identity(pid: int) -> dict[str, Any]:
+    """Return what identifies a process on this machine: pid, host, and start time (pids get recycled)."""
+    import psutil
+
+    return {"pid": pid, "host": socket.gethostname(), "pid_started": psutil.Process(pid).create_time()}
+
+
+def _process_alive(pid: int, started: Any) -> bool:
+    import psutil
+
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        process = psutil.Process(pid)
+        # A recycled pid belongs to a process that started later: then the training is gone.
+        return process.status() != psutil.STATUS_ZOMBIE and (
+            not isinstance(started, float) or abs(process.create_time() - started) < 1e-3)
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True
-    try:  # A recycled pid belongs to some other program: then the training is gone.
-        return b"dashboard.training" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True
 
 
 class RunStore:
@@ -218,7 +224,7 @@ class RunStore:
     def _died(self, folder: Path, record: dict[str, Any]) -> bool:
         pid, host = record.get("pid"), record.get("host")
         if isinstance(pid, int) and host == socket.gethostname():
-            return not _process_alive(pid)
+            return not _process_alive(pid, record.get("pid_started"))
         progress = storage.read_json(folder / PROGRESS_FILE, {}) or {}
         last = progress.get("updated", record.get("started", record.get("created", 0)))
         return time.time() - float(last) > HEARTBEAT_TIMEOUT_SECONDS

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -235,8 +234,8 @@ def run_in_this_process(model_dir: Path, run_id: str, data: Dataset, *, serve: b
 
     store = runs.RunStore(model_dir)
     parent = os.getppid()
-    store.update(run_id, status=runs.RUNNING, started=time.time(), pid=os.getpid(), host=socket.gethostname(),
-                 data_source=data.source, data_fingerprint=data.fingerprint())
+    store.update(run_id, status=runs.RUNNING, started=time.time(), data_source=data.source,
+                 data_fingerprint=data.fingerprint(), **runs.process_identity(os.getpid()))
 
     def should_stop() -> bool:
         # The parent is the background job; when Dash or Celery stops that job, the training stops too.
@@ -277,7 +276,7 @@ def launch(settings: "Settings", run_id: str, *, serve: bool = True) -> subproce
         process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    env=environment, cwd=project)
     # Recorded at once, so a process killed before it wrote a word is still seen to be gone.
-    store.update(run_id, pid=process.pid, host=socket.gethostname())
+    store.update(run_id, **runs.process_identity(process.pid))
     return process
 
 

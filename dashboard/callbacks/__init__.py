@@ -11,10 +11,11 @@ from dashboard.lens import Lens
 
 def register_all(app: Dash, lens: Lens, manager: Any = None) -> None:
     """Attach every callback of the page to the app, bound to this lens (`manager` runs training jobs)."""
-    from dashboard.callbacks import clientside, digit, explanations, layers, training
+    from dashboard.callbacks import clientside, digit, explanations, layers, timeline, training
 
     clientside.register(app)
     training.register(app, lens, manager)
+    timeline.register(app, lens)
     explanations.register(app, lens)
     digit.register(app, lens)
     layers.register(app, lens)

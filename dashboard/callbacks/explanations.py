@@ -17,13 +17,16 @@ def _explanation_error(message: str):
 
 @shows_errors(_explanation_error)
 def explanations(lens: Lens, index, target, contrast, samples, sigma, steps, baseline, grad_cam_layer, opacity,
-                 sanity) -> tuple:
-    """Return the maps of every method (and of a randomized model), the deletion curves, and captions."""
+                 sanity, view=None) -> tuple:
+    """Return the maps of every method (and of a randomized model), the deletion curves, and captions,
+    for the model the views show (the served one, or a run's checkpoint)."""
     index = validate.digit_index(index, lens.test_size)
+    checkpoint = validate.checkpoint_view(view, lens)
     classes = lens.served.extractor.classes
     choice = validate.one_of(target, [PREDICTED, TRUE, *range(classes)], what="Class to explain")
     image, label = lens.image(index)
-    target_class = {PREDICTED: lens.tensors(index).predicted_class, TRUE: label}.get(choice, choice)
+    predicted = lens.tensors(index, checkpoint=checkpoint).predicted_class
+    target_class = {PREDICTED: predicted, TRUE: label}.get(choice, choice)
     contrast = validate.one_of(contrast, [NO_CONTRAST, *range(classes)], what="Contrast class")
     contrast_class = None if contrast == NO_CONTRAST else int(contrast)
     try:
@@ -40,8 +43,9 @@ def explanations(lens: Lens, index, target, contrast, samples, sigma, steps, bas
     layer = validate.one_of(grad_cam_layer, lens.conv_layer_names, what="Grad-CAM layer")
     alpha = validate.number(opacity, low=0.0, high=1.0, what="Overlay opacity")
     check = validate.flag_list(sanity, what="Sanity check switch")
-    result = lens.explain(index, request, grad_cam_layer=layer, sanity_check=check, target=int(target_class))
-    rows = [("trained model", result.maps)]
+    result = lens.explain(index, request, grad_cam_layer=layer, sanity_check=check, target=int(target_class),
+                          checkpoint=checkpoint)
+    rows = [("trained model" if checkpoint is None else f"step {checkpoint[1]:,}", result.maps)]
     if result.random_maps is not None:
         rows.append(("randomized weights", result.random_maps))
     grid = figures.attribution_grid(image, rows, signed=attributions.SIGNED_METHODS, opacity=alpha)
@@ -71,5 +75,5 @@ def register(app: Dash, lens: Lens) -> None:
         Input(ids.DIGIT, "value"), Input(ids.EXPLAIN_TARGET, "value"), Input(ids.EXPLAIN_CONTRAST, "value"),
         Input(ids.SMOOTHGRAD_SAMPLES, "value"), Input(ids.SMOOTHGRAD_SIGMA, "value"), Input(ids.IG_STEPS, "value"),
         Input(ids.IG_BASELINE, "value"), Input(ids.GRADCAM_LAYER, "value"), Input(ids.OVERLAY_OPACITY, "value"),
-        Input(ids.SANITY_CHECK, "value"),
+        Input(ids.SANITY_CHECK, "value"), Input(ids.CHECKPOINT_VIEW, "data"),
     )(validate.bind(explanations, lens))

@@ -13,20 +13,18 @@ import logging
 import time
 from typing import Any, Callable
 
-import numpy as np
-from dash import Dash, Input, Output, State, ctx, html, no_update
+from dash import Dash, Input, Output, State, html, no_update
 
-from dashboard import figures, ids, runs, training_figures
+from dashboard import ids, runs
 from dashboard.callbacks import validate
 from dashboard.callbacks.validate import InvalidInput, shows_errors
 from dashboard.config import Settings
-from dashboard.layout import SERVED
+from dashboard.training_layout import SERVED
 from dashboard.lens import Lens
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
-MAX_COMPARED = 4
 
 
 def training_options(epochs, batch_size, learning_rate, train_size, activation) -> runs.TrainingOptions:
@@ -173,191 +171,6 @@ def run_list(lens: Lens, _tick, _result, _message, signature) -> tuple:
             choices, new_signature)
 
 
-def _shown_run(lens: Lens, shown) -> str | None:
-    """Return the run whose timeline the views use: the chosen one, or the served model's run."""
-    if shown in (None, SERVED):
-        return lens.models.served_run
-    lens.runs.folder(shown)  # raises RunError for a value that is not a run id
-    return shown
-
-
-FRACTION_LABELS = {0.125: "⅛", 0.25: "¼", 0.5: "½"}
-
-
-def _slider_error(message: str):
-    return 0, 0, {}, True, True, []
-
-
-@shows_errors(_slider_error)
-def timeline(lens: Lens, shown, _signature, position, steps_shown) -> tuple:
-    """Return the epoch slider for the chosen run: one evenly spaced stop per checkpoint, labelled by epoch.
-
-    The slider's value is the checkpoint's position; the steps store maps positions to training steps.
-    Choosing another run moves to its last checkpoint; new checkpoints of a running run keep the position.
-    """
-    if shown in (None, SERVED):
-        return 0, 0, {}, True, True, []
-    run_id = validate.text(shown, what="Run")
-    try:
-        snapshots = lens.runs.history(run_id)
-    except runs.RunError as error:
-        raise InvalidInput(str(error)) from None
-    if not snapshots:
-        return 0, 0, {}, True, True, []
-    steps = [int(s["step"]) for s in snapshots]
-    marks = {}
-    for position_of, snapshot in enumerate(snapshots):
-        epoch = float(snapshot["epoch"])
-        label = f"{epoch:g}" if epoch.is_integer() else FRACTION_LABELS.get(epoch, "")
-        marks[position_of] = {"label": label or " "}
-    run_changed = ctx.triggered_id == ids.SHOWN_RUN or not isinstance(steps_shown, list)
-    keep = (not run_changed and isinstance(position, int) and 0 <= position < len(steps_shown)
-            and steps_shown[position] in steps)
-    value = steps.index(steps_shown[position]) if keep else len(steps) - 1
-    return len(steps) - 1, value, marks, False, len(steps) < 2, steps
-
-
-@shows_errors(_message)
-def view_label(lens: Lens, view) -> str:
-    """Return a sentence saying which model and checkpoint the panels show."""
-    checkpoint = validate.checkpoint_view(view, lens)
-    if checkpoint is None:
-        served = lens.served
-        return (f"The panels show the served model {served.version} "
-                f"(test accuracy {lens.predictions().accuracy:.1%}).")
-    run_id, step = checkpoint
-    snapshot = next((s for s in lens.runs.history(run_id) if s["step"] == step), None)
-    if snapshot is None:
-        return f"The panels show run {run_id} after {step:,} steps."
-    return (f"The panels show run {run_id} at epoch {snapshot['epoch']:.3g} (step {step:,}): test accuracy "
-            f"{snapshot['test_accuracy']:.1%}, test loss {snapshot['test_loss']:.4f}.")
-
-
-def _epoch_of(lens: Lens, checkpoint: tuple[str, int] | None) -> float | None:
-    if checkpoint is None:
-        return None
-    return next((float(s["epoch"]) for s in lens.runs.history(checkpoint[0]) if s["step"] == checkpoint[1]), None)
-
-
-def _compared(lens: Lens, shown, compare) -> list[str]:
-    chosen = _shown_run(lens, shown)
-    if compare is not None and not isinstance(compare, list):
-        raise InvalidInput("Compared runs must be a list of run ids")
-    picked = [chosen] if chosen else []
-    for run_id in compare or []:
-        lens.runs.folder(run_id)
-        if run_id not in picked:
-            picked.append(run_id)
-    if len(picked) > MAX_COMPARED + 1:
-        raise InvalidInput(f"Compare at most {MAX_COMPARED} runs at once")
-    return picked
-
-
-def _curve_errors(message: str):
-    figure = figures.message_figure(message, height=training_figures.CURVE_HEIGHT)
-    return figure, figure
-
-
-def _run_error(error: runs.RunError) -> InvalidInput:
-    return InvalidInput(str(error))
-
-
-@shows_errors(_curve_errors)
-def curves(lens: Lens, shown, compare, _signature, view) -> tuple:
-    """Return the loss/accuracy curves of the chosen and compared runs, and the chosen run's layer norms."""
-    try:
-        picked = _compared(lens, shown, compare)
-        checkpoint = validate.checkpoint_view(view, lens)
-        histories = {run_id: lens.runs.history(run_id) for run_id in picked}
-    except runs.RunError as error:
-        raise _run_error(error) from None
-    histories = {run_id: history for run_id, history in histories.items() if history}
-    if not histories:
-        message = "No run to plot yet: train one below, or pick one above."
-        return _curve_errors(message)
-    epoch = _epoch_of(lens, checkpoint)
-    lines = [training_figures.RunCurves(
-        label=run_id, epochs=np.array([s["epoch"] for s in history]),
-        train_loss=[s["train_loss"] for s in history], test_loss=[s["test_loss"] for s in history],
-        train_accuracy=[s["train_accuracy"] for s in history], test_accuracy=[s["test_accuracy"] for s in history],
-    ) for run_id, history in histories.items()]
-    first = next(iter(histories.values()))
-    layers = list(first[0]["layers"])
-    norms = training_figures.layer_norm_curves(
-        np.array([s["epoch"] for s in first]),
-        {layer: [s["layers"][layer]["weight_norm"] for s in first] for layer in layers},
-        {layer: [s["layers"][layer]["gradient_norm"] for s in first] for layer in layers},
-        current_epoch=epoch,
-    )
-    return training_figures.training_curves(lines, current_epoch=epoch), norms
-
-
-def _distribution_errors(message: str):
-    figure = figures.message_figure(message, height=200)
-    return figure, figure
-
-
-@shows_errors(_distribution_errors)
-def distributions(lens: Lens, shown, layer, _signature, view) -> tuple:
-    """Return heatmaps of the layer's weight and gradient histograms by checkpoint, on one range each."""
-    try:
-        run_id = _shown_run(lens, shown)
-        checkpoint = validate.checkpoint_view(view, lens)
-        history = lens.runs.history(run_id) if run_id else []
-    except runs.RunError as error:
-        raise _run_error(error) from None
-    if not history:
-        return _distribution_errors("No run to show yet: train one, or pick one above.")
-    layer = validate.one_of(layer, list(history[0]["layers"]), what="Layer")
-    stored = [lens.checkpoints.checkpoint(run_id, int(s["step"])) for s in history]
-    epochs = np.array([c.epoch for c in stored])
-    epoch = _epoch_of(lens, checkpoint)
-    shown_figures = []
-    for kind, value_name in (("weights", "weight"), ("gradients", "∂L/∂w")):
-        values = [np.concatenate([v.ravel() for v in getattr(c, kind)[layer].values()]) for c in stored]
-        edges, counts = training_figures.common_histograms(values)
-        shown_figures.append(training_figures.distribution_heatmap(
-            epochs, edges, counts, value_name=value_name, current_epoch=epoch,
-            title=f"{layer}: {kind} by checkpoint (run {run_id})"))
-    return tuple(shown_figures)
-
-
-def _compare_error(message: str):
-    return figures.message_figure(message, height=200), message
-
-
-@shows_errors(_compare_error)
-def compare_runs(lens: Lens, index, shown, compare, view) -> tuple:
-    """Return the digit's saliency and gradient × input in each compared run, at the epoch the views show."""
-    index = validate.digit_index(index, lens.test_size)
-    try:
-        picked = _compared(lens, shown, compare)
-        checkpoint = validate.checkpoint_view(view, lens)
-    except runs.RunError as error:
-        raise _run_error(error) from None
-    if len(picked) < 2:
-        return (figures.message_figure("Pick runs to compare above: this panel then shows the same digit in each "
-                                       "of them, at the epoch the views show.", height=120), "")
-    epoch = _epoch_of(lens, checkpoint)
-    image, label = lens.image(index)
-    rows = []
-    for run_id in picked:
-        history = lens.runs.history(run_id)
-        if not history:
-            continue
-        epochs = np.array([s["epoch"] for s in history])
-        nearest = history[int(np.argmin(np.abs(epochs - epoch)))] if epoch is not None else history[-1]
-        tensors = lens.tensors(index, checkpoint=(run_id, int(nearest["step"])))
-        rows.append((f"{run_id} · epoch {nearest['epoch']:.3g} · says {tensors.predicted_class} "
-                     f"({tensors.probabilities.max():.0%})",
-                     {"saliency": tensors.saliency, "gradient × input": tensors.saliency * image}))
-    grid = figures.attribution_grid(image, rows, signed=("saliency", "gradient × input"))
-    caption = (f"Digit #{index} (true label {label}) in each run, at the checkpoint nearest epoch "
-               f"{epoch if epoch is not None else 'last'}: the gradient of the predicted class's logit, "
-               "and that gradient times the pixels. Red raises the score, blue lowers it; each map has its own range.")
-    return grid, caption
-
-
 def _delete_error(message: str):
     return message, no_update
 
@@ -431,28 +244,6 @@ def register(app: Dash, lens: Lens, manager: Any = None) -> None:
         Input(ids.RUNS_POLL, "n_intervals"), Input(ids.TRAINING_RESULT, "children"), Input(ids.RUN_MESSAGE, "children"),
         State(ids.RUNS_SIGNATURE, "data"),
     )(bind(run_list, lens))
-    app.callback(
-        Output(ids.EPOCH_SLIDER, "max"), Output(ids.EPOCH_SLIDER, "value"), Output(ids.EPOCH_SLIDER, "marks"),
-        Output(ids.EPOCH_SLIDER, "disabled"), Output(ids.PLAY_BUTTON, "disabled"), Output(ids.TIMELINE_STEPS, "data"),
-        Input(ids.SHOWN_RUN, "value"), Input(ids.RUNS_SIGNATURE, "data"), State(ids.EPOCH_SLIDER, "value"),
-        State(ids.TIMELINE_STEPS, "data"),
-    )(bind(timeline, lens))
-    app.callback(Output(ids.VIEW_LABEL, "children"), Input(ids.CHECKPOINT_VIEW, "data"))(bind(view_label, lens))
-    app.callback(
-        Output(ids.CURVES_GRAPH, "figure"), Output(ids.NORMS_GRAPH, "figure"),
-        Input(ids.SHOWN_RUN, "value"), Input(ids.COMPARE_RUNS, "value"), Input(ids.RUNS_SIGNATURE, "data"),
-        Input(ids.CHECKPOINT_VIEW, "data"),
-    )(bind(curves, lens))
-    app.callback(
-        Output(ids.WEIGHT_DISTRIBUTION_GRAPH, "figure"), Output(ids.GRADIENT_DISTRIBUTION_GRAPH, "figure"),
-        Input(ids.SHOWN_RUN, "value"), Input(ids.DISTRIBUTION_LAYER, "value"), Input(ids.RUNS_SIGNATURE, "data"),
-        Input(ids.CHECKPOINT_VIEW, "data"),
-    )(bind(distributions, lens))
-    app.callback(
-        Output(ids.COMPARE_GRAPH, "figure"), Output(ids.COMPARE_CAPTION, "children"),
-        Input(ids.DIGIT, "value"), Input(ids.SHOWN_RUN, "value"), Input(ids.COMPARE_RUNS, "value"),
-        Input(ids.CHECKPOINT_VIEW, "data"),
-    )(bind(compare_runs, lens))
     app.callback(
         Output(ids.RUN_MESSAGE, "children"), Output(ids.SHOWN_RUN, "value"),
         Input(ids.DELETE_CONFIRM, "submit_n_clicks"), State(ids.SHOWN_RUN, "value"), prevent_initial_call=True,

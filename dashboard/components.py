@@ -1,0 +1,34 @@
+"""Small building blocks shared by the page's layouts: a graph with its loading indicator, a panel, a number field."""
+
+from __future__ import annotations
+
+from dash import dcc, html
+
+GRAPH_CONFIG = {"displayModeBar": "hover", "displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"], "scrollZoom": False}
+
+def graph(graph_id: str, figure_store: str | None = None) -> dcc.Loading:
+    # A panel whose figure the browser recolours gets it from a store inside the same Loading,
+    # so the spinner still shows while the server computes.
+    children = [dcc.Graph(id=graph_id, config=GRAPH_CONFIG, className="panel-graph")]
+    if figure_store:
+        children.insert(0, dcc.Store(id=figure_store))
+    return dcc.Loading(children, type="circle", delay_show=250, color="#2563eb")
+
+
+def panel(title, graph_id: str, caption, *, caption_id: str | None = None, controls=None,
+          title_id: str | None = None, figure_store: str | None = None, class_name: str = "") -> html.Section:
+    """Return one panel: a title, optional controls, a graph with a loading indicator, a caption."""
+    heading = html.H2(title, id=title_id) if title_id else html.H2(title)
+    caption_props = {"id": caption_id} if caption_id else {}
+    return html.Section(
+        [html.Div([heading, controls] if controls is not None else [heading], className="panel-head"),
+         graph(graph_id, figure_store),
+         html.P(caption, className="caption", **caption_props)],
+        className=f"panel {class_name}".strip(),
+    )
+
+
+def number_field(label: str, component_id: str, value, low, high, step) -> html.Div:
+    return html.Div([html.Label(label, htmlFor=component_id),
+                     dcc.Input(id=component_id, type="number", value=value, min=low, max=high, step=step,
+                               debounce=True, className="number-input")], className="field")

@@ -1,0 +1,114 @@
+"""The parts of the page for training: the timeline bar, the training section, and the first-start page."""
+
+from __future__ import annotations
+
+from dash import dcc, html
+
+from dashboard import components, ids
+from dashboard.lens import Lens
+
+SERVED = "served"
+PLAY_INTERVAL_MS = 900
+PROGRESS_MAX = "1000"  # html.Progress takes its numbers as strings
+
+
+def timeline_bar(lens: Lens) -> html.Section:
+    """The bar that picks what the main panels show: the served model, or any checkpoint of any run."""
+    return html.Section([
+        html.Div([html.Label("Views show", htmlFor=ids.SHOWN_RUN),
+                  dcc.Dropdown(id=ids.SHOWN_RUN, value=SERVED, clearable=False, searchable=False,
+                               options=[{"label": "the served model", "value": SERVED}], className="run-dropdown")],
+                 className="field"),
+        html.Div([
+            html.Button("▶ Play", id=ids.PLAY_BUTTON, n_clicks=0, className="button step", disabled=True,
+                        title="Step through the checkpoints"),
+            html.Div(dcc.Slider(id=ids.EPOCH_SLIDER, min=0, max=0, step=1, value=0, marks={}, disabled=True,
+                                updatemode="drag", included=False, allow_direct_input=False),
+                     className="epoch-slider"),
+        ], id=ids.EPOCH_FIELD, className="timeline-slider"),
+        html.P("The panels show the served model.", id=ids.VIEW_LABEL, className="view-label",
+               **{"aria-live": "polite"}),
+        dcc.Interval(id=ids.PLAY_TIMER, interval=PLAY_INTERVAL_MS, disabled=True),
+        dcc.Store(id=ids.CHECKPOINT_VIEW, data={"model": lens.served.version}),
+        dcc.Store(id=ids.TIMELINE_STEPS, data=[]),
+    ], className="timeline")
+
+
+def _options_form() -> html.Div:
+    from dashboard import runs
+
+    return html.Div([
+        components.number_field("Epochs", ids.TRAINING_EPOCHS, 3, 1, runs.MAX_EPOCHS, 1),
+        components.number_field("Batch size", ids.TRAINING_BATCH, 128, 1, 4096, 1),
+        components.number_field("Learning rate", ids.TRAINING_RATE, 0.001, 0.000001, 1, "any"),
+        components.number_field("Training digits (empty: all)", ids.TRAINING_SIZE, None, 10, None, 1),
+        html.Div([html.Label("Hidden activation", htmlFor=ids.TRAINING_ACTIVATION),
+                  dcc.Dropdown(id=ids.TRAINING_ACTIVATION, value="relu", clearable=False, searchable=False,
+                               options=list(runs.ACTIVATIONS), className="small-dropdown")], className="field"),
+        html.Button("Start training", id=ids.START_TRAINING, n_clicks=0, className="button primary"),
+        html.Button("Cancel", id=ids.CANCEL_TRAINING, n_clicks=0, className="button", disabled=True),
+    ], className="explain-controls")
+
+
+def training_section(lens: Lens) -> html.Section:
+    layer_names = [info.name for info in lens.layers if info.has_weights]
+    return html.Section([
+        html.Div([html.H2("Training: watch the network learn")], className="panel-head"),
+        _options_form(),
+        html.Div([
+            html.Progress(id=ids.TRAINING_PROGRESS, value="0", max=PROGRESS_MAX, className="progress"),
+            html.Span("", id=ids.TRAINING_STATUS, className="training-status", **{"aria-live": "polite"}),
+        ], className="progress-row"),
+        html.P("", id=ids.TRAINING_RESULT, className="caption"),
+        dcc.Store(id=ids.TRAINING_RUN),
+        dcc.Store(id=ids.RUNS_SIGNATURE),
+        dcc.Interval(id=ids.RUNS_POLL, interval=2000),
+        html.H3("Runs"),
+        html.Div(id=ids.RUN_TABLE, className="run-table"),
+        html.Div([
+            html.Div([html.Label("Compare runs", htmlFor=ids.COMPARE_RUNS),
+                      dcc.Dropdown(id=ids.COMPARE_RUNS, value=[], multi=True, options=[],
+                                   placeholder="pick runs to overlay…", className="run-dropdown")],
+                     className="field grow"),
+            dcc.ConfirmDialogProvider(html.Button("Delete the run the views show", id=ids.DELETE_RUN, n_clicks=0,
+                                                  className="button"),
+                                      id=ids.DELETE_CONFIRM, message="Delete this run and its checkpoints?"),
+        ], className="controls flat"),
+        html.P("", id=ids.RUN_MESSAGE, className="caption", role="status"),
+        components.graph(ids.CURVES_GRAPH),
+        html.P("Loss and accuracy at every checkpoint, for the run the views show and the runs picked to compare. "
+               "Test (solid): the test digits at that checkpoint. Train (dashed): Keras's running mean over the "
+               "epoch so far. The dotted line is the epoch the views show.", className="caption"),
+        components.graph(ids.NORMS_GRAPH),
+        html.P("Each layer's weight norm ‖w‖ and the norm of its loss gradient on a fixed batch of 256 training "
+               "digits (log scale), at every checkpoint.", className="caption"),
+        html.Div([html.Label("Distributions of layer", htmlFor=ids.DISTRIBUTION_LAYER),
+                  dcc.Dropdown(id=ids.DISTRIBUTION_LAYER, value=layer_names[0] if layer_names else None,
+                               clearable=False, searchable=False, options=layer_names, className="small-dropdown")],
+                 className="inline-field"),
+        html.Div([components.graph(ids.WEIGHT_DISTRIBUTION_GRAPH), components.graph(ids.GRADIENT_DISTRIBUTION_GRAPH)],
+                 className="row two"),
+        html.P("Histograms of every weight (left) and every probe-batch gradient (right) of the layer, one row "
+               "per checkpoint, all rows on one value range; colour is the count on a log scale, hover gives "
+               "the exact count.", className="caption"),
+        components.graph(ids.COMPARE_GRAPH),
+        html.P("", id=ids.COMPARE_CAPTION, className="caption"),
+    ], className="panel", id="training")
+
+
+def waiting_layout(status: str) -> html.Div:
+    """Return the page shown while the first model trains: its progress, then a reload when it is served."""
+    return html.Div([
+        html.Header([html.Div([html.H1("CNN Lens"),
+                               html.Span("look inside a convolutional network, layer by layer", className="tagline")],
+                              className="brand")], className="top"),
+        html.Section([
+            html.H2("Training the first model"),
+            html.P("There is no trained model in the cache yet, so one is training now in its own process. "
+                   "The page opens on it as soon as it is ready.", className="caption"),
+            html.Progress(id=ids.FIRST_RUN_PROGRESS, value="0", max=PROGRESS_MAX, className="progress"),
+            html.P(status, id=ids.FIRST_RUN_STATUS, className="training-status", **{"aria-live": "polite"}),
+            dcc.Interval(id=ids.FIRST_RUN_POLL, interval=1000),
+            dcc.Location(id=ids.FIRST_RUN_RELOAD, refresh=True),
+        ], className="panel waiting"),
+    ], className="page")
