@@ -191,13 +191,12 @@ class Lens:
 
         Used at start-up; runs started from the page go through the background-callback manager instead.
         """
-        active = self.runs.active()
-        if active:
-            return str(active[0]["id"])
         from dashboard import training
 
-        run_id = self.runs.create(options, data_source=self.data.source, data_fingerprint=self.data.fingerprint())
-        process = training.launch(self.settings, run_id)
+        try:
+            run_id, process = training.start_run(self.settings, options)
+        except runs.RunError:
+            return str(self.runs.active()[0]["id"])
         # Reap the child when it ends, so it does not linger as a zombie.
         threading.Thread(target=process.wait, name=f"reap-{run_id}", daemon=True).start()
         log.info("started training run %s in process %d", run_id, process.pid)

@@ -189,8 +189,7 @@ class RunStore:
             raise RunError(f"{run_id!r} is not a run id")
         return self.root / run_id
 
-    def create(self, options: TrainingOptions, *, data_source: str | None = None,
-               data_fingerprint: str | None = None) -> str:
+    def create(self, options: TrainingOptions) -> str:
         """Make a new run folder in the queued state; return its id."""
         self.root.mkdir(parents=True, exist_ok=True)
         while True:
@@ -203,7 +202,6 @@ class RunStore:
         (self.root / run_id / CHECKPOINT_FOLDER).mkdir()
         storage.write_json(self.root / run_id / RUN_FILE, {
             "id": run_id, "status": QUEUED, "options": options.to_dict(), "created": time.time(),
-            "data_source": data_source, "data_fingerprint": data_fingerprint,
         })
         return run_id
 

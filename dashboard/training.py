@@ -258,6 +258,28 @@ def run_in_this_process(model_dir: Path, run_id: str, data: Dataset, *, serve: b
     return 0
 
 
+RUNS_LOCK = ".runs.lock"
+
+
+def start_run(settings: "Settings", options: runs.TrainingOptions, *, serve: bool = True,
+              ) -> tuple[str, subprocess.Popen]:
+    """Create a run and start its training process; raise RunError while another run is training.
+
+    One run at a time: on a small machine two trainings only slow each other and the page down. The
+    check and the creation happen under a file lock, so two users clicking at once start one run.
+    """
+    from filelock import FileLock
+
+    store = runs.RunStore(settings.model_dir)
+    settings.model_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(settings.model_dir / RUNS_LOCK)):
+        busy = store.active()
+        if busy:
+            raise runs.RunError(f"run {busy[0]['id']} is still training; wait for it or cancel it")
+        run_id = store.create(options)
+        return run_id, launch(settings, run_id, serve=serve)
+
+
 def launch(settings: "Settings", run_id: str, *, serve: bool = True) -> subprocess.Popen:
     """Start training a run in a fresh Python process (never a fork of this one); return the process."""
     command = [sys.executable, "-m", "dashboard.training", "--model-dir", str(settings.model_dir), "--run", run_id,

@@ -95,3 +95,14 @@ def test_histogram_counts_every_value_on_its_own_range():
     histogram = runs.histogram(values, bins=3)
     assert histogram["edges"] == [-1.0, 0.0, 1.0, 2.0] and histogram["counts"] == [1, 2, 1]
     assert runs.histogram(np.zeros(5))["counts"] == [5]
+
+
+def test_one_run_at_a_time(tmp_path):
+    from dashboard import training
+    from dashboard.config import Settings
+
+    store = runs.RunStore(tmp_path)
+    busy = store.create(runs.TrainingOptions())
+    with pytest.raises(runs.RunError, match=f"run {busy} is still training"):
+        training.start_run(Settings(model_dir=tmp_path, offline=True), runs.TrainingOptions())
+    assert len(store.list()) == 1

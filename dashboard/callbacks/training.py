@@ -79,13 +79,12 @@ def run_training_job(settings: Settings, set_progress: Callable, epochs, batch_s
         options = training_options(epochs, batch_size, learning_rate, train_size, activation)
     except InvalidInput as error:
         return f"Not started: {error}"
+    try:
+        run_id, process = training.start_run(settings, options)
+    except runs.RunError as error:
+        return f"Not started: {error}."
     store = runs.RunStore(settings.model_dir)
-    busy = store.active()
-    if busy:
-        return f"Not started: run {busy[0]['id']} is still training; wait for it or cancel it."
-    run_id = store.create(options)
     set_progress((_per_mille(0.0), progress_text(None), run_id))
-    process = training.launch(settings, run_id)
     last = None
     while process.poll() is None:
         time.sleep(POLL_SECONDS)
