@@ -107,6 +107,11 @@
       return JSON.stringify(view) === JSON.stringify(current) ? noUpdate : view;
     },
 
+    /* The explanations follow the view once the activation panel has answered for it. */
+    deferView: function (activationFigure, view, explained) {
+      return JSON.stringify(view) === JSON.stringify(explained) ? window.dash_clientside.no_update : view;
+    },
+
     /* Play steps the slider through the checkpoints; a click toggles it, and it stops at the last one. */
     playTimeline: function (clicks, ticks, value, marks, timerDisabled) {
       const noUpdate = window.dash_clientside.no_update;

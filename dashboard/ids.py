@@ -103,6 +103,9 @@ PLAY_TIMER = "play-timer"
 VIEW_LABEL = "view-label"
 # What the main panels show: {"model": served version} or {"run": id, "step": n} (a store).
 CHECKPOINT_VIEW = "checkpoint-view"
+# The same view, passed on once the activation panel has its figure: the explanations (the slowest
+# request) and the run comparison then start after the main panels' requests, not competing with them.
+EXPLAIN_VIEW = "explain-view"
 FIRST_RUN_POLL = "first-run-poll"
 FIRST_RUN_STATUS = "first-run-status"
 FIRST_RUN_PROGRESS = "first-run-progress"

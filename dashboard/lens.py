@@ -71,12 +71,44 @@ class Predictions:
     accuracy: float
 
 
-class CheckpointViews:
-    """Tensors of a digit at any checkpoint of any run, without building a model per checkpoint.
+class SwappableModel:
+    """One traced seed CNN whose weights are swapped for a checkpoint's, under its own lock.
 
-    One model per hidden-layer activation is built and traced once; a checkpoint's weights are
-    assigned to it (~2 ms) just before its pass, under the caller's compute lock. The weights the
-    page shows come straight from the checkpoint file.
+    Assigning a checkpoint's weights takes ~2 ms; building and tracing a model per checkpoint ~250 ms.
+    Whoever holds the lock computes with exactly the checkpoint they asked for.
+    """
+
+    def __init__(self, activation: str, *, with_engines: bool) -> None:
+        from dashboard.model_service import build_seed_model
+        from dashboard.tensors import TensorExtractor
+
+        self.lock = threading.Lock()
+        self.extractor = TensorExtractor(build_seed_model(activation=activation))
+        self.engines = None
+        if with_engines:
+            model = self.extractor.model
+            self.engines = (attributions.AttributionEngine(model),
+                            attributions.AttributionEngine(attributions.randomized_copy(model)))
+        self._assigned: str | None = None
+
+    def assign(self, checkpoint: runs.Checkpoint) -> "TensorExtractor":
+        """Give the model the checkpoint's weights (the caller holds `lock`); return its extractor."""
+        from dashboard.tensors import short_weight_name
+
+        if self._assigned != checkpoint.key:
+            for layer in self.extractor.model.layers:
+                for variable in layer.trainable_weights:
+                    variable.assign(checkpoint.weights[layer.name][short_weight_name(variable)])
+            self._assigned = checkpoint.key
+        return self.extractor
+
+
+class CheckpointViews:
+    """Tensors and explanations of a digit at any checkpoint of any run, without a model per checkpoint.
+
+    Per hidden-layer activation there are two swappable models, one for the panels' tensor pass and
+    one for the explanations, so a slow explanation never holds up the panels. The weights the page
+    shows come straight from the checkpoint file.
     """
 
     CACHE_SIZE = 48
@@ -85,9 +117,7 @@ class CheckpointViews:
         self.store = store
         self._lock = threading.Lock()
         self._checkpoints: collections.OrderedDict[tuple[str, int], runs.Checkpoint] = collections.OrderedDict()
-        self._extractors: dict[str, "TensorExtractor"] = {}
-        self._engines: dict[str, tuple[attributions.AttributionEngine, attributions.AttributionEngine]] = {}
-        self._assigned: str | None = None
+        self._models: dict[tuple[str, bool], SwappableModel] = {}
 
     def checkpoint(self, run_id: str, step: int) -> runs.Checkpoint:
         """Return a run's checkpoint (cached); raise RunError if it does not exist."""
@@ -108,38 +138,13 @@ class CheckpointViews:
         options = self.store.record(run_id).get("options", {})
         return runs.TrainingOptions.from_dict(options).activation
 
-    def extractor_for(self, activation: str) -> "TensorExtractor":
-        """Return the extractor of the seed CNN with this hidden activation (built once; weights vary)."""
-        from dashboard.model_service import build_seed_model
-        from dashboard.tensors import TensorExtractor
-
+    def model(self, activation: str, *, for_explanations: bool = False) -> SwappableModel:
+        """Return the swappable model for this activation (built once), for tensors or for explanations."""
+        key = (activation, for_explanations)
         with self._lock:
-            extractor = self._extractors.get(activation)
-            if extractor is None:
-                extractor = TensorExtractor(build_seed_model(activation=activation))
-                self._extractors[activation] = extractor
-            return extractor
-
-    def engines_for(self, activation: str) -> tuple[attributions.AttributionEngine, attributions.AttributionEngine]:
-        """Return (attribution engine, engine on a randomized copy) of the model with this activation (built once)."""
-        model = self.extractor_for(activation).model
-        with self._lock:
-            if activation not in self._engines:
-                self._engines[activation] = (attributions.AttributionEngine(model),
-                                             attributions.AttributionEngine(attributions.randomized_copy(model)))
-            return self._engines[activation]
-
-    def extractor_at(self, checkpoint: runs.Checkpoint, activation: str) -> "TensorExtractor":
-        """Return an extractor holding the checkpoint's weights. Call under the lens's compute lock."""
-        from dashboard.tensors import short_weight_name
-
-        extractor = self.extractor_for(activation)
-        if self._assigned != f"{activation}:{checkpoint.key}":
-            for layer in extractor.model.layers:
-                for variable in layer.trainable_weights:
-                    variable.assign(checkpoint.weights[layer.name][short_weight_name(variable)])
-            self._assigned = f"{activation}:{checkpoint.key}"
-        return extractor
+            if key not in self._models:
+                self._models[key] = SwappableModel(activation, with_engines=for_explanations)
+            return self._models[key]
 
 
 class Lens:
@@ -233,7 +238,7 @@ class Lens:
         """Return the named layer's info (of the served model, or of a run's model); raise KeyError if unknown."""
         if checkpoint is None:
             return self.served.extractor.layer(name)
-        return self.checkpoints.extractor_for(self.checkpoints.activation_of(checkpoint[0])).layer(name)
+        return self.checkpoints.model(self.checkpoints.activation_of(checkpoint[0])).extractor.layer(name)
 
     def weights(self, checkpoint: tuple[str, int] | None = None) -> dict[str, dict[str, np.ndarray]]:
         """Return the weights by layer of the served model, or of a run's checkpoint (read from its file)."""
@@ -258,13 +263,18 @@ class Lens:
         cached = self._cached(key)
         if cached is not None:
             return cached
-        if checkpoint is not None:
-            stored, activation = self.checkpoints.checkpoint(*checkpoint), self.checkpoints.activation_of(run_id)
-        with self._compute_lock:
+        if checkpoint is None:
+            lock, extractor = self._compute_lock, served.extractor
+        else:
+            stored = self.checkpoints.checkpoint(*checkpoint)
+            swappable = self.checkpoints.model(self.checkpoints.activation_of(run_id))
+            lock, extractor = swappable.lock, swappable.extractor
+        with lock:
             cached = self._cached(key)
             if cached is not None:
                 return cached
-            extractor = served.extractor if checkpoint is None else self.checkpoints.extractor_at(stored, activation)
+            if checkpoint is not None:
+                swappable.assign(stored)
             image, label = self.image(index)
             result = extractor.digit_tensors(image, label=label, score_class=score_class)
             with self._lock:
@@ -357,12 +367,10 @@ class Lens:
             result = _explanation(engine, random_engine, self.served.extractor, image, request, **arguments)
         else:
             stored = self.checkpoints.checkpoint(*checkpoint)
-            activation = self.checkpoints.activation_of(checkpoint[0])
-            # The checkpoint's weights stay assigned for the whole computation.
-            with self._compute_lock:
-                extractor = self.checkpoints.extractor_at(stored, activation)
-                engine, random_engine = self.checkpoints.engines_for(activation)
-                result = _explanation(engine, random_engine, extractor, image, request, **arguments)
+            swappable = self.checkpoints.model(self.checkpoints.activation_of(checkpoint[0]), for_explanations=True)
+            with swappable.lock:  # the checkpoint's weights stay assigned for the whole computation
+                extractor = swappable.assign(stored)
+                result = _explanation(*swappable.engines, extractor, image, request, **arguments)
         with self._lock:
             self._explanations[key] = result
             while len(self._explanations) > TENSOR_CACHE_SIZE // 4:

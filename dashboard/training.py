@@ -32,8 +32,10 @@ log = logging.getLogger(__name__)
 
 # Checkpoints within the first epoch, as fractions of it: most of the change happens there.
 FIRST_EPOCH_FRACTIONS = (0.125, 0.25, 0.5)
-PROBE_TRAIN_DIGITS = 256    # the fixed batch whose loss gradient each checkpoint records
-PROBE_TEST_DIGITS = 2000    # the test digits each checkpoint is scored on (all, when there are fewer)
+# Each checkpoint costs about as much as training on both probes once, so they are kept small: with the
+# offline sample's 32 steps an epoch, recording stays under ~15 % of the training time (benchmarks/TRAINING.md).
+PROBE_TRAIN_DIGITS = 128    # the fixed batch whose loss gradient each checkpoint records
+PROBE_TEST_DIGITS = 500     # the fixed test digits each checkpoint is scored on (the final score uses all)
 PROGRESS_EVERY_SECONDS = 0.25
 EXIT_CANCELLED = 3
 
@@ -104,6 +106,8 @@ class RunRecorder:
         self._within_first = sorted({max(1, round(f * self._steps)) for f in FIRST_EPOCH_FRACTIONS} - {self._steps})
         trainable = model.trainable_weights
 
+        # Compiled: over a run's seven snapshots, tracing once and running graphs measured 15-25 % faster
+        # than running these eagerly.
         @tf.function(reduce_retracing=True)
         def probe_gradients(x, y):
             with tf.GradientTape() as tape:

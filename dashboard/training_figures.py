@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from dashboard.figures import GRID, MUTED, SEQUENTIAL, axis, axis_title, figure_from
+from dashboard.figures import GRID, SEQUENTIAL, axis, axis_title, figure_from
 
 RUN_COLOURS = ("#2563eb", "#dc2626", "#059669", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#ca8a04")
 LAYER_COLOURS = ("#2563eb", "#9333ea", "#ea580c", "#059669", "#dc2626", "#0891b2")
@@ -31,20 +31,11 @@ def _values(values: Sequence[float | None]) -> np.ndarray:
     return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
 
 
-def _marker_line(epoch: float | None) -> list[dict]:
-    if epoch is None:
-        return []
-    return [dict(type="line", xref="x", yref="paper", x0=epoch, x1=epoch, y0=0, y1=1,
-                 line=dict(color=MUTED, width=1, dash="dot")),
-            dict(type="line", xref="x2", yref="paper", x0=epoch, x1=epoch, y0=0, y1=1,
-                 line=dict(color=MUTED, width=1, dash="dot"))]
-
-
-def training_curves(runs: Sequence[RunCurves], *, current_epoch: float | None = None) -> go.Figure:
+def training_curves(runs: Sequence[RunCurves]) -> go.Figure:
     """Return loss (left) and accuracy (right) against epoch for each run: test solid, train dashed.
 
     Train values are Keras's running means over the epoch so far; test values are measured on the
-    test digits at each checkpoint. A dotted line marks the epoch the views show.
+    test digits at each checkpoint.
     """
     if not runs:
         raise ValueError("training_curves needs at least one run")
@@ -68,12 +59,12 @@ def training_curves(runs: Sequence[RunCurves], *, current_epoch: float | None = 
         yaxis=axis(title=axis_title("cross-entropy loss"), gridcolor=GRID, rangemode="tozero"),
         xaxis2=axis(domain=[0.55, 1], title=axis_title("epoch"), gridcolor=GRID, anchor="y2", rangemode="tozero"),
         yaxis2=axis(title=axis_title("accuracy"), gridcolor=GRID, anchor="x2", range=[0, 1.02]),
-        legend=dict(orientation="h", y=-0.28, font=dict(size=10)), shapes=_marker_line(current_epoch),
+        legend=dict(orientation="h", y=-0.28, font=dict(size=10)),
     )
 
 
 def layer_norm_curves(epochs: np.ndarray, weight_norms: dict[str, Sequence[float]],
-                      gradient_norms: dict[str, Sequence[float]], *, current_epoch: float | None = None) -> go.Figure:
+                      gradient_norms: dict[str, Sequence[float]]) -> go.Figure:
     """Return each layer's weight norm (left) and probe-batch gradient norm (right, log scale) against epoch."""
     if set(weight_norms) != set(gradient_norms):
         raise ValueError("weight and gradient norms must name the same layers")
@@ -98,7 +89,7 @@ def layer_norm_curves(epochs: np.ndarray, weight_norms: dict[str, Sequence[float
         xaxis2=axis(domain=[0.55, 1], title=axis_title("epoch"), gridcolor=GRID, anchor="y2"),
         yaxis2=axis(title=axis_title("gradient norm ‖∂L/∂w‖ (probe batch)"), gridcolor=GRID, anchor="x2",
                     type="log", exponentformat="e", dtick="D2"),
-        legend=dict(orientation="h", y=-0.28, font=dict(size=10)), shapes=_marker_line(current_epoch),
+        legend=dict(orientation="h", y=-0.28, font=dict(size=10)),
     )
 
 
@@ -116,7 +107,7 @@ def common_histograms(snapshots: Sequence[np.ndarray], bins: int = 48) -> tuple[
 
 
 def distribution_heatmap(epochs: np.ndarray, edges: np.ndarray, counts: np.ndarray, *, value_name: str,
-                         title: str, current_epoch: float | None = None) -> go.Figure:
+                         title: str) -> go.Figure:
     """Return a heatmap of histogram bins (x) by checkpoint (y); colour is log(1 + count), hover the true count."""
     epochs, edges, counts = np.asarray(epochs, np.float64), np.asarray(edges, np.float64), np.asarray(counts)
     if counts.shape != (len(epochs), len(edges) - 1):
@@ -132,13 +123,8 @@ def distribution_heatmap(epochs: np.ndarray, edges: np.ndarray, counts: np.ndarr
         hovertemplate=(f"%{{y}}<br>{value_name} in [%{{customdata[1]:.4g}}, %{{customdata[2]:.4g}})"
                        "<br>%{customdata[0]:,} values<extra></extra>"),
     )
-    shapes = []
-    if current_epoch is not None and len(epochs):
-        row = int(np.argmin(np.abs(epochs - current_epoch)))
-        shapes = [dict(type="rect", xref="paper", yref="y", x0=0, x1=1, y0=row - 0.5, y1=row + 0.5,
-                       line=dict(color="#111827", width=2))]
     return figure_from(
         [trace], height=max(180, 60 + 22 * len(rows)), title=title, validate=False,
         xaxis=axis(title=axis_title(value_name), zeroline=True, zerolinecolor="#111827"),
-        yaxis=axis(type="category", autorange="reversed"), shapes=shapes,
+        yaxis=axis(type="category", autorange="reversed"),
     )

@@ -23,13 +23,14 @@ def timeline_bar(lens: Lens) -> html.Section:
             html.Button("▶ Play", id=ids.PLAY_BUTTON, n_clicks=0, className="button step", disabled=True,
                         title="Step through the checkpoints"),
             html.Div(dcc.Slider(id=ids.EPOCH_SLIDER, min=0, max=0, step=1, value=0, marks={}, disabled=True,
-                                updatemode="drag", included=False, allow_direct_input=False),
+                                included=False, allow_direct_input=False),
                      className="epoch-slider"),
         ], id=ids.EPOCH_FIELD, className="timeline-slider"),
         html.P("The panels show the served model.", id=ids.VIEW_LABEL, className="view-label",
                **{"aria-live": "polite"}),
         dcc.Interval(id=ids.PLAY_TIMER, interval=PLAY_INTERVAL_MS, disabled=True),
         dcc.Store(id=ids.CHECKPOINT_VIEW, data={"model": lens.served.version}),
+        dcc.Store(id=ids.EXPLAIN_VIEW, data={"model": lens.served.version}),
         dcc.Store(id=ids.TIMELINE_STEPS, data=[]),
     ], className="timeline")
 
@@ -78,7 +79,7 @@ def training_section(lens: Lens) -> html.Section:
         components.graph(ids.CURVES_GRAPH),
         html.P("Loss and accuracy at every checkpoint, for the run the views show and the runs picked to compare. "
                "Test (solid): the test digits at that checkpoint. Train (dashed): Keras's running mean over the "
-               "epoch so far. The dotted line is the epoch the views show.", className="caption"),
+               "epoch so far.", className="caption"),
         components.graph(ids.NORMS_GRAPH),
         html.P("Each layer's weight norm ‖w‖ and the norm of its loss gradient on a fixed batch of 256 training "
                "digits (log scale), at every checkpoint.", className="caption"),

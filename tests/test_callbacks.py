@@ -145,7 +145,7 @@ def valid_values(dependency) -> list:
                 "explain-target.value": PREDICTED, "explain-contrast.value": "none", "smoothgrad-samples.value": 8,
                 "smoothgrad-sigma.value": 0.15, "ig-steps.value": 8, "ig-baseline.value": "black",
                 "gradcam-layer.value": "conv2", "overlay-opacity.value": 0.7, "sanity-check.value": [],
-                "checkpoint-view.data": {"model": "any"}, "cancel-training-button.n_clicks": 1,
+                "checkpoint-view.data": {"model": "any"}, "explain-view.data": {"model": "any"}, "cancel-training-button.n_clicks": 1,
                 "training-run.data": None, "runs-poll.n_intervals": 1, "training-result.children": "",
                 "run-message.children": "", "runs-signature.data": None, "shown-run.value": "served",
                 "epoch-slider.value": 0, "timeline-steps.data": [], "compare-runs.value": [],
@@ -171,7 +171,7 @@ def test_every_callback_answers_a_valid_request(client, dependencies, lens):
 
 def test_posting_a_browser_side_callback_to_the_server_is_refused_cleanly(client, lens):
     browser_side = [d for d in client.get("/_dash-dependencies").get_json() if d.get("clientside_function")]
-    assert len(browser_side) == 8
+    assert len(browser_side) == 9
     for dependency in browser_side:
         values = [0] * (len(dependency["inputs"]) + len(dependency["state"]))
         response = post(client, dependency, values, lens)

@@ -56,3 +56,9 @@ def register(app: Dash) -> None:
         State(ids.EPOCH_SLIDER, "marks"), State(ids.PLAY_TIMER, "disabled"),
         prevent_initial_call=True,
     )
+    app.clientside_callback(
+        ClientsideFunction(NAMESPACE, "deferView"),
+        Output(ids.EXPLAIN_VIEW, "data"),
+        Input(ids.ACTIVATION_FIGURE, "data"), State(ids.CHECKPOINT_VIEW, "data"), State(ids.EXPLAIN_VIEW, "data"),
+        prevent_initial_call=True,
+    )

@@ -75,5 +75,5 @@ def register(app: Dash, lens: Lens) -> None:
         Input(ids.DIGIT, "value"), Input(ids.EXPLAIN_TARGET, "value"), Input(ids.EXPLAIN_CONTRAST, "value"),
         Input(ids.SMOOTHGRAD_SAMPLES, "value"), Input(ids.SMOOTHGRAD_SIGMA, "value"), Input(ids.IG_STEPS, "value"),
         Input(ids.IG_BASELINE, "value"), Input(ids.GRADCAM_LAYER, "value"), Input(ids.OVERLAY_OPACITY, "value"),
-        Input(ids.SANITY_CHECK, "value"), Input(ids.CHECKPOINT_VIEW, "data"),
+        Input(ids.SANITY_CHECK, "value"), Input(ids.EXPLAIN_VIEW, "data"),
     )(validate.bind(explanations, lens))

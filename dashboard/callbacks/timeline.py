@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from dash import Dash, Input, Output, State, ctx
+from dash import Dash, Input, Output, State, ctx, no_update
 from dash.exceptions import MissingCallbackContextException
 
 from dashboard import figures, ids, runs, training_figures
@@ -117,11 +117,10 @@ def _run_error(error: runs.RunError) -> InvalidInput:
 
 
 @shows_errors(_curve_errors)
-def curves(lens: Lens, shown, compare, _signature, view) -> tuple:
+def curves(lens: Lens, shown, compare, _signature) -> tuple:
     """Return the loss/accuracy curves of the chosen and compared runs, and the chosen run's layer norms."""
     try:
         picked = _compared(lens, shown, compare)
-        checkpoint = validate.checkpoint_view(view, lens)
         histories = {run_id: lens.runs.history(run_id) for run_id in picked}
     except runs.RunError as error:
         raise _run_error(error) from None
@@ -129,7 +128,6 @@ def curves(lens: Lens, shown, compare, _signature, view) -> tuple:
     if not histories:
         message = "No run to plot yet: train one below, or pick one above."
         return _curve_errors(message)
-    epoch = _epoch_of(lens, checkpoint)
     lines = [training_figures.RunCurves(
         label=run_id, epochs=np.array([s["epoch"] for s in history]),
         train_loss=[s["train_loss"] for s in history], test_loss=[s["test_loss"] for s in history],
@@ -141,9 +139,8 @@ def curves(lens: Lens, shown, compare, _signature, view) -> tuple:
         np.array([s["epoch"] for s in first]),
         {layer: [s["layers"][layer]["weight_norm"] for s in first] for layer in layers},
         {layer: [s["layers"][layer]["gradient_norm"] for s in first] for layer in layers},
-        current_epoch=epoch,
     )
-    return training_figures.training_curves(lines, current_epoch=epoch), norms
+    return training_figures.training_curves(lines), norms
 
 
 def _distribution_errors(message: str):
@@ -152,11 +149,10 @@ def _distribution_errors(message: str):
 
 
 @shows_errors(_distribution_errors)
-def distributions(lens: Lens, shown, layer, _signature, view) -> tuple:
+def distributions(lens: Lens, shown, layer, _signature) -> tuple:
     """Return heatmaps of the layer's weight and gradient histograms by checkpoint, on one range each."""
     try:
         run_id = _shown_run(lens, shown)
-        checkpoint = validate.checkpoint_view(view, lens)
         history = lens.runs.history(run_id) if run_id else []
     except runs.RunError as error:
         raise _run_error(error) from None
@@ -165,13 +161,12 @@ def distributions(lens: Lens, shown, layer, _signature, view) -> tuple:
     layer = validate.one_of(layer, list(history[0]["layers"]), what="Layer")
     stored = [lens.checkpoints.checkpoint(run_id, int(s["step"])) for s in history]
     epochs = np.array([c.epoch for c in stored])
-    epoch = _epoch_of(lens, checkpoint)
     shown_figures = []
     for kind, value_name in (("weights", "weight"), ("gradients", "∂L/∂w")):
         values = [np.concatenate([v.ravel() for v in getattr(c, kind)[layer].values()]) for c in stored]
         edges, counts = training_figures.common_histograms(values)
         shown_figures.append(training_figures.distribution_heatmap(
-            epochs, edges, counts, value_name=value_name, current_epoch=epoch,
+            epochs, edges, counts, value_name=value_name,
             title=f"{layer}: {kind} by checkpoint (run {run_id})"))
     return tuple(shown_figures)
 
@@ -190,6 +185,8 @@ def compare_runs(lens: Lens, index, shown, compare, view) -> tuple:
     except runs.RunError as error:
         raise _run_error(error) from None
     if len(picked) < 2:
+        if _triggered_by(ids.EXPLAIN_VIEW):
+            return no_update, no_update  # the message stands; nothing to redraw while the slider moves
         return (figures.message_figure("Pick runs to compare above: this panel then shows the same digit in each "
                                        "of them, at the epoch the views show.", height=120), "")
     epoch = _epoch_of(lens, checkpoint)
@@ -226,15 +223,13 @@ def register(app: Dash, lens: Lens) -> None:
     app.callback(
         Output(ids.CURVES_GRAPH, "figure"), Output(ids.NORMS_GRAPH, "figure"),
         Input(ids.SHOWN_RUN, "value"), Input(ids.COMPARE_RUNS, "value"), Input(ids.RUNS_SIGNATURE, "data"),
-        Input(ids.CHECKPOINT_VIEW, "data"),
     )(bind(curves, lens))
     app.callback(
         Output(ids.WEIGHT_DISTRIBUTION_GRAPH, "figure"), Output(ids.GRADIENT_DISTRIBUTION_GRAPH, "figure"),
         Input(ids.SHOWN_RUN, "value"), Input(ids.DISTRIBUTION_LAYER, "value"), Input(ids.RUNS_SIGNATURE, "data"),
-        Input(ids.CHECKPOINT_VIEW, "data"),
     )(bind(distributions, lens))
     app.callback(
         Output(ids.COMPARE_GRAPH, "figure"), Output(ids.COMPARE_CAPTION, "children"),
         Input(ids.DIGIT, "value"), Input(ids.SHOWN_RUN, "value"), Input(ids.COMPARE_RUNS, "value"),
-        Input(ids.CHECKPOINT_VIEW, "data"),
+        Input(ids.EXPLAIN_VIEW, "data"),
     )(bind(compare_runs, lens))
