@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from dashboard import components, ids
+from dashboard import components, ids, training
 from dashboard.lens import Lens
 
 SERVED = "served"
@@ -81,8 +81,8 @@ def training_section(lens: Lens) -> html.Section:
                "Test (solid): the test digits at that checkpoint. Train (dashed): Keras's running mean over the "
                "epoch so far.", className="caption"),
         components.graph(ids.NORMS_GRAPH),
-        html.P("Each layer's weight norm ‖w‖ and the norm of its loss gradient on a fixed batch of 256 training "
-               "digits (log scale), at every checkpoint.", className="caption"),
+        html.P(f"Each layer's weight norm ‖w‖ and the norm of its loss gradient on a fixed batch of "
+               f"{training.PROBE_TRAIN_DIGITS} training digits (log scale), at every checkpoint.", className="caption"),
         html.Div([html.Label("Distributions of layer", htmlFor=ids.DISTRIBUTION_LAYER),
                   dcc.Dropdown(id=ids.DISTRIBUTION_LAYER, value=layer_names[0] if layer_names else None,
                                clearable=False, searchable=False, options=layer_names, className="small-dropdown")],

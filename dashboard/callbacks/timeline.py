@@ -171,6 +171,13 @@ def distributions(lens: Lens, shown, layer, _signature) -> tuple:
     return tuple(shown_figures)
 
 
+def _run_settings(lens: Lens, run_id: str) -> str:
+    try:
+        return runs.TrainingOptions.from_dict(lens.runs.record(run_id).get("options", {})).describe()
+    except (runs.RunError, TypeError):
+        return "unknown settings"
+
+
 def _compare_error(message: str):
     return figures.message_figure(message, height=200), message
 
@@ -191,7 +198,7 @@ def compare_runs(lens: Lens, index, shown, compare, view) -> tuple:
                                        "of them, at the epoch the views show.", height=120), "")
     epoch = _epoch_of(lens, checkpoint)
     image, label = lens.image(index)
-    rows = []
+    rows, verdicts = [], []
     for run_id in picked:
         history = lens.runs.history(run_id)
         if not history:
@@ -199,13 +206,16 @@ def compare_runs(lens: Lens, index, shown, compare, view) -> tuple:
         epochs = np.array([s["epoch"] for s in history])
         nearest = history[int(np.argmin(np.abs(epochs - epoch)))] if epoch is not None else history[-1]
         tensors = lens.tensors(index, checkpoint=(run_id, int(nearest["step"])))
-        rows.append((f"{run_id} · epoch {nearest['epoch']:.3g} · says {tensors.predicted_class} "
-                     f"({tensors.probabilities.max():.0%})",
+        short = f"…{run_id[-4:]}"  # row labels run vertically: the caption says the rest
+        rows.append((f"{short} · epoch {nearest['epoch']:.3g}",
                      {"saliency": tensors.saliency, "gradient × input": tensors.saliency * image}))
+        verdicts.append(f"{short} ({_run_settings(lens, run_id)}) says {tensors.predicted_class} "
+                        f"({tensors.probabilities.max():.0%})")
     grid = figures.attribution_grid(image, rows, signed=("saliency", "gradient × input"))
     caption = (f"Digit #{index} (true label {label}) in each run, at the checkpoint nearest epoch "
-               f"{epoch if epoch is not None else 'last'}: the gradient of the predicted class's logit, "
-               "and that gradient times the pixels. Red raises the score, blue lowers it; each map has its own range.")
+               f"{epoch if epoch is not None else 'last'}: " + "; ".join(verdicts) + ". Left: the gradient of the "
+               "predicted class's logit; right: that gradient times the pixels. Red raises the score, blue lowers "
+               "it; each map has its own range.")
     return grid, caption
 
 
