@@ -69,6 +69,7 @@ DELETION_GRAPH = "deletion-graph"
 DELETION_CAPTION = "deletion-caption"
 
 # Training: options, the background job, the run list, curves and the timeline.
+TRAINING_SECTION = "training"
 TRAINING_EPOCHS = "training-epochs"
 TRAINING_BATCH = "training-batch-size"
 TRAINING_RATE = "training-learning-rate"

@@ -96,6 +96,7 @@ class SwappableModel:
         from dashboard.tensors import short_weight_name
 
         if self._assigned != checkpoint.key:
+            self._assigned = None  # a checkpoint that fails halfway must not pass for the previous one
             for layer in self.extractor.model.layers:
                 for variable in layer.trainable_weights:
                     variable.assign(checkpoint.weights[layer.name][short_weight_name(variable)])
@@ -118,6 +119,8 @@ class CheckpointViews:
         self._lock = threading.Lock()
         self._checkpoints: collections.OrderedDict[tuple[str, int], runs.Checkpoint] = collections.OrderedDict()
         self._models: dict[tuple[str, bool], SwappableModel] = {}
+        # Building a model takes ~0.5 s: under its own lock, so checkpoint reads do not wait for it.
+        self._models_lock = threading.Lock()
 
     def checkpoint(self, run_id: str, step: int) -> runs.Checkpoint:
         """Return a run's checkpoint (cached); raise RunError if it does not exist."""
@@ -141,7 +144,7 @@ class CheckpointViews:
     def model(self, activation: str, *, for_explanations: bool = False) -> SwappableModel:
         """Return the swappable model for this activation (built once), for tensors or for explanations."""
         key = (activation, for_explanations)
-        with self._lock:
+        with self._models_lock:
             if key not in self._models:
                 self._models[key] = SwappableModel(activation, with_engines=for_explanations)
             return self._models[key]
@@ -199,9 +202,14 @@ class Lens:
         from dashboard import training
 
         try:
-            run_id, process = training.start_run(self.settings, options)
-        except runs.RunError:
-            return str(self.runs.active()[0]["id"])
+            # Detached: the run belongs to the model folder, not to this (possibly recycled) web worker.
+            run_id, process = training.start_run(self.settings, options, detached=True)
+        except runs.RunError as error:
+            active = self.runs.active()
+            if not active:
+                raise
+            log.info("not starting a training: %s", error)
+            return str(active[0]["id"])
         # Reap the child when it ends, so it does not linger as a zombie.
         threading.Thread(target=process.wait, name=f"reap-{run_id}", daemon=True).start()
         log.info("started training run %s in process %d", run_id, process.pid)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dashboard import storage
+from dashboard.runs import RUNS_FOLDER
 from dashboard.data import Dataset
 
 if TYPE_CHECKING:  # TensorFlow is imported lazily; these names are for type checkers only.
@@ -26,7 +27,6 @@ if TYPE_CHECKING:  # TensorFlow is imported lazily; these names are for type che
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.keras"
-RUNS_FOLDER = "runs"  # dashboard.runs keeps its runs here; a published run's model is read in place.
 METADATA_FILE = "model.json"
 LOCK_FILE = ".model.lock"
 METADATA_SCHEMA = 1
@@ -252,6 +252,13 @@ class ModelService:
         """Return the id of the training run whose model is served (None: trained at start-up, or none)."""
         served = self._served
         return served.metadata.get("run") if served is not None else None
+
+    def published_run(self) -> str | None:
+        """Return the run whose model is published on disk (which every process switches to), if any."""
+        try:
+            return read_metadata(self.model_dir).get("run")
+        except ModelLoadError:
+            return None
 
     def publish(self, run_id: str) -> None:
         """Make a finished run's model the served one, for every process on this model folder.

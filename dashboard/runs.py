@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 RUNS_FOLDER = "runs"
 RUN_FILE = "run.json"
+RUN_LOCK = ".run.lock"
 PROGRESS_FILE = "progress.json"
 HISTORY_FILE = "history.json"
 CHECKPOINT_FOLDER = "checkpoints"
@@ -41,8 +42,10 @@ CANCEL_FILE = "cancel"
 ACTIVATIONS = ("relu", "sigmoid", "tanh")
 QUEUED, RUNNING, FINISHED, FAILED, CANCELLED = "queued", "running", "finished", "failed", "cancelled"
 ACTIVE = (QUEUED, RUNNING)
+TERMINAL = (FINISHED, FAILED, CANCELLED)
 # A running training rewrites its progress at least every few seconds; silence this long means it died
-# somewhere this process cannot see (a Celery worker on another machine, say).
+# somewhere this process cannot see (a Celery worker on another machine, say). A queued run whose
+# process was never even started is given as long.
 HEARTBEAT_TIMEOUT_SECONDS = 120.0
 MAX_EPOCHS = 50
 _RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{4}$")
@@ -98,6 +101,14 @@ class TrainingOptions:
                 f"lr {self.learning_rate:g}, {size}")
 
 
+def describe_options(record: dict[str, Any]) -> str:
+    """Return a run record's options in a few words (or say they are unreadable)."""
+    try:
+        return TrainingOptions.from_dict(record.get("options", {})).describe()
+    except (RunError, TypeError):
+        return "unknown settings"
+
+
 @dataclasses.dataclass(frozen=True)
 class Checkpoint:
     """The network at one point of a run: its weights and the loss gradient on the probe batch."""
@@ -149,6 +160,7 @@ def load_checkpoint(path: Path, run_id: str) -> Checkpoint:
 def histogram(values: np.ndarray, bins: int = 32) -> dict[str, list[float]]:
     """Return {"edges", "counts"} of the values over their own range (one bin when they are all equal)."""
     flat = np.asarray(values, np.float64).ravel()
+    flat = flat[np.isfinite(flat)]  # a diverged run's NaNs are not values to count
     low, high = (float(flat.min()), float(flat.max())) if flat.size else (0.0, 0.0)
     if high <= low:
         high = low + 1e-12
@@ -210,12 +222,14 @@ class RunStore:
         record = storage.read_json(folder / RUN_FILE)
         if not isinstance(record, dict):
             raise RunError(f"there is no run {run_id}")
-        if record.get("status") in ACTIVE and "pid" in record and self._died(folder, record):
+        if record.get("status") in ACTIVE and self._died(folder, record):
             cancelled = (folder / CANCEL_FILE).exists()
-            record = self.update(run_id, status=CANCELLED if cancelled else FAILED, finished=time.time(),
-                                 error=None if cancelled else "the training process ended before finishing "
-                                                              "(killed, or out of memory)")
-            log.warning("run %s: its training process is gone; marked %s", run_id, record["status"])
+            error = None if cancelled else (
+                "the training process ended before finishing (killed, or out of memory)" if "pid" in record
+                else "the training process never started")
+            record = self.transition(run_id, CANCELLED if cancelled else FAILED, finished=time.time(), error=error)
+            if record.get("status") in (FAILED, CANCELLED):
+                log.warning("run %s: its training process is gone; marked %s", run_id, record["status"])
         return record
 
     def _died(self, folder: Path, record: dict[str, Any]) -> bool:
@@ -223,16 +237,37 @@ class RunStore:
         if isinstance(pid, int) and host == socket.gethostname():
             return not _process_alive(pid, record.get("pid_started"))
         progress = storage.read_json(folder / PROGRESS_FILE, {}) or {}
-        last = progress.get("updated", record.get("started", record.get("created", 0)))
-        return time.time() - float(last) > HEARTBEAT_TIMEOUT_SECONDS
+        last = max(float(progress.get("updated", 0) or 0), float(record.get("started", 0) or 0),
+                   float(record.get("created", 0) or 0))
+        return time.time() - last > HEARTBEAT_TIMEOUT_SECONDS
 
     def update(self, run_id: str, **fields: Any) -> dict[str, Any]:
-        """Merge fields into a run's record (only its training process and the reaper write it)."""
-        path = self.folder(run_id) / RUN_FILE
-        record = storage.read_json(path, {}) or {}
-        record.update(fields)
-        storage.write_json(path, record)
-        return record
+        """Merge fields into a run's record, under the run's file lock (several processes write it)."""
+        from filelock import FileLock
+
+        folder = self.folder(run_id)
+        with FileLock(str(folder / RUN_LOCK)):
+            record = storage.read_json(folder / RUN_FILE, {}) or {}
+            record.update(fields)
+            storage.write_json(folder / RUN_FILE, record)
+            return record
+
+    def transition(self, run_id: str, status: str, **fields: Any) -> dict[str, Any]:
+        """Move a queued or running run to `status` (with fields); a finished, failed or cancelled run stays so.
+
+        Return the record as it is afterwards: whoever comes second (the training process or a reaper)
+        sees the first one's verdict instead of overwriting it.
+        """
+        from filelock import FileLock
+
+        folder = self.folder(run_id)
+        with FileLock(str(folder / RUN_LOCK)):
+            record = storage.read_json(folder / RUN_FILE, {}) or {}
+            if record.get("status") in TERMINAL:
+                return record
+            record.update(fields, status=status)
+            storage.write_json(folder / RUN_FILE, record)
+            return record
 
     def list(self) -> list[dict[str, Any]]:
         """Return every run's record, newest first (folders without a readable record are skipped)."""
@@ -282,12 +317,12 @@ class RunStore:
         """Return whether someone asked this run to stop."""
         return (self.folder(run_id) / CANCEL_FILE).exists()
 
-    def delete(self, run_id: str, *, served_run: str | None) -> None:
-        """Delete a run's folder; refuse for a run still training or the one being served."""
+    def delete(self, run_id: str, *, served_runs: set[str | None]) -> None:
+        """Delete a run's folder; refuse for a run still training or one being served or published."""
         record = self.record(run_id)
         if record.get("status") in ACTIVE:
             raise RunError(f"run {run_id} is still {record['status']}; cancel it first")
-        if run_id == served_run:
+        if run_id in served_runs:
             raise RunError(f"run {run_id} is the model being served; serve another run before deleting it")
         shutil.rmtree(self.folder(run_id))
         log.info("deleted run %s", run_id)

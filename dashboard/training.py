@@ -44,6 +44,10 @@ class Cancelled(RuntimeError):
     """Raised when a run was asked to stop, or lost the process that started it."""
 
 
+class Diverged(RuntimeError):
+    """Raised when the training loss stops being a finite number."""
+
+
 def _named_arrays(model: "keras.Model", values: Sequence[Any]) -> dict[str, dict[str, np.ndarray]]:
     from dashboard.tensors import short_weight_name
 
@@ -92,7 +96,9 @@ class RunRecorder:
                 self._batch_end(batch, logs or {})
 
             def on_epoch_end(inner, epoch, logs=None):  # noqa: N805
-                self._snapshot(step=(epoch + 1) * self._steps, logs=logs or {})
+                # Keras still ends the epoch after a stop request: those weights are not an epoch's.
+                if not self.cancelled:
+                    self._snapshot(step=(epoch + 1) * self._steps, logs=logs or {})
 
         self.callback = _Callback()
 
@@ -137,7 +143,10 @@ class RunRecorder:
         return total_loss / len(images), total_hits / len(images)
 
     def _batch_end(self, batch: int, logs: dict) -> None:
-        self._train_logs = {key: float(value) for key, value in logs.items()}
+        self._train_logs = {key: _finite(value) for key, value in logs.items()}
+        if self._train_logs.get("loss", 0.0) is None:
+            raise Diverged(f"the loss became NaN or infinite at step {self._epoch * self._steps + batch + 1}; "
+                           "try a smaller learning rate")
         step = self._epoch * self._steps + batch + 1
         if self._epoch == 0 and (batch + 1) in self._within_first:
             self._snapshot(step=step, logs=logs)
@@ -155,7 +164,7 @@ class RunRecorder:
         last = self.snapshots[-1] if self.snapshots else {}
         storage.write_json(self.folder / runs.PROGRESS_FILE, {
             "step": step, "steps": total, "fraction": min(1.0, step / total), "epoch": step / self._steps,
-            "epochs": self.epochs, "train_loss": self._train_logs.get("loss"),
+            "epochs": self.epochs, "snapshots": len(self.snapshots), "train_loss": self._train_logs.get("loss"),
             "train_accuracy": self._train_logs.get("accuracy"), "test_loss": last.get("test_loss"),
             "test_accuracy": last.get("test_accuracy"), "updated": time.time(), **extra,
         })
@@ -168,7 +177,7 @@ class RunRecorder:
                              epoch=step / self._steps, weights=weights, gradients=gradients)
         test_loss, test_accuracy = self.test_scores()
         layers = {
-            layer: {"weight_norm": _norm(weights[layer]), "gradient_norm": _norm(gradients[layer]),
+            layer: {"weight_norm": _finite(_norm(weights[layer])), "gradient_norm": _finite(_norm(gradients[layer])),
                     "weight_histogram": runs.histogram(np.concatenate([v.ravel() for v in weights[layer].values()])),
                     "gradient_histogram": runs.histogram(
                         np.concatenate([v.ravel() for v in gradients[layer].values()]))}
@@ -177,7 +186,7 @@ class RunRecorder:
         self.snapshots.append({
             "step": step, "epoch": step / self._steps, "checkpoint": runs.checkpoint_name(step),
             "train_loss": _finite(logs.get("loss")), "train_accuracy": _finite(logs.get("accuracy")),
-            "test_loss": test_loss, "test_accuracy": test_accuracy, "layers": layers, "time": time.time(),
+            "test_loss": _finite(test_loss), "test_accuracy": test_accuracy, "layers": layers, "time": time.time(),
         })
         storage.write_json(self.folder / runs.HISTORY_FILE, {"run": self.run_id, "snapshots": self.snapshots})
         self.write_progress(step)
@@ -232,40 +241,43 @@ def train_run(store: runs.RunStore, run_id: str, data: Dataset, *, should_stop: 
     return metadata
 
 
-def run_in_this_process(model_dir: Path, run_id: str, data: Dataset, *, serve: bool) -> int:
-    """Train one run and record its outcome; publish it as the served model when asked. Return an exit code."""
+def run_in_this_process(model_dir: Path, run_id: str, data: Dataset, *, serve: bool, detached: bool = False) -> int:
+    """Train one run and record its outcome; publish it as the served model when asked. Return an exit code.
+
+    Unless detached, the run stops when the process that started it goes away (a cancelled Dash or
+    Celery job); a start-up run is detached, so a recycled web worker does not strand it.
+    """
     from dashboard.model_service import ModelService
 
     store = runs.RunStore(model_dir)
     parent = os.getppid()
-    store.update(run_id, status=runs.RUNNING, started=time.time(), data_source=data.source,
-                 data_fingerprint=data.fingerprint(), **runs.process_identity(os.getpid()))
+    store.transition(run_id, runs.RUNNING, started=time.time(), data_source=data.source,
+                     data_fingerprint=data.fingerprint(), **runs.process_identity(os.getpid()))
 
     def should_stop() -> bool:
-        # The parent is the background job; when Dash or Celery stops that job, the training stops too.
-        return store.cancel_requested(run_id) or os.getppid() != parent
+        return store.cancel_requested(run_id) or (not detached and os.getppid() != parent)
 
     try:
         metadata = train_run(store, run_id, data, should_stop=should_stop)
+        store.transition(run_id, runs.FINISHED, finished=time.time(), test_accuracy=metadata["test_accuracy"],
+                         test_loss=metadata["test_loss"], train_seconds=metadata["train_seconds"])
+        if serve:
+            ModelService(model_dir).publish(run_id)
     except Cancelled:
-        store.update(run_id, status=runs.CANCELLED, finished=time.time())
+        store.transition(run_id, runs.CANCELLED, finished=time.time())
         log.info("run %s cancelled", run_id)
         return EXIT_CANCELLED
-    except Exception as error:  # noqa: BLE001 - any failure is recorded on the run, then re-raised in the log.
-        store.update(run_id, status=runs.FAILED, finished=time.time(), error=f"{type(error).__name__}: {error}")
+    except Exception as error:  # noqa: BLE001 - any failure is recorded on the run, and logged with its traceback.
+        store.transition(run_id, runs.FAILED, finished=time.time(), error=f"{type(error).__name__}: {error}")
         log.exception("run %s failed", run_id)
         return 1
-    store.update(run_id, status=runs.FINISHED, finished=time.time(), test_accuracy=metadata["test_accuracy"],
-                 test_loss=metadata["test_loss"], train_seconds=metadata["train_seconds"])
-    if serve:
-        ModelService(model_dir).publish(run_id)
     return 0
 
 
 RUNS_LOCK = ".runs.lock"
 
 
-def start_run(settings: "Settings", options: runs.TrainingOptions, *, serve: bool = True,
+def start_run(settings: "Settings", options: runs.TrainingOptions, *, serve: bool = True, detached: bool = False,
               ) -> tuple[str, subprocess.Popen]:
     """Create a run and start its training process; raise RunError while another run is training.
 
@@ -281,10 +293,14 @@ def start_run(settings: "Settings", options: runs.TrainingOptions, *, serve: boo
         if busy:
             raise runs.RunError(f"run {busy[0]['id']} is still training; wait for it or cancel it")
         run_id = store.create(options)
-        return run_id, launch(settings, run_id, serve=serve)
+        try:
+            return run_id, launch(settings, run_id, serve=serve, detached=detached)
+        except OSError as error:
+            store.transition(run_id, runs.FAILED, finished=time.time(), error=f"could not start training: {error}")
+            raise runs.RunError(f"could not start the training process: {error}") from None
 
 
-def launch(settings: "Settings", run_id: str, *, serve: bool = True) -> subprocess.Popen:
+def launch(settings: "Settings", run_id: str, *, serve: bool = True, detached: bool = False) -> subprocess.Popen:
     """Start training a run in a fresh Python process (never a fork of this one); return the process."""
     command = [sys.executable, "-m", "dashboard.training", "--model-dir", str(settings.model_dir), "--run", run_id,
                "--seed", str(settings.seed)]
@@ -294,6 +310,8 @@ def launch(settings: "Settings", run_id: str, *, serve: bool = True) -> subproce
         command.append("--offline")
     if serve:
         command.append("--serve")
+    if detached:
+        command.append("--detached")
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
     project = str(Path(__file__).resolve().parent.parent)
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [project, environment.get("PYTHONPATH")]))
@@ -315,6 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--offline", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--serve", action="store_true", help="serve the model when the run finishes")
+    parser.add_argument("--detached", action="store_true", help="keep training if the starting process ends")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Interactive requests on the same machine come first: training takes what the web leaves.
@@ -322,13 +341,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from dashboard.data import DataError, load_mnist
 
     store = runs.RunStore(args.model_dir)
+    # Running from the start (TensorFlow's import and the data take seconds): the heartbeat counts from here.
+    store.transition(args.run, runs.RUNNING, started=time.time(), **runs.process_identity(os.getpid()))
     try:
         data = load_mnist(args.data, offline=args.offline, seed=args.seed)
     except DataError as error:
-        store.update(args.run, status=runs.FAILED, finished=time.time(), error=str(error))
+        store.transition(args.run, runs.FAILED, finished=time.time(), error=str(error))
         log.error("run %s: %s", args.run, error)
         return 1
-    return run_in_this_process(args.model_dir, args.run, data, serve=args.serve)
+    return run_in_this_process(args.model_dir, args.run, data, serve=args.serve, detached=args.detached)
 
 
 if __name__ == "__main__":

@@ -94,7 +94,7 @@ def training_section(lens: Lens) -> html.Section:
                "the exact count.", className="caption"),
         components.graph(ids.COMPARE_GRAPH),
         html.P("", id=ids.COMPARE_CAPTION, className="caption"),
-    ], className="panel", id="training")
+    ], className="panel", id=ids.TRAINING_SECTION)
 
 
 def waiting_layout(status: str) -> html.Div:

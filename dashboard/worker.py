@@ -20,8 +20,8 @@ def celery_app_for(redis_url: str) -> Any:
     from celery import Celery
 
     app = Celery("cnn_lens", broker=redis_url, backend=redis_url)
-    # One training per worker process at a time; a job is acknowledged only once it ran.
-    app.conf.update(worker_prefetch_multiplier=1, task_acks_late=False, broker_connection_retry_on_startup=True)
+    # A worker process takes one job at a time (a training job lasts minutes).
+    app.conf.update(worker_prefetch_multiplier=1, broker_connection_retry_on_startup=True)
     return app
 
 

@@ -44,11 +44,11 @@ def test_create_list_and_delete(tmp_path):
     assert [r["id"] for r in store.list()] == [second, first]  # newest first
     assert {r["status"] for r in store.list()} == {runs.QUEUED} and len(store.active()) == 2
     with pytest.raises(runs.RunError, match="still queued"):
-        store.delete(first, served_run=None)
+        store.delete(first, served_runs={None})
     store.update(first, status=runs.FINISHED)
     with pytest.raises(runs.RunError, match="is the model being served"):
-        store.delete(first, served_run=first)
-    store.delete(first, served_run=second)
+        store.delete(first, served_runs={None, first})
+    store.delete(first, served_runs={second})
     assert [r["id"] for r in store.list()] == [second]
     with pytest.raises(runs.RunError, match="there is no run"):
         store.record(first)
@@ -65,11 +65,17 @@ def test_a_run_whose_process_died_is_marked_failed_or_cancelled(tmp_path):
             store.request_cancel(run_id)
         assert store.record(run_id)["status"] == expected
         assert store.record(run_id)["finished"] > 0
+    # A queued run whose process never started is given up after the same silence.
+    never = store.create(runs.TrainingOptions())
+    assert store.record(never)["status"] == runs.QUEUED
+    store.update(never, created=time.time() - runs.HEARTBEAT_TIMEOUT_SECONDS - 1)
+    assert store.record(never)["error"] == "the training process never started"
     # On another host the pid means nothing: silence longer than the heartbeat timeout does.
     run_id = store.create(runs.TrainingOptions())
     store.update(run_id, status=runs.RUNNING, pid=1, host="elsewhere", started=time.time())
     assert store.record(run_id)["status"] == runs.RUNNING
-    store.update(run_id, started=time.time() - runs.HEARTBEAT_TIMEOUT_SECONDS - 1)
+    long_ago = time.time() - runs.HEARTBEAT_TIMEOUT_SECONDS - 1
+    store.update(run_id, created=long_ago, started=long_ago)
     assert store.record(run_id)["status"] == runs.FAILED
 
 
@@ -90,11 +96,23 @@ def test_checkpoints_round_trip_and_a_damaged_one_is_reported(tmp_path):
         store.checkpoint(run_id, 9)
 
 
+def test_a_finished_run_stays_finished_whoever_writes_second(tmp_path):
+    store = runs.RunStore(tmp_path)
+    run_id = store.create(runs.TrainingOptions())
+    assert store.transition(run_id, runs.RUNNING)["status"] == runs.RUNNING
+    assert store.transition(run_id, runs.FINISHED, test_accuracy=0.9)["status"] == runs.FINISHED
+    after = store.transition(run_id, runs.FAILED, error="a late reaper")
+    assert after["status"] == runs.FINISHED and "error" not in after and after["test_accuracy"] == 0.9
+    store.update(run_id, pid=123)  # plain updates merge, they do not change the status
+    assert store.record(run_id)["status"] == runs.FINISHED
+
+
 def test_histogram_counts_every_value_on_its_own_range():
     values = np.array([-1.0, 0.0, 0.0, 2.0])
     histogram = runs.histogram(values, bins=3)
     assert histogram["edges"] == [-1.0, 0.0, 1.0, 2.0] and histogram["counts"] == [1, 2, 1]
     assert runs.histogram(np.zeros(5))["counts"] == [5]
+    assert sum(runs.histogram(np.array([1.0, np.nan, 2.0, np.inf]))["counts"]) == 2  # a diverged run's values
 
 
 def test_one_run_at_a_time(tmp_path):

@@ -174,6 +174,9 @@ def test_a_cancelled_training_stops_at_its_next_step_and_keeps_the_old_model(pri
     assert time.perf_counter() - asked < 5
     assert store.record(run_id)["status"] == runs.CANCELLED
     assert not (store.folder(run_id) / "model.keras").exists()
+    # Keras ends the epoch after a stop request; those weights must not be saved as that epoch's.
+    last_step = store.progress(run_id)["step"]
+    assert all(snapshot["step"] <= last_step for snapshot in store.history(run_id))
     assert (private_settings.model_dir / METADATA_FILE).read_bytes() == published
 
 

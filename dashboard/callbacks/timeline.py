@@ -159,7 +159,9 @@ def distributions(lens: Lens, shown, layer, _signature) -> tuple:
     if not history:
         return _distribution_errors("No run to show yet: train one, or pick one above.")
     layer = validate.one_of(layer, list(history[0]["layers"]), what="Layer")
-    stored = [lens.checkpoints.checkpoint(run_id, int(s["step"])) for s in history]
+    # Read straight from the files, not through the panels' checkpoint cache: a long run has more
+    # checkpoints than that cache holds, and would push out the ones the panels are using.
+    stored = [lens.runs.checkpoint(run_id, int(s["step"])) for s in history]
     epochs = np.array([c.epoch for c in stored])
     shown_figures = []
     for kind, value_name in (("weights", "weight"), ("gradients", "∂L/∂w")):
@@ -169,13 +171,6 @@ def distributions(lens: Lens, shown, layer, _signature) -> tuple:
             epochs, edges, counts, value_name=value_name,
             title=f"{layer}: {kind} by checkpoint (run {run_id})"))
     return tuple(shown_figures)
-
-
-def _run_settings(lens: Lens, run_id: str) -> str:
-    try:
-        return runs.TrainingOptions.from_dict(lens.runs.record(run_id).get("options", {})).describe()
-    except (runs.RunError, TypeError):
-        return "unknown settings"
 
 
 def _compare_error(message: str):
@@ -209,7 +204,7 @@ def compare_runs(lens: Lens, index, shown, compare, view) -> tuple:
         short = f"…{run_id[-4:]}"  # row labels run vertically: the caption says the rest
         rows.append((f"{short} · epoch {nearest['epoch']:.3g}",
                      {"saliency": tensors.saliency, "gradient × input": tensors.saliency * image}))
-        verdicts.append(f"{short} ({_run_settings(lens, run_id)}) says {tensors.predicted_class} "
+        verdicts.append(f"{short} ({runs.describe_options(lens.runs.record(run_id))}) says {tensors.predicted_class} "
                         f"({tensors.probabilities.max():.0%})")
     grid = figures.attribution_grid(image, rows, signed=("saliency", "gradient × input"))
     caption = (f"Digit #{index} (true label {label}) in each run, at the checkpoint nearest epoch "

@@ -1,9 +1,10 @@
-"""Callbacks for training from the page: the background job, the run list, curves, distributions, the timeline.
+"""Callbacks for training from the page: the background job, cancel, the run list, deleting runs.
 
 The training job is a Dash background callback. Its manager (diskcache by default, Celery with Redis when
-configured) runs the job away from the web request; the job itself only starts ``python -m
-dashboard.training`` in a fresh process and reports that process's progress file, so no TensorFlow work
-ever runs in a fork of a web worker.
+configured) runs the job away from the web request: with diskcache a fork of the web worker, with Celery a
+worker process. The job runs no TensorFlow itself: it starts ``python -m dashboard.training`` as a fresh
+process and relays that process's progress file. Cancel writes the run's cancel file; the training stops
+at its next step, records itself cancelled, and the job returns.
 """
 
 from __future__ import annotations
@@ -101,10 +102,10 @@ def _message(message: str):
 
 @shows_errors(_message)
 def cancel_training(lens: Lens, n_clicks, run_id) -> str:
-    """Ask the run this page started to stop (the manager also stops its job)."""
+    """Ask the run this page started to stop at its next step."""
     if not n_clicks or run_id is None:
         return no_update
-    lens.runs.request_cancel(run_id if isinstance(run_id, str) else "")
+    lens.runs.request_cancel(run_id)  # RunError for a value that is not a run id: shown as a message
     return f"Cancelling run {run_id}…"
 
 
@@ -115,16 +116,14 @@ def _when(timestamp: Any) -> str:
 
 
 def _run_label(record: dict[str, Any]) -> str:
-    try:
-        options = runs.TrainingOptions.from_dict(record.get("options", {})).describe()
-    except (runs.RunError, TypeError):
-        options = "unknown settings"
+    options = runs.describe_options(record)
     accuracy = record.get("test_accuracy")
     score = f" · {accuracy:.1%}" if isinstance(accuracy, float) else f" · {record.get('status')}"
     return f"{_when(record.get('created'))} · {options}{score}"
 
 
-def _run_table(lens: Lens, records: list[dict[str, Any]], served_run: str | None) -> html.Table | html.P:
+def _run_table(records: list[dict[str, Any]], progress: dict[str, dict], served_run: str | None,
+               ) -> html.Table | html.P:
     if not records:
         return html.P("No runs yet: start one above.", className="caption")
     header = html.Tr([html.Th(text) for text in ("Started", "Run", "Settings", "Status", "Test accuracy", "")])
@@ -132,17 +131,13 @@ def _run_table(lens: Lens, records: list[dict[str, Any]], served_run: str | None
     for record in records:
         run_id, status = record.get("id"), record.get("status")
         if status == runs.RUNNING:
-            progress = lens.runs.progress(run_id) or {}
-            status = f"running ({progress.get('fraction', 0):.0%})"
+            status = f"running ({progress[run_id].get('fraction', 0):.0%})"
         elif status == runs.FAILED and record.get("error"):
             status = f"failed: {record['error']}"
         accuracy = record.get("test_accuracy")
-        try:
-            settings = runs.TrainingOptions.from_dict(record.get("options", {})).describe()
-        except (runs.RunError, TypeError):
-            settings = "unknown settings"
         rows.append(html.Tr([
-            html.Td(_when(record.get("created"))), html.Td(run_id, className="mono"), html.Td(settings),
+            html.Td(_when(record.get("created"))), html.Td(run_id, className="mono"),
+            html.Td(runs.describe_options(record)),
             html.Td(status, className=f"status-{record.get('status')}"),
             html.Td(f"{accuracy:.2%}" if isinstance(accuracy, float) else "–"),
             html.Td("served" if run_id == served_run else "", className="served-badge"),
@@ -151,22 +146,25 @@ def _run_table(lens: Lens, records: list[dict[str, Any]], served_run: str | None
 
 
 def run_list(lens: Lens, _tick, _result, _message, signature) -> tuple:
-    """Return the run table, the run choices and a signature of all runs (no update when nothing changed)."""
+    """Return the run table, the run choices and a signature of all runs (no update when nothing changed).
+
+    The signature changes when a run's status or number of checkpoints does, or the served model, so the
+    curves and the timeline redraw when there is something new, not on every poll.
+    """
     try:
         records = lens.runs.list()
         served_version = lens.served.version if lens.ready else None
+        progress = {r["id"]: lens.runs.progress(r["id"]) or {} for r in records}
     except Exception:  # noqa: BLE001 - a poll must never break the page; the log gets the details.
         log.exception("listing runs failed")
         return (no_update,) * 4
     served_run = lens.models.served_run
-    state = [[r.get("id"), r.get("status"), (lens.runs.progress(r["id"]) or {}).get("step")
-              if r.get("status") == runs.RUNNING else None] for r in records]
+    state = [[r["id"], r.get("status"), progress[r["id"]].get("snapshots", 0)] for r in records]
     new_signature = {"served": served_version, "served_run": served_run, "runs": state}
     if new_signature == signature:
         return (no_update,) * 4
-    with_checkpoints = [r for r in records if lens.runs.history(r["id"])]
-    choices = [{"label": _run_label(r), "value": r["id"]} for r in with_checkpoints]
-    return (_run_table(lens, records, served_run), [{"label": "the served model", "value": SERVED}] + choices,
+    choices = [{"label": _run_label(r), "value": r["id"]} for r in records if progress[r["id"]].get("snapshots")]
+    return (_run_table(records, progress, served_run), [{"label": "the served model", "value": SERVED}] + choices,
             choices, new_signature)
 
 
@@ -182,7 +180,8 @@ def delete_run(lens: Lens, submitted, shown) -> tuple:
     if shown in (None, SERVED):
         raise InvalidInput("Pick a run in 'Views show' first: the served model itself cannot be deleted here.")
     try:
-        lens.runs.delete(validate.text(shown, what="Run"), served_run=lens.models.served_run)
+        lens.runs.delete(validate.text(shown, what="Run"),
+                         served_runs={lens.models.served_run, lens.models.published_run()})
     except runs.RunError as error:
         raise InvalidInput(str(error)) from None
     return f"Deleted run {shown}.", SERVED
@@ -222,7 +221,6 @@ def register_background(app: Dash, settings: Settings, manager: Any = None) -> N
         background=True, manager=manager, interval=500, prevent_initial_call=True,
         running=[(Output(ids.START_TRAINING, "disabled"), True, False),
                  (Output(ids.CANCEL_TRAINING, "disabled"), False, True)],
-        cancel=[Input(ids.CANCEL_TRAINING, "n_clicks")],
         progress=[Output(ids.TRAINING_PROGRESS, "value"), Output(ids.TRAINING_STATUS, "children"),
                   Output(ids.TRAINING_RUN, "data")],
     )

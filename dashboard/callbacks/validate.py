@@ -11,6 +11,8 @@ import functools
 import logging
 from typing import Any, Callable, Collection, TypeVar
 
+from dashboard.runs import RunError
+
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 200
@@ -92,7 +94,8 @@ def shows_errors(on_error: Callable[[str], Result]) -> Callable[[Callable[..., R
         def guarded(*args: Any) -> Result:
             try:
                 return callback(*args)
-            except InvalidInput as error:
+            except (InvalidInput, RunError) as error:
+                # RunError: a run or checkpoint that is gone (deleted in another tab) or never was.
                 log.info("refused input in %s: %s", callback.__name__, error)
                 return on_error(str(error))
             except Exception:  # noqa: BLE001 - the page must get a message, the log the traceback.
@@ -118,14 +121,13 @@ def bind(callback: Callable[..., Result], lens: Any) -> Callable[..., Result]:
 
 def checkpoint_view(value: Any, lens: Any) -> tuple[str, int] | None:
     """Return (run id, step) when the views show a run's checkpoint, None when they show the served model."""
-    from dashboard.runs import RunError
-
     if value is None or (isinstance(value, dict) and set(value) == {"model"}):
         return None
     if not isinstance(value, dict) or set(value) != {"run", "step"}:
         raise InvalidInput(f"View must name a run and a step, got {_describe(value)}")
     step = integer(value["step"], low=0, high=10**9, what="Checkpoint step")
     try:
+        lens.runs.folder(value["run"])  # a run id, not any JSON value
         lens.checkpoints.checkpoint(value["run"], step)
     except RunError as error:
         raise InvalidInput(str(error)) from None
