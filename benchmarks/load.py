@@ -77,12 +77,14 @@ def main(argv: list[str] | None = None) -> int:
         deadline = time.monotonic() + 600
         while True:
             try:
-                if requests.get(url + "/", timeout=120).ok:
+                # With no cached model the page first shows the training's progress: wait for the dashboard.
+                if '"digit-pool"' in requests.get(url + "/_dash-layout", timeout=120).text:
                     break
             except requests.ConnectionError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("gunicorn did not start; see benchmarks/.gunicorn.log") from None
-                time.sleep(0.2)
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError("gunicorn did not serve the dashboard; see benchmarks/.gunicorn.log")
+            time.sleep(0.2)
         layout = requests.get(url + "/_dash-layout", timeout=60).json()
         test_size = _test_size(layout)
         bodies = request_bodies(url, test_size)

@@ -85,7 +85,9 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the server exited with {self.process.returncode}; see benchmarks/.server.log")
             try:
-                if requests.get(self.url + "/", timeout=1).ok and requests.get(self.url + "/_dash-layout", timeout=5).ok:
+                # With no cached model the page first shows the training's progress: wait for the dashboard.
+                layout = requests.get(self.url + "/_dash-layout", timeout=5)
+                if layout.ok and '"digit-pool"' in layout.text:
                     return time.perf_counter() - started
             except requests.ConnectionError:
                 pass

@@ -215,3 +215,36 @@ def test_first_start_without_a_model_serves_a_progress_page_then_the_dashboard(t
     assert "Activations" in client.get("/_dash-layout").get_data(as_text=True)
     (record,) = runs.RunStore(settings.model_dir).list()
     assert record["status"] == runs.FINISHED
+
+
+STARTER = """
+import sys
+from pathlib import Path
+from dashboard.config import Settings
+from dashboard.lens import Lens
+lens = Lens.start(Settings(model_dir=Path(sys.argv[1]), offline=True, epochs=1, train_limit=200, batch_size=50))
+print("ready" if lens.ready else "waiting")
+"""
+
+
+def test_three_processes_starting_on_an_empty_folder_start_one_training(tmp_path):
+    """gunicorn's workers start together: exactly one training run, which every worker then serves."""
+    import subprocess
+    import sys
+
+    from tests.test_browser import REPO
+
+    folder = tmp_path / "shared"
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO))
+    starters = [subprocess.Popen([sys.executable, "-c", STARTER, str(folder)], cwd=REPO, env=environment,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    outputs = [starter.communicate(timeout=120) for starter in starters]
+    assert all(starter.returncode == 0 for starter in starters), [err[-2000:] for _, err in outputs]
+    assert [out.strip() for out, _ in outputs] == ["waiting"] * 3  # each served at once, none trained itself
+    store = runs.RunStore(folder)
+    (record,) = store.list()
+    deadline = time.time() + 120
+    while store.record(record["id"])["status"] in runs.ACTIVE and time.time() < deadline:
+        time.sleep(0.5)
+    assert store.record(record["id"])["status"] == runs.FINISHED
+    assert json.loads((folder / METADATA_FILE).read_text())["run"] == record["id"]
