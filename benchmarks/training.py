@@ -99,12 +99,12 @@ def train_a_run(model_dir: Path, epochs: int = 3) -> str:
     return run_id
 
 
-MAIN_PANELS = ["input-graph", "probability-graph", "saliency-graph", "activation-graph", "weight-graph",
-               "gradient-graph"]
+# The panels a checkpoint changes (the input digit's pixels stay as they are and are not redrawn).
+MAIN_PANELS = ["probability-graph", "saliency-graph", "activation-graph", "weight-graph", "gradient-graph"]
 
 
 def measure_slider(url: str, repeats: int = 30) -> dict:
-    """Return key press -> the six main panels redrawn, and -> every graph settled (explanations too), in ms,
+    """Return key press -> the five panels a checkpoint changes redrawn, and -> explanations redrawn too, in ms,
     when moving the epoch slider by one checkpoint."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -113,7 +113,7 @@ def measure_slider(url: str, repeats: int = 30) -> dict:
 
     driver = browser.start_browser()
     try:
-        browser.wait_for_page(driver, url, MAIN_PANELS)
+        browser.wait_for_page(driver, url, ["input-graph"] + MAIN_PANELS)
         driver.find_element(By.ID, "shown-run").click()
         time.sleep(0.5)
         driver.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option")[-1].click()
@@ -212,7 +212,7 @@ def write_report(results: dict) -> None:
         f"| recording overhead over plain model.fit | {overhead['overhead_percent']:+.1f} % | ≤ 15 % |",
         f"| recording overhead over model.fit with per-epoch validation | "
         f"{overhead['overhead_vs_validated_percent']:+.1f} % | |",
-        f"| epoch slider: key press → the six main panels redrawn, p50 / p95 | "
+        f"| epoch slider: key press → the five panels a checkpoint changes redrawn, p50 / p95 | "
         f"{slider['main_panels']['p50_ms']:.0f} / {slider['main_panels']['p95_ms']:.0f} ms | ≤ 200 ms |",
         f"| epoch slider: key press → explanations redrawn too, p50 / p95 | "
         f"{slider['everything']['p50_ms']:.0f} / {slider['everything']['p95_ms']:.0f} ms | |",
@@ -221,6 +221,22 @@ def write_report(results: dict) -> None:
         "keep latency |", "",
         "The training process runs at nice 10, so interactive requests come first on a shared machine; on 2 cores "
         "the training still competes for memory bandwidth and caches.",
+        "",
+        "## Reading the numbers",
+        "",
+        "- **Recording** costs about as much per checkpoint as training once on its two probes (128 training "
+        "digits forward and backward, 500 test digits forward), plus ~10 ms of files. A run takes 4 checkpoints in "
+        "the first epoch and one per epoch after, so the share shrinks with longer epochs: with the full 60,000 "
+        "digits (469 steps an epoch instead of 32) it is a few per cent. Single fits vary ±20 % here, so the "
+        "medians move between runs (1–10 % measured).",
+        "- **The slider**: the server's share is small — each panel callback takes 3–5 ms of Python plus under "
+        "2 ms of JSON (profiled), and a checkpoint's weights are swapped into an already-traced model (~2 ms) "
+        "instead of loading and tracing a model (~250 ms). The rest is the browser: ~30 ms before the requests "
+        "leave, then the redraws, on a main thread that shares the two cores with the server. What moved it from "
+        "372 ms: explanations and the run comparison wait for the activation panel; the curves and distributions "
+        "no longer redraw per step; the input digit, the same at every checkpoint, is not redrawn.",
+        "- The key press is dispatched in the same script that starts the clock: a WebDriver `send_keys` or "
+        "`click()` adds its own 50–100 ms round trip to every sample.",
     ]
     (ROOT / "benchmarks" / "TRAINING.md").write_text("\n".join(lines) + "\n")
 

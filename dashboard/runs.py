@@ -47,7 +47,11 @@ TERMINAL = (FINISHED, FAILED, CANCELLED)
 # somewhere this process cannot see (a Celery worker on another machine, say). A queued run whose
 # process was never even started is given as long.
 HEARTBEAT_TIMEOUT_SECONDS = 120.0
+# What a run may be asked for: the form, the callback's validation and TrainingOptions all use these.
 MAX_EPOCHS = 50
+MAX_BATCH_SIZE = 4096
+LEARNING_RATES = (1e-6, 1.0)
+MIN_TRAIN_SIZE = 10
 _RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{4}$")
 
 
@@ -69,12 +73,13 @@ class TrainingOptions:
     def __post_init__(self) -> None:
         if not isinstance(self.epochs, int) or not 1 <= self.epochs <= MAX_EPOCHS:
             raise RunError(f"epochs must be a whole number from 1 to {MAX_EPOCHS}, got {self.epochs!r}")
-        if not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= 4096:
-            raise RunError(f"batch size must be a whole number from 1 to 4096, got {self.batch_size!r}")
+        if not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= MAX_BATCH_SIZE:
+            raise RunError(f"batch size must be a whole number from 1 to {MAX_BATCH_SIZE}, got {self.batch_size!r}")
         if (not isinstance(self.learning_rate, (int, float)) or not math.isfinite(self.learning_rate)
-                or not 1e-6 <= self.learning_rate <= 1.0):
-            raise RunError(f"learning rate must be between 0.000001 and 1, got {self.learning_rate!r}")
-        if self.train_size is not None and (not isinstance(self.train_size, int) or self.train_size < 10):
+                or not LEARNING_RATES[0] <= self.learning_rate <= LEARNING_RATES[1]):
+            raise RunError(f"learning rate must be between {LEARNING_RATES[0]:g} and {LEARNING_RATES[1]:g}, "
+                           f"got {self.learning_rate!r}")
+        if self.train_size is not None and (not isinstance(self.train_size, int) or self.train_size < MIN_TRAIN_SIZE):
             raise RunError(f"training-set size must be at least 10 digits, got {self.train_size!r}")
         if self.activation not in ACTIVATIONS:
             raise RunError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {self.activation!r}")

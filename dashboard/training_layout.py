@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from dashboard import components, ids, training
+from dashboard import components, ids, runs, training
 from dashboard.lens import Lens
 
 SERVED = "served"
@@ -36,13 +36,11 @@ def timeline_bar(lens: Lens) -> html.Section:
 
 
 def _options_form() -> html.Div:
-    from dashboard import runs
-
     return html.Div([
         components.number_field("Epochs", ids.TRAINING_EPOCHS, 3, 1, runs.MAX_EPOCHS, 1),
-        components.number_field("Batch size", ids.TRAINING_BATCH, 128, 1, 4096, 1),
-        components.number_field("Learning rate", ids.TRAINING_RATE, 0.001, 0.000001, 1, "any"),
-        components.number_field("Training digits (empty: all)", ids.TRAINING_SIZE, None, 10, None, 1),
+        components.number_field("Batch size", ids.TRAINING_BATCH, 128, 1, runs.MAX_BATCH_SIZE, 1),
+        components.number_field("Learning rate", ids.TRAINING_RATE, 0.001, *runs.LEARNING_RATES, "any"),
+        components.number_field("Training digits (empty: all)", ids.TRAINING_SIZE, None, runs.MIN_TRAIN_SIZE, None, 1),
         html.Div([html.Label("Hidden activation", htmlFor=ids.TRAINING_ACTIVATION),
                   dcc.Dropdown(id=ids.TRAINING_ACTIVATION, value="relu", clearable=False, searchable=False,
                                options=list(runs.ACTIVATIONS), className="small-dropdown")], className="field"),

@@ -53,8 +53,9 @@ def digit_overview(lens: Lens, index, view=None) -> tuple:
     verdict = "correct" if predicted == label else "wrong"
     summary = (f"Digit #{index}: true label {label}, predicted {predicted} with {confidence:.1%} "
                f"confidence ({verdict}); cross-entropy loss {tensors.loss:.4f}.")
-    return (figures.digit_heatmap(image), figures.probability_bars(tensors.probabilities, true_label=label),
-            summary)
+    # Moving through checkpoints leaves the pixels as they are: one redraw fewer per slider step.
+    picture = no_update if validate.triggered_by(ids.CHECKPOINT_VIEW) else figures.digit_heatmap(image)
+    return picture, figures.probability_bars(tensors.probabilities, true_label=label), summary
 
 
 def _saliency_error(message: str):

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from dash import Dash, Input, Output, State, ctx, no_update
-from dash.exceptions import MissingCallbackContextException
+from dash import Dash, Input, Output, State, no_update
 
 from dashboard import figures, ids, runs, training_figures
 from dashboard.callbacks import validate
@@ -13,14 +12,6 @@ from dashboard.lens import Lens
 from dashboard.training_layout import SERVED
 
 MAX_COMPARED = 4
-
-
-def _triggered_by(component_id: str) -> bool:
-    """Return whether this component's change fired the running callback (False outside a request)."""
-    try:
-        return ctx.triggered_id == component_id
-    except MissingCallbackContextException:
-        return False
 
 
 def _message(message: str):
@@ -64,7 +55,7 @@ def timeline(lens: Lens, shown, _signature, position, steps_shown) -> tuple:
         epoch = float(snapshot["epoch"])
         label = f"{epoch:g}" if epoch.is_integer() else FRACTION_LABELS.get(epoch, "")
         marks[position_of] = {"label": label or " "}
-    run_changed = _triggered_by(ids.SHOWN_RUN) or not isinstance(steps_shown, list)
+    run_changed = validate.triggered_by(ids.SHOWN_RUN) or not isinstance(steps_shown, list)
     keep = (not run_changed and isinstance(position, int) and 0 <= position < len(steps_shown)
             and steps_shown[position] in steps)
     value = steps.index(steps_shown[position]) if keep else len(steps) - 1
@@ -187,7 +178,7 @@ def compare_runs(lens: Lens, index, shown, compare, view) -> tuple:
     except runs.RunError as error:
         raise _run_error(error) from None
     if len(picked) < 2:
-        if _triggered_by(ids.EXPLAIN_VIEW):
+        if validate.triggered_by(ids.EXPLAIN_VIEW):
             return no_update, no_update  # the message stands; nothing to redraw while the slider moves
         return (figures.message_figure("Pick runs to compare above: this panel then shows the same digit in each "
                                        "of them, at the epoch the views show.", height=120), "")

@@ -33,9 +33,11 @@ def training_options(epochs, batch_size, learning_rate, train_size, activation) 
     try:
         return runs.TrainingOptions(
             epochs=validate.integer(epochs, low=1, high=runs.MAX_EPOCHS, what="Epochs"),
-            batch_size=validate.integer(batch_size, low=1, high=4096, what="Batch size"),
-            learning_rate=validate.number(learning_rate, low=1e-6, high=1.0, what="Learning rate"),
-            train_size=None if train_size in (None, "") else validate.integer(train_size, low=10, high=10**7,
+            batch_size=validate.integer(batch_size, low=1, high=runs.MAX_BATCH_SIZE, what="Batch size"),
+            learning_rate=validate.number(learning_rate, low=runs.LEARNING_RATES[0], high=runs.LEARNING_RATES[1],
+                                          what="Learning rate"),
+            train_size=None if train_size in (None, "") else validate.integer(train_size, low=runs.MIN_TRAIN_SIZE,
+                                                                             high=10**7,
                                                                              what="Training digits"),
             activation=validate.one_of(activation, runs.ACTIVATIONS, what="Activation"),
         )
@@ -159,11 +161,15 @@ def run_list(lens: Lens, _tick, _result, _message, signature) -> tuple:
         log.exception("listing runs failed")
         return (no_update,) * 4
     served_run = lens.models.served_run
-    state = [[r["id"], r.get("status"), progress[r["id"]].get("snapshots", 0)] for r in records]
+    # progress.json counts the checkpoints; a run whose progress file lacks the count is counted from its history.
+    counts = {r["id"]: progress[r["id"]].get("snapshots") for r in records}
+    counts = {run_id: count if isinstance(count, int) else len(lens.runs.history(run_id))
+              for run_id, count in counts.items()}
+    state = [[r["id"], r.get("status"), counts[r["id"]]] for r in records]
     new_signature = {"served": served_version, "served_run": served_run, "runs": state}
     if new_signature == signature:
         return (no_update,) * 4
-    choices = [{"label": _run_label(r), "value": r["id"]} for r in records if progress[r["id"]].get("snapshots")]
+    choices = [{"label": _run_label(r), "value": r["id"]} for r in records if counts[r["id"]]]
     return (_run_table(records, progress, served_run), [{"label": "the served model", "value": SERVED}] + choices,
             choices, new_signature)
 

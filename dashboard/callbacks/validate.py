@@ -119,6 +119,17 @@ def bind(callback: Callable[..., Result], lens: Any) -> Callable[..., Result]:
     return bound
 
 
+def triggered_by(component_id: str) -> bool:
+    """Return whether this component's change alone fired the running callback (False outside a request)."""
+    from dash import ctx
+    from dash.exceptions import MissingCallbackContextException
+
+    try:
+        return ctx.triggered_id == component_id and len(ctx.triggered) == 1
+    except MissingCallbackContextException:
+        return False
+
+
 def checkpoint_view(value: Any, lens: Any) -> tuple[str, int] | None:
     """Return (run id, step) when the views show a run's checkpoint, None when they show the served model."""
     if value is None or (isinstance(value, dict) and set(value) == {"model"}):
