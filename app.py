@@ -43,11 +43,13 @@ def create_app(settings: Settings, lens: "Lens | None" = None) -> "dash.Dash":
 
     lens = lens or Lens.start(settings)
     manager = worker.background_manager(settings)
+    # The page is one of two layouts: the dashboard, or the first training's progress until a model is
+    # served. Dash checks every callback's ids against both (validation_layout) while one is shown; with
+    # no model yet the dashboard's layout cannot be built, so those checks are off until a restart.
     app = dash.Dash(
         __name__, title="CNN Lens", compress=True, on_error=_report_unexpected_error,
         update_title=None, assets_folder="assets", background_callback_manager=manager,
-        # The page is one of two layouts (the dashboard, or the first training's progress).
-        suppress_callback_exceptions=True,
+        suppress_callback_exceptions=not lens.ready,
     )
 
     def page():
@@ -56,6 +58,8 @@ def create_app(settings: Settings, lens: "Lens | None" = None) -> "dash.Dash":
         return training_layout.waiting_layout(first_run(lens, 0)[1])
 
     app.layout = page
+    if lens.ready:
+        app.validation_layout = dash.html.Div([page(), training_layout.waiting_layout("")])
     # Level 1 gzip: measured on a 230 KB activation update, 3 ms and 95 KB against level 6's 7 ms and 89 KB.
     # Browsers that accept zstd get it first (flask-compress's order), at its fast default level.
     app.server.config["COMPRESS_LEVEL"] = 1
