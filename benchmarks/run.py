@@ -139,7 +139,7 @@ SERVED_VIEW = {"model": "served"}  # what the page sends while it shows the serv
 def with_view(dependency: dict, values: list) -> list:
     """Return the values with the page's view appended for the callbacks that take one as their last input."""
     slots = dependency["inputs"] + dependency["state"]
-    if len(values) == len(slots) - 1 and slots[-1]["id"] == "checkpoint-view":
+    if len(values) == len(slots) - 1 and slots[-1]["id"] in ("checkpoint-view", "explain-view"):
         return [*values, SERVED_VIEW]
     return values
 
