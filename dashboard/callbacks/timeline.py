@@ -75,7 +75,8 @@ def view_label(lens: Lens, view) -> str:
     if snapshot is None:
         return f"The panels show run {run_id} after {step:,} steps."
     return (f"The panels show run {run_id} at epoch {snapshot['epoch']:.3g} (step {step:,}): test accuracy "
-            f"{snapshot['test_accuracy']:.1%}, test loss {snapshot['test_loss']:.4f}.")
+            f"{snapshot['test_accuracy']:.1%}, test loss {snapshot['test_loss']:.4f}. The digit list still gives "
+            "the served model's predictions.")
 
 
 def _epoch_of(lens: Lens, checkpoint: tuple[str, int] | None) -> float | None:
