@@ -5,7 +5,6 @@ Callbacks talk to this object only. It hands out NumPy arrays and plain values.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import logging
 import re
@@ -16,8 +15,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dashboard import attributions, runs
+from dashboard.checkpoint_views import CheckpointViews
 from dashboard.config import Settings
 from dashboard.data import Dataset, load_mnist
+from dashboard.lru import LruCache
 from dashboard.model_service import LOCK_FILE, ModelService, ServedModel
 from dashboard.tensors import PREDICTED_CLASS, DigitTensors, LayerInfo
 
@@ -71,85 +72,6 @@ class Predictions:
     accuracy: float
 
 
-class SwappableModel:
-    """One traced seed CNN whose weights are swapped for a checkpoint's, under its own lock.
-
-    Assigning a checkpoint's weights takes ~2 ms; building and tracing a model per checkpoint ~250 ms.
-    Whoever holds the lock computes with exactly the checkpoint they asked for.
-    """
-
-    def __init__(self, activation: str, *, with_engines: bool) -> None:
-        from dashboard.model_service import build_seed_model
-        from dashboard.tensors import TensorExtractor
-
-        self.lock = threading.Lock()
-        self.extractor = TensorExtractor(build_seed_model(activation=activation))
-        self.engines = None
-        if with_engines:
-            model = self.extractor.model
-            self.engines = (attributions.AttributionEngine(model),
-                            attributions.AttributionEngine(attributions.randomized_copy(model)))
-        self._assigned: str | None = None
-
-    def assign(self, checkpoint: runs.Checkpoint) -> "TensorExtractor":
-        """Give the model the checkpoint's weights (the caller holds `lock`); return its extractor."""
-        from dashboard.tensors import short_weight_name
-
-        if self._assigned != checkpoint.key:
-            self._assigned = None  # a checkpoint that fails halfway must not pass for the previous one
-            for layer in self.extractor.model.layers:
-                for variable in layer.trainable_weights:
-                    variable.assign(checkpoint.weights[layer.name][short_weight_name(variable)])
-            self._assigned = checkpoint.key
-        return self.extractor
-
-
-class CheckpointViews:
-    """Tensors and explanations of a digit at any checkpoint of any run, without a model per checkpoint.
-
-    Per hidden-layer activation there are two swappable models, one for the panels' tensor pass and
-    one for the explanations, so a slow explanation never holds up the panels. The weights the page
-    shows come straight from the checkpoint file.
-    """
-
-    CACHE_SIZE = 48
-
-    def __init__(self, store: runs.RunStore) -> None:
-        self.store = store
-        self._lock = threading.Lock()
-        self._checkpoints: collections.OrderedDict[tuple[str, int], runs.Checkpoint] = collections.OrderedDict()
-        self._models: dict[tuple[str, bool], SwappableModel] = {}
-        # Building a model takes ~0.5 s: under its own lock, so checkpoint reads do not wait for it.
-        self._models_lock = threading.Lock()
-
-    def checkpoint(self, run_id: str, step: int) -> runs.Checkpoint:
-        """Return a run's checkpoint (cached); raise RunError if it does not exist."""
-        key = (run_id, step)
-        with self._lock:
-            if key in self._checkpoints:
-                self._checkpoints.move_to_end(key)
-                return self._checkpoints[key]
-        checkpoint = self.store.checkpoint(run_id, step)
-        with self._lock:
-            self._checkpoints[key] = checkpoint
-            while len(self._checkpoints) > self.CACHE_SIZE:
-                self._checkpoints.popitem(last=False)
-        return checkpoint
-
-    def activation_of(self, run_id: str) -> str:
-        """Return the hidden-layer activation a run was trained with."""
-        options = self.store.record(run_id).get("options", {})
-        return runs.TrainingOptions.from_dict(options).activation
-
-    def model(self, activation: str, *, for_explanations: bool = False) -> SwappableModel:
-        """Return the swappable model for this activation (built once), for tensors or for explanations."""
-        key = (activation, for_explanations)
-        with self._models_lock:
-            if key not in self._models:
-                self._models[key] = SwappableModel(activation, with_engines=for_explanations)
-            return self._models[key]
-
-
 class Lens:
     """Owns the dataset and the model service; answers the page's questions with arrays."""
 
@@ -159,14 +81,13 @@ class Lens:
         self.settings = settings or Settings(model_dir=models.model_dir)
         self.runs = runs.RunStore(models.model_dir)
         self.checkpoints = CheckpointViews(self.runs)
-        self._lock = threading.Lock()
         # A digit change fires several callbacks at once that all need the same tensors: computing
         # them once (~3 ms) under this lock beats four concurrent passes competing for two cores.
         self._compute_lock = threading.Lock()
-        self._tensor_cache: collections.OrderedDict[tuple, DigitTensors] = collections.OrderedDict()
+        self._tensor_cache: LruCache[DigitTensors] = LruCache(TENSOR_CACHE_SIZE)
         self._predictions: Predictions | None = None
         self._engines: tuple[str, attributions.AttributionEngine, attributions.AttributionEngine] | None = None
-        self._explanations: collections.OrderedDict[tuple, Explanation] = collections.OrderedDict()
+        self._explanations: LruCache[Explanation] = LruCache(TENSOR_CACHE_SIZE // 4)
 
     @classmethod
     def start(cls, settings: Settings) -> "Lens":
@@ -268,7 +189,7 @@ class Lens:
         else:
             run_id, step = checkpoint
             key = (run_id, step, index, score_class)
-        cached = self._cached(key)
+        cached = self._tensor_cache.get(key)
         if cached is not None:
             return cached
         if checkpoint is None:
@@ -278,25 +199,15 @@ class Lens:
             swappable = self.checkpoints.model(self.checkpoints.activation_of(run_id))
             lock, extractor = swappable.lock, swappable.extractor
         with lock:
-            cached = self._cached(key)
+            cached = self._tensor_cache.get(key)
             if cached is not None:
                 return cached
             if checkpoint is not None:
                 swappable.assign(stored)
             image, label = self.image(index)
             result = extractor.digit_tensors(image, label=label, score_class=score_class)
-            with self._lock:
-                self._tensor_cache[key] = result
-                while len(self._tensor_cache) > TENSOR_CACHE_SIZE:
-                    self._tensor_cache.popitem(last=False)
+            self._tensor_cache.put(key, result)
         return result
-
-    def _cached(self, key: tuple) -> DigitTensors | None:
-        with self._lock:
-            cached = self._tensor_cache.get(key)
-            if cached is not None:
-                self._tensor_cache.move_to_end(key)
-            return cached
 
     def predictions(self) -> Predictions:
         """Return the served model's predictions for every test digit (computed once per model)."""
@@ -364,10 +275,9 @@ class Lens:
         key = (model_key, index, request.class_weights.tobytes(), request.smoothgrad_samples,
                request.smoothgrad_sigma, request.ig_steps, request.ig_baseline, request.seed, grad_cam_layer,
                sanity_check, target)
-        with self._lock:
-            if key in self._explanations:
-                self._explanations.move_to_end(key)
-                return self._explanations[key]
+        cached = self._explanations.get(key)
+        if cached is not None:
+            return cached
         image, _ = self.image(index)
         arguments = dict(grad_cam_layer=grad_cam_layer, sanity_check=sanity_check, target=target)
         if checkpoint is None:
@@ -379,10 +289,7 @@ class Lens:
             with swappable.lock:  # the checkpoint's weights stay assigned for the whole computation
                 extractor = swappable.assign(stored)
                 result = _explanation(*swappable.engines, extractor, image, request, **arguments)
-        with self._lock:
-            self._explanations[key] = result
-            while len(self._explanations) > TENSOR_CACHE_SIZE // 4:
-                self._explanations.popitem(last=False)
+        self._explanations.put(key, result)
         return result
 
 

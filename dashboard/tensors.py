@@ -75,6 +75,19 @@ def short_weight_name(variable) -> str:
     return str(getattr(variable, "path", variable.name)).split("/")[-1]
 
 
+def weight_variables(model: "keras.Model") -> list[tuple[str, str, "keras.Variable"]]:
+    """Return (layer name, weight name, variable) for every trainable weight, layer by layer."""
+    return [(layer.name, short_weight_name(w), w) for layer in model.layers for w in layer.trainable_weights]
+
+
+def by_layer(keys: list[tuple[str, str]], values) -> dict[str, dict[str, np.ndarray]]:
+    """Return {layer: {weight name: array}} from (layer, weight name) keys and their values, in step."""
+    nested: dict[str, dict[str, np.ndarray]] = {}
+    for (layer_name, weight_name), value in zip(keys, values, strict=True):
+        nested.setdefault(layer_name, {})[weight_name] = np.asarray(value)
+    return nested
+
+
 def describe_layers(model: "keras.Model") -> list[LayerInfo]:
     """Return one LayerInfo per layer after the input, in order."""
     infos = []
@@ -130,7 +143,7 @@ class TensorExtractor:
         # after the softmax, one class can only rise by pushing others down.
         logits_available = len(chain) >= 2 and type(last).__name__ == "Dense" and _activation_name(last) == "softmax"
         self.score_kind = "logit" if logits_available else "output"
-        variables = [(layer.name, short_weight_name(w), w) for layer in chain for w in layer.trainable_weights]
+        variables = weight_variables(model)
         self._variable_keys = [(layer_name, weight_name) for layer_name, weight_name, _ in variables]
         trainable = [w for _, _, w in variables]
 
@@ -178,11 +191,8 @@ class TensorExtractor:
         """Return {layer: {"kernel": array, "bias": array}} for every layer with weights (cached)."""
         with self._weights_lock:
             if self._weights is None:
-                by_layer: dict[str, dict[str, np.ndarray]] = {}
-                for layer in self.model.layers:
-                    for variable in layer.trainable_weights:
-                        by_layer.setdefault(layer.name, {})[short_weight_name(variable)] = np.array(variable.numpy())
-                self._weights = by_layer
+                self._weights = by_layer(self._variable_keys,
+                                         [np.array(variable.numpy()) for _, _, variable in weight_variables(self.model)])
             return self._weights
 
     def digit_tensors(self, image: np.ndarray, *, label: int, score_class: int = PREDICTED_CLASS) -> DigitTensors:
@@ -202,9 +212,7 @@ class TensorExtractor:
             image[np.newaxis], np.int32(score_class), np.int32(label)
         )
         activations = {info.name: output.numpy()[0] for info, output in zip(self.layers, outputs)}
-        weight_gradients: dict[str, dict[str, np.ndarray]] = {}
-        for (layer_name, weight_name), gradient in zip(self._variable_keys, gradients):
-            weight_gradients.setdefault(layer_name, {})[weight_name] = gradient.numpy()
+        weight_gradients = by_layer(self._variable_keys, [gradient.numpy() for gradient in gradients])
         return DigitTensors(
             probabilities=probabilities.numpy(),
             activations=activations,

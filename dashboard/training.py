@@ -22,6 +22,7 @@ import numpy as np
 
 from dashboard import runs, storage
 from dashboard.data import Dataset
+from dashboard.tensors import by_layer, weight_variables
 
 if TYPE_CHECKING:
     import keras
@@ -46,16 +47,6 @@ class Cancelled(RuntimeError):
 
 class Diverged(RuntimeError):
     """Raised when the training loss stops being a finite number."""
-
-
-def _named_arrays(model: "keras.Model", values: Sequence[Any]) -> dict[str, dict[str, np.ndarray]]:
-    from dashboard.tensors import short_weight_name
-
-    by_layer: dict[str, dict[str, np.ndarray]] = {}
-    pairs = [(layer.name, short_weight_name(w)) for layer in model.layers for w in layer.trainable_weights]
-    for (layer, name), value in zip(pairs, values):
-        by_layer.setdefault(layer, {})[name] = np.asarray(value, np.float32)
-    return by_layer
 
 
 def _norm(named: dict[str, np.ndarray]) -> float:
@@ -110,7 +101,9 @@ class RunRecorder:
         self._steps = int(params.get("steps") or 1)
         self._epoch = 0
         self._within_first = sorted({max(1, round(f * self._steps)) for f in FIRST_EPOCH_FRACTIONS} - {self._steps})
-        trainable = model.trainable_weights
+        variables = weight_variables(model)
+        self._keys = [(layer_name, weight_name) for layer_name, weight_name, _ in variables]
+        trainable = [variable for _, _, variable in variables]
 
         # Compiled: over a run's seven snapshots, tracing once and running graphs measured 15-25 % faster
         # than running these eagerly.
@@ -127,7 +120,7 @@ class RunRecorder:
             hits = tf.cast(tf.equal(tf.argmax(probabilities, axis=1, output_type=tf.int32), y), tf.float32)
             return tf.reduce_sum(losses), tf.reduce_sum(hits)
 
-        self._probe_gradients, self._scores = probe_gradients, scores
+        self._probe_gradients, self._scores, self._trainable = probe_gradients, scores, trainable
         self._snapshot(step=0, logs={})
 
     def test_scores(self) -> tuple[float, float]:
@@ -170,9 +163,8 @@ class RunRecorder:
         })
 
     def _snapshot(self, *, step: int, logs: dict) -> None:
-        model = self._model
-        weights = _named_arrays(model, [w.numpy() for w in model.trainable_weights])
-        gradients = _named_arrays(model, [g.numpy() for g in self._probe_gradients(*self._probe)])
+        weights = by_layer(self._keys, [variable.numpy() for variable in self._trainable])
+        gradients = by_layer(self._keys, [gradient.numpy() for gradient in self._probe_gradients(*self._probe)])
         runs.save_checkpoint(self.folder / runs.CHECKPOINT_FOLDER / runs.checkpoint_name(step), step=step,
                              epoch=step / self._steps, weights=weights, gradients=gradients)
         test_loss, test_accuracy = self.test_scores()

@@ -86,6 +86,22 @@ def tiny_image():
     return np.random.default_rng(7).random((10, 10, 1)).astype(np.float32)
 
 
+def run_side_by_side(script: str, argument: str, count: int, timeout: float) -> list[tuple[str, str]]:
+    """Run a Python script in `count` processes at once (as gunicorn starts its workers); return their
+    (stdout, stderr), after checking that every one of them exited cleanly."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(root))
+    processes = [subprocess.Popen([sys.executable, "-c", script, argument], cwd=root, env=environment,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(count)]
+    outputs = [process.communicate(timeout=timeout) for process in processes]
+    assert all(process.returncode == 0 for process in processes), [err[-2000:] for _, err in outputs]
+    return outputs
+
+
 TINY_RUN = dict(epochs=2, batch_size=50, train_size=300, seed=3)
 
 

@@ -47,3 +47,16 @@ def test_concurrent_requests_for_one_digit_compute_once(lens):
     finally:
         del extractor.digit_tensors
     assert len(calls) == 1
+
+
+def test_lru_cache_drops_the_least_recently_used():
+    from dashboard.lru import LruCache
+
+    cache = LruCache(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1  # "b" is now the least recently used
+    cache.put("c", 3)
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (1, None, 3)
+    cache.clear()
+    assert cache.get("a") is None

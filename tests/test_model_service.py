@@ -131,18 +131,10 @@ print(served.metadata["model_sha256"])
 
 
 def test_four_processes_on_an_empty_cache_train_once(tmp_path):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
+    from tests.conftest import run_side_by_side
 
-    root = Path(__file__).resolve().parents[1]
     cache = tmp_path / "shared-cache"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(root))
-    starters = [subprocess.Popen([sys.executable, "-c", STARTER, str(cache)], cwd=root, env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
-    outputs = [starter.communicate(timeout=300) for starter in starters]
-    assert all(starter.returncode == 0 for starter in starters), [err[-2000:] for _, err in outputs]
+    outputs = run_side_by_side(STARTER, str(cache), count=4, timeout=300)
     trained = [err for _, err in outputs if "training the seed CNN" in err]
     assert len(trained) == 1, f"{len(trained)} processes trained"
     hashes = {out.strip().splitlines()[-1] for out, _ in outputs}

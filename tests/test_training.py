@@ -229,17 +229,10 @@ print("ready" if lens.ready else "waiting")
 
 def test_three_processes_starting_on_an_empty_folder_start_one_training(tmp_path):
     """gunicorn's workers start together: exactly one training run, which every worker then serves."""
-    import subprocess
-    import sys
-
-    from tests.test_browser import REPO
+    from tests.conftest import run_side_by_side
 
     folder = tmp_path / "shared"
-    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO))
-    starters = [subprocess.Popen([sys.executable, "-c", STARTER, str(folder)], cwd=REPO, env=environment,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
-    outputs = [starter.communicate(timeout=120) for starter in starters]
-    assert all(starter.returncode == 0 for starter in starters), [err[-2000:] for _, err in outputs]
+    outputs = run_side_by_side(STARTER, str(folder), count=3, timeout=120)
     assert [out.strip() for out, _ in outputs] == ["waiting"] * 3  # each served at once, none trained itself
     store = runs.RunStore(folder)
     (record,) = store.list()
