@@ -37,7 +37,7 @@ def create_app(settings: Settings, lens: "Lens | None" = None) -> "dash.Dash":
 
     from dashboard import layout, serving, training_layout, worker
     from dashboard.callbacks import register_all
-    from dashboard.callbacks.digit import digit_option
+    from dashboard.callbacks.digit import digit_options
     from dashboard.callbacks.training import first_run
     from dashboard.lens import Lens
 
@@ -54,7 +54,7 @@ def create_app(settings: Settings, lens: "Lens | None" = None) -> "dash.Dash":
 
     def page():
         if lens.ready:
-            return layout.build_layout(lens, digit_option(lens, 0))
+            return layout.build_layout(lens, digit_options(lens, "", [], 0))
         return training_layout.waiting_layout(first_run(lens, 0)[1])
 
     app.layout = page

@@ -1,7 +1,12 @@
-/* CNN Lens: callbacks that need no server round trip. Registered from dashboard/callbacks/clientside.py. */
+/* CNN Lens: callbacks that need no server round trip. Registered from dashboard/callbacks/clientside.py.
+   Ids and values to compare against come from Python, in the client-constants store (layout.client_constants). */
 (function () {
   const TYPED = {f4: Float32Array, f8: Float64Array, u1: Uint8Array, u2: Uint16Array, u4: Uint32Array,
                  i1: Int8Array, i2: Int16Array, i4: Int32Array};
+
+  function noUpdate() { return window.dash_clientside.no_update; }
+
+  function same(a, b) { return JSON.stringify(a) === JSON.stringify(b); }
 
   /* A plotly array, either a typed-array spec {dtype, bdata, shape} or nested lists, as {flat, shape}. */
   function unpack(value) {
@@ -45,25 +50,55 @@
     return Object.assign({}, figure, {data: [recoloured].concat(figure.data.slice(1))});
   }
 
+  /* Lazy panels: every element with data-lazy="<key>" is watched; the keys of those on screen (closed
+     sections are display: none, so never on screen) go to the visible-panels store, which the gates read.
+     Started once. */
+  let watching = false;
+  function watchLazyPanels(storeId) {
+    if (watching || typeof IntersectionObserver === "undefined") { return; }
+    const elements = document.querySelectorAll("[data-lazy]");
+    if (!elements.length) {  // the layout is not in the document yet
+      window.setTimeout(function () { watchLazyPanels(storeId); }, 50);
+      return;
+    }
+    watching = true;
+    const onScreen = new Map();
+    let reported = null;
+    const observer = new IntersectionObserver(function (entries) {
+      entries.forEach(function (entry) { onScreen.set(entry.target, entry.isIntersecting); });
+      const keys = [];
+      onScreen.forEach(function (visible, element) {
+        const key = element.getAttribute("data-lazy");
+        if (visible && keys.indexOf(key) < 0) { keys.push(key); }
+      });
+      keys.sort();
+      if (!same(keys, reported)) {
+        reported = keys;
+        window.dash_clientside.set_props(storeId, {data: keys});
+      }
+    }, {rootMargin: "0px"});
+    elements.forEach(function (element) { observer.observe(element); });
+  }
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
   cnnLens: {
     /* The server's figure for a layer panel, on one colour scale for all tiles or one per tile. */
-    applyColourScale: function (figure, scale) {
-      if (!figure) { return window.dash_clientside.no_update; }
-      return scale === "per-channel" ? perChannel(figure) : figure;
+    applyColourScale: function (figure, scale, constants) {
+      if (!figure) { return noUpdate(); }
+      return scale === constants.perChannel ? perChannel(figure) : figure;
     },
 
     /* The layer a card click or Previous/Next selects, and every card's class. */
-    selectLayer: function (cardClicks, previousClicks, nextClicks, current, layers) {
+    selectLayer: function (cardClicks, previousClicks, nextClicks, current, layers, constants) {
       const names = (layers || []).map(function (layer) { return layer.name; });
-      if (!names.length) { return window.dash_clientside.no_update; }
+      if (!names.length) { return noUpdate(); }
       const trigger = window.dash_clientside.callback_context.triggered_id;
       let position = Math.max(0, names.indexOf(current));
       if (trigger && typeof trigger === "object" && names.indexOf(trigger.layer) >= 0) {
         position = names.indexOf(trigger.layer);
-      } else if (trigger === "previous-layer-button") {
+      } else if (trigger === constants.previousLayer) {
         position = Math.max(0, position - 1);
-      } else if (trigger === "next-layer-button") {
+      } else if (trigger === constants.nextLayer) {
         position = Math.min(names.length - 1, position + 1);
       }
       const chosen = names[position];
@@ -76,7 +111,8 @@
       const layer = (layers || []).find(function (l) { return l.name === layerName; });
       const options = layer ? layer.channel_options : [];
       if (!options.length) {
-        return [[], current, "inline-field hidden"];  // the server ignores it for such layers
+        // No value: Dash 4's Dropdown would drop one missing from its options, a second change for nothing.
+        return [[], null, "inline-field hidden"];
       }
       const valid = options.some(function (o) { return o.value === current; });
       return [options, valid ? current : options[0].value, "inline-field"];
@@ -84,48 +120,99 @@
 
     /* A random test digit, or a random misclassified one when the switch is on. */
     randomDigit: function (clicks, misclassifiedOnly, pool) {
-      if (!clicks || !pool) { return window.dash_clientside.no_update; }
+      if (!clicks || !pool) { return noUpdate(); }
       const onlyWrong = Array.isArray(misclassifiedOnly) && misclassifiedOnly.length > 0;
       const size = onlyWrong ? pool.misclassified.length : pool.size;
-      if (!size) { return window.dash_clientside.no_update; }
+      if (!size) { return noUpdate(); }
       const pick = Math.floor(Math.random() * size);
       return onlyWrong ? pool.misclassified[pick] : pick;
     },
 
     /* What the main panels show: the served model (its version, so a new one refreshes them) or a run's
-       checkpoint. Unchanged views are not written again, so no panel recomputes for nothing. */
-    checkpointView: function (position, steps, shownRun, signature, current) {
-      const noUpdate = window.dash_clientside.no_update;
+       checkpoint. "The served model" scrubs the run that trained it: its last stop is the served model.
+       Unchanged views are not written again, so no panel recomputes for nothing. */
+    checkpointView: function (position, steps, shownRun, signature, current, constants) {
+      const served = shownRun === constants.served || shownRun === null || shownRun === undefined;
+      const run = served ? (signature ? signature.served_run : null) : shownRun;
+      const hasSteps = typeof position === "number" && Array.isArray(steps) && position < steps.length;
       let view;
-      if (shownRun === "served" || shownRun === null || shownRun === undefined) {
+      if (served && (!run || !hasSteps || position === steps.length - 1)) {
         view = {model: signature ? signature.served : null};
-      } else if (typeof position === "number" && Array.isArray(steps) && position < steps.length) {
-        view = {run: shownRun, step: steps[position]};
+      } else if (hasSteps) {
+        view = {run: run, step: steps[position]};
       } else {
-        return noUpdate;
+        return noUpdate();
       }
-      return JSON.stringify(view) === JSON.stringify(current) ? noUpdate : view;
+      return same(view, current) ? noUpdate() : view;
     },
 
     /* The explanations follow the view once the activation panel has answered for it. */
     deferView: function (activationFigure, view, explained) {
-      return JSON.stringify(view) === JSON.stringify(explained) ? window.dash_clientside.no_update : view;
+      return same(view, explained) ? noUpdate() : view;
     },
 
     /* Play steps the slider through the checkpoints; a click toggles it, and it stops at the last one. */
     playTimeline: function (clicks, ticks, value, marks, timerDisabled) {
-      const noUpdate = window.dash_clientside.no_update;
       const steps = Object.keys(marks || {}).map(Number).sort(function (a, b) { return a - b; });  /* positions */
       const triggered = (window.dash_clientside.callback_context.triggered[0] || {}).prop_id || "";
-      if (!steps.length) { return [noUpdate, true, "▶ Play"]; }
+      if (!steps.length) { return [noUpdate(), true, "▶ Play"]; }
       if (triggered.indexOf("n_clicks") >= 0) {
-        if (!timerDisabled) { return [noUpdate, true, "▶ Play"]; }
-        const restart = value === steps[steps.length - 1] ? steps[0] : noUpdate;
+        if (!timerDisabled) { return [noUpdate(), true, "▶ Play"]; }
+        const restart = value === steps[steps.length - 1] ? steps[0] : noUpdate();
         return [restart, false, "⏸ Pause"];
       }
       const next = steps.find(function (step) { return step > value; });
-      if (next === undefined) { return [noUpdate, true, "▶ Play"]; }
+      if (next === undefined) { return [noUpdate(), true, "▶ Play"]; }
       return [next, next === steps[steps.length - 1], next === steps[steps.length - 1] ? "▶ Play" : "⏸ Pause"];
+    },
+
+    /* A section's header button opens or closes it; a header link opens it and scrolls to it. Closed
+       bodies are display: none, so the lazy panels inside them are never on screen and compute nothing. */
+    toggleSections: function (toggleClicks, linkClicks, open, constants) {
+      watchLazyPanels(constants.visiblePanels);
+      const context = window.dash_clientside.callback_context;
+      const trigger = context.triggered_id;
+      const names = context.outputs_list[1].map(function (output) { return output.id.section; });
+      let opened = Array.isArray(open) ? open.slice() : [];
+      if (trigger && typeof trigger === "object" && names.indexOf(trigger.section) >= 0) {
+        const name = trigger.section, isOpen = opened.indexOf(name) >= 0;
+        if (trigger.type === constants.sectionLinkType) {
+          if (!isOpen) { opened.push(name); }
+          window.setTimeout(function () {
+            const section = document.getElementById(name + "-section");
+            if (section) { section.scrollIntoView({behavior: "smooth", block: "start"}); }
+          }, 30);
+        } else {
+          opened = isOpen ? opened.filter(function (n) { return n !== name; }) : opened.concat([name]);
+        }
+      } else if (!context.triggered.length || !context.triggered[0].value) {
+        opened = Array.isArray(open) ? open : [];  // the page's first call: draw the stored state
+      }
+      const isOpen = function (output) { return opened.indexOf(output.id.section) >= 0; };
+      return [opened,
+              context.outputs_list[1].map(function (o) { return isOpen(o) ? "section-body" : "section-body closed"; }),
+              context.outputs_list[2].map(function (o) { return isOpen(o) ? "true" : "false"; })];
+    },
+
+    /* A lazy panel's gate: what the panel should show (the values of the callback's inputs after the
+       visible-panels store, named as Python's layout.LAZY_GATES names them), written only while the panel is
+       on screen, and only when it differs from what it shows: a panel scrolled into view catches up at once. */
+    lazyGate: function () {
+      const values = Array.prototype.slice.call(arguments);
+      const constants = values.pop(), current = values.pop(), visible = values.shift();
+      const gate = constants.gates[window.dash_clientside.callback_context.outputs_list.id];
+      if (!gate || !Array.isArray(visible) || visible.indexOf(gate.panel) < 0) { return noUpdate(); }
+      const wanted = {};
+      gate.keys.forEach(function (key, position) { wanted[key] = values[position]; });
+      return same(wanted, current) ? noUpdate() : wanted;
+    },
+
+    /* Start draws a fresh token for the training it asks for; Cancel names that token. */
+    startRequest: function (clicks) {
+      if (!clicks) { return noUpdate(); }
+      const bytes = new Uint8Array(16);
+      window.crypto.getRandomValues(bytes);
+      return Array.from(bytes, function (b) { return b.toString(16).padStart(2, "0"); }).join("");
     }
   }
 });

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-GRAPH_CONFIG = {"displayModeBar": "hover", "displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"], "scrollZoom": False}
+GRAPH_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"], "scrollZoom": False}
 
 def graph(graph_id: str, figure_store: str | None = None) -> dcc.Loading:
     # A panel whose figure the browser recolours gets it from a store inside the same Loading,

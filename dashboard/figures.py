@@ -80,31 +80,43 @@ def _require_2d(array: np.ndarray, what: str) -> np.ndarray:
     return array
 
 
-def digit_heatmap(image: np.ndarray, *, title: str | None = None) -> go.Figure:
-    """Return the input digit as a heatmap of its pixel values (0 = white paper, 1 = black ink)."""
+def digit_heatmap(image: np.ndarray, *, title: str | None = None, height: int = 260, scale: bool = True) -> go.Figure:
+    """Return the input digit as a heatmap of its pixel values (0 = white paper, 1 = black ink); `scale`
+    draws the colour bar (a small panel leaves it out and says what the colours mean in words)."""
     pixels = _require_2d(image, "image").astype(np.float32)
     trace = dict(type="heatmap", z=pixels, colorscale=INK, zmin=0.0, zmax=1.0, colorbar=_colorbar("pixel"),
-                 hovertemplate="row %{y}, col %{x}<br>pixel %{z:.4f}<extra></extra>")
-    return figure_from([trace], height=260, title=title, **IMAGE_AXES)
+                 showscale=scale, hovertemplate="row %{y}, col %{x}<br>pixel %{z:.4f}<extra></extra>")
+    return figure_from([trace], height=height, title=title, **IMAGE_AXES)
 
 
-def signed_heatmap(values: np.ndarray, *, value_name: str, title: str | None = None) -> go.Figure:
-    """Return a 2-D signed map (e.g. a saliency) on a diverging scale centred on zero."""
+def signed_heatmap(values: np.ndarray, *, value_name: str, title: str | None = None, height: int = 260,
+                   scale: bool = True) -> go.Figure:
+    """Return a 2-D signed map (e.g. a saliency) on a diverging scale centred on zero (`scale`: the colour bar)."""
     values = _require_2d(values, value_name).astype(np.float32)
     limit = float(np.max(np.abs(values))) or 1.0
     trace = dict(type="heatmap", z=values, colorscale=DIVERGING, zmid=0.0, zmin=-limit, zmax=limit,
-                 colorbar=_colorbar(value_name),
+                 colorbar=_colorbar(value_name), showscale=scale,
                  hovertemplate="row %{y}, col %{x}<br>" + value_name + " %{z:.4g}<extra></extra>")
-    return figure_from([trace], height=260, title=title, **IMAGE_AXES)
+    return figure_from([trace], height=height, title=title, **IMAGE_AXES)
 
 
-def mosaic_columns(channels: int, tile_height: int, tile_width: int) -> int:
-    """Return how many tiles per row make a mosaic about twice as wide as it is tall."""
-    target = math.sqrt(2.0 * channels * tile_height / tile_width)
-    for columns in range(max(1, math.ceil(target)), min(channels, math.ceil(target * 1.5)) + 1):
-        if channels % columns == 0:
-            return columns
-    return max(1, min(channels, math.ceil(target)))
+def mosaic_columns(channels: int, tile_height: int, tile_width: int, *, aspect: float = 2.0, gutter: int = 1) -> int:
+    """Return how many tiles per row draw the largest tiles in a panel `aspect` times as wide as it is tall.
+
+    Among column counts within 2 % of the largest tiles, the one leaving the fewest empty places wins.
+    """
+    if channels < 1 or aspect <= 0:
+        raise ValueError(f"need at least one channel and a positive aspect, got {channels} and {aspect}")
+
+    def layout(columns: int) -> tuple[float, int]:
+        rows = math.ceil(channels / columns)
+        width = columns * tile_width + (columns - 1) * gutter
+        height = rows * tile_height + (rows - 1) * gutter
+        return min(aspect / width, 1.0 / height), rows * columns - channels
+
+    scales = {columns: layout(columns) for columns in range(1, channels + 1)}
+    best = max(scale for scale, _ in scales.values())
+    return min((empty, columns) for columns, (scale, empty) in scales.items() if scale >= 0.98 * best)[1]
 
 
 def tile_channels(maps: np.ndarray, columns: int, gutter: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -139,8 +151,11 @@ def channel_mosaic(
     channel_name: str = "channel",
     title: str | None = None,
     height: int | None = None,
+    aspect: float = 2.0,
 ) -> go.Figure:
     """Return ONE heatmap tiling every channel of an (H, W, C) array, true values on hover.
+
+    The tiles are laid out to be as large as possible in a panel ``aspect`` times as wide as it is tall.
 
     ``signed`` picks a diverging scale centred on zero (weights, gradients) instead of a
     sequential one (non-negative activations). The trace's ``meta`` carries each channel's
@@ -151,7 +166,7 @@ def channel_mosaic(
     if maps.ndim != 3 or min(maps.shape) < 1:
         raise ValueError(f"maps must be an (H, W, C) array, got shape {maps.shape}")
     tile_height, tile_width, channels = maps.shape
-    columns = mosaic_columns(channels, tile_height, tile_width)
+    columns = mosaic_columns(channels, tile_height, tile_width, aspect=aspect)
     mosaic, positions = tile_channels(maps, columns)
     peaks = np.max(np.abs(maps), axis=(0, 1))
     limit = float(np.max(peaks)) or 1.0
@@ -204,7 +219,8 @@ def vector_bars(
 
 
 def probability_bars(
-    probabilities: np.ndarray, *, true_label: int | None = None, class_names: Sequence[str] | None = None
+    probabilities: np.ndarray, *, true_label: int | None = None, class_names: Sequence[str] | None = None,
+    height: int = 260,
 ) -> go.Figure:
     """Return class probabilities as bars; the predicted class is blue, the true class outlined green."""
     probabilities = np.asarray(probabilities, dtype=np.float64).reshape(-1)
@@ -219,9 +235,12 @@ def probability_bars(
     trace = dict(type="bar", x=names, y=probabilities, marker=dict(color=colours, line=dict(color=outline, width=3)),
                  text=[f"{p:.0%}" if p >= 0.01 else "" for p in probabilities], textposition="outside",
                  cliponaxis=False, hovertemplate="class %{x}<br>probability %{y:.6f}<extra></extra>")
-    return figure_from([trace], height=260,
+    return figure_from([trace], height=height,
                    xaxis=axis(type="category", title=axis_title("class")),
                    yaxis=axis(range=[0, 1.12], tickformat=".0%", gridcolor=GRID))
+
+
+GRID_TOP = 52  # px above the attribution tiles: the toolbar (~26 px) and the method names below it
 
 
 def attribution_grid(image: np.ndarray, rows: list[tuple[str, dict[str, np.ndarray]]], *, signed: Sequence[str],
@@ -272,8 +291,9 @@ def attribution_grid(image: np.ndarray, rows: list[tuple[str, dict[str, np.ndarr
             traces.append(dict(type="heatmap", z=shown[is_signed], colorscale=colours, zmin=low, zmax=1.0,
                                zmid=0.0 if is_signed else None, opacity=opacity, showscale=False,
                                customdata=within, text=names.tolist(), hovertemplate=hover, hoverongaps=False))
-    return figure_from(traces, height=40 + 175 * len(rows), annotations=annotations, validate=False,
-                   margin=dict(l=28, r=8, t=28, b=8), **IMAGE_AXES)
+    # The top margin keeps the method names clear of Plotly's toolbar, which appears over the top right corner.
+    return figure_from(traces, height=GRID_TOP + 12 + 175 * len(rows), annotations=annotations, validate=False,
+                   margin=dict(l=28, r=8, t=GRID_TOP, b=8), **IMAGE_AXES)
 
 
 def deletion_curves(fractions: np.ndarray, curves: dict[str, np.ndarray], areas: dict[str, float], *,

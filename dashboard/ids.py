@@ -7,6 +7,8 @@ from dash import ALL
 # Header and messages.
 STATUS = "status-line"
 ERROR_BANNER = "error-banner"
+# Values the browser-side callbacks need from Python (assets/clientside.js reads ids and choices from it).
+CLIENT_CONSTANTS = "client-constants"
 
 # Digit controls.
 DIGIT = "digit-dropdown"
@@ -40,18 +42,49 @@ SALIENCY_CLASS = "saliency-class"
 ACTIVATION_GRAPH = "activation-graph"
 # The server's figure for each layer panel; the browser recolours it for the scale switch.
 ACTIVATION_FIGURE = "activation-figure"
-WEIGHT_FIGURE = "weight-figure"
-GRADIENT_FIGURE = "gradient-figure"
 ACTIVATION_CAPTION = "activation-caption"
 ACTIVATION_TITLE = "activation-title"
-WEIGHT_GRAPH = "weight-graph"
-WEIGHT_CAPTION = "weight-caption"
-WEIGHT_TITLE = "weight-title"
-GRADIENT_GRAPH = "gradient-graph"
-GRADIENT_CAPTION = "gradient-caption"
-GRADIENT_TITLE = "gradient-title"
+# Beside the activations: the layer's filters or their gradients for this digit, one at a time (KERNEL_TAB).
+KERNEL_TAB = "kernel-tab"
+KERNEL_GRAPH = "kernel-graph"
+KERNEL_FIGURE = "kernel-figure"
+KERNEL_CAPTION = "kernel-caption"
+KERNEL_TITLE = "kernel-title"
 INPUT_CHANNEL = "input-channel"
 INPUT_CHANNEL_FIELD = "input-channel-field"
+
+# Sections below the lens, closed until opened; each computes only while it is open and on screen.
+SECTION_TOGGLE_TYPE = "section-toggle"
+SECTION_LINK_TYPE = "section-link"
+SECTION_BODY_TYPE = "section-body"
+
+
+def section_toggle(name: str) -> dict[str, str]:
+    """Return the id of the button in a section's header that opens and closes it."""
+    return {"type": SECTION_TOGGLE_TYPE, "section": name}
+
+
+def section_link(name: str) -> dict[str, str]:
+    """Return the id of the header link that opens a section and scrolls to it."""
+    return {"type": SECTION_LINK_TYPE, "section": name}
+
+
+def section_body(name: str) -> dict[str, str]:
+    """Return the id of a section's body (hidden while the section is closed)."""
+    return {"type": SECTION_BODY_TYPE, "section": name}
+
+
+ALL_SECTION_TOGGLES = {"type": SECTION_TOGGLE_TYPE, "section": ALL}
+ALL_SECTION_LINKS = {"type": SECTION_LINK_TYPE, "section": ALL}
+ALL_SECTION_BODIES = {"type": SECTION_BODY_TYPE, "section": ALL}
+OPEN_SECTIONS = "open-sections"        # the names of the open sections (a store)
+# The lazy panels on screen now, as the browser's IntersectionObserver sees them (a store).
+VISIBLE_PANELS = "visible-panels"
+# What each lazy panel should show, written by the browser only while the panel is on screen (stores):
+# a digit change with the panel off screen sends nothing; scrolling it into view catches it up.
+EXPLAIN_GATE = "explain-gate"
+COMPARE_GATE = "compare-gate"
+TRAINING_GATE = "training-gate"
 
 # Explanations (attribution methods).
 EXPLAIN_TARGET = "explain-target"
@@ -81,6 +114,9 @@ TRAINING_PROGRESS = "training-progress"
 TRAINING_STATUS = "training-status"
 TRAINING_RESULT = "training-result"
 TRAINING_RUN = "training-run"          # the id of the run this page started (a store)
+# A token the browser draws when Start is clicked; the run is created with it, and Cancel names it, so Cancel
+# reaches the run that this Start launched however early it is pressed (a store).
+TRAINING_REQUEST = "training-request"
 RUNS_POLL = "runs-poll"
 RUNS_SIGNATURE = "runs-signature"      # changes whenever a run's status or progress does (a store)
 RUN_TABLE = "run-table"

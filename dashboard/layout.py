@@ -24,25 +24,16 @@ def status_line(lens: Lens) -> str:
             f"data: {lens.data.describe()}")
 
 
-def _header(lens: Lens) -> html.Header:
-    status = status_line(lens)
-    return html.Header([
-        html.Div([html.H1("CNN Lens"),
-                  html.Span("look inside a convolutional network, layer by layer", className="tagline")],
-                 className="brand"),
-        html.P(status, id=ids.STATUS, className="status"),
-    ], className="top")
-
-
-def _digit_controls(lens: Lens, first_digit: dict) -> html.Section:
+def _digit_controls(lens: Lens, digit_choices: list[dict]) -> html.Section:
     return html.Section([
         html.Div([
             html.Label("Test digit", htmlFor=ids.DIGIT),
-            # The first digit's option ships with the page: Dash 4's Dropdown drops a value missing from options.
-            dcc.Dropdown(id=ids.DIGIT, value=first_digit["value"], clearable=False, searchable=True, maxHeight=320,
-                         placeholder="Type an index, or 'true 7', 'pred 3'…",
-                         options=[first_digit], className="digit-dropdown"),
-        ], className="field grow"),
+            # The first options ship with the page (Dash 4's Dropdown drops a value missing from its options);
+            # the server sends others as the user searches.
+            dcc.Dropdown(id=ids.DIGIT, value=digit_choices[0]["value"], clearable=False, searchable=True,
+                         maxHeight=320, placeholder="Type an index, or 'true 7', 'pred 3'…",
+                         options=digit_choices, className="digit-dropdown"),
+        ], className="inline-field grow"),
         html.Button("Random digit", id=ids.RANDOM_DIGIT, n_clicks=0, className="button"),
         dcc.Checklist(id=ids.MISCLASSIFIED_ONLY, options=[{"label": "only misclassified", "value": "on"}],
                       value=[], className="switch"),
@@ -51,8 +42,7 @@ def _digit_controls(lens: Lens, first_digit: dict) -> html.Section:
             dcc.RadioItems(id=ids.SCALE_MODE, value=SHARED_SCALE, inline=True, className="radio",
                            options=[{"label": "shared", "value": SHARED_SCALE},
                                     {"label": "per channel", "value": PER_CHANNEL_SCALE}]),
-        ], className="field"),
-        html.P(id=ids.DIGIT_SUMMARY, className="digit-summary", **{"aria-live": "polite"}),
+        ], className="inline-field"),
     ], className="controls")
 
 
@@ -62,16 +52,18 @@ def _architecture_strip(lens: Lens) -> html.Nav:
         name, kind, shape, parameters = views.layer_card_text(info)
         cards.append(html.Button(
             [html.Span(name, className="card-name"), html.Span(kind, className="card-kind"),
-             html.Span(shape, className="card-details"), html.Span(parameters, className="card-details")],
-            id=ids.layer_card(info.name), n_clicks=0, title=f"Show layer {name}",
+             html.Span(f"{shape} · {parameters}", className="card-details")],
+            id=ids.layer_card(info.name), n_clicks=0, title=f"Show layer {name}: {kind}, output {shape}, {parameters}",
             className="layer-card selected" if position == 0 else "layer-card",
         ))
         if position < len(lens.layers) - 1:
             cards.append(html.Span("→", className="arrow", **{"aria-hidden": "true"}))
     return html.Nav([
-        html.Button("◀ Previous", id=ids.PREVIOUS_LAYER, n_clicks=0, className="button step"),
+        html.Button("◀", id=ids.PREVIOUS_LAYER, n_clicks=0, className="button step", title="Previous layer",
+                    **{"aria-label": "Previous layer"}),
         html.Div(cards, className="cards"),
-        html.Button("Next ▶", id=ids.NEXT_LAYER, n_clicks=0, className="button step"),
+        html.Button("▶", id=ids.NEXT_LAYER, n_clicks=0, className="button step", title="Next layer",
+                    **{"aria-label": "Next layer"}),
     ], className="architecture", **{"aria-label": "Layers of the network"})
 
 
@@ -120,57 +112,143 @@ def layer_table(lens: Lens) -> list[dict]:
     return [{"name": info.name, "channel_options": views.channel_options(info)} for info in lens.layers]
 
 
-def build_layout(lens: Lens, first_digit: dict) -> html.Div:
-    """Return the whole page for the lens's current model, opening on `first_digit` (a dropdown option)."""
-    first_layer = lens.layers[0].name
-    saliency_controls = dcc.Dropdown(id=ids.SALIENCY_CLASS, value=PREDICTED, clearable=False, searchable=False,
-                                     options=_class_options(lens.served.extractor.classes), className="small-dropdown")
+WEIGHTS_TAB, GRADIENTS_TAB = "weights", "gradients"
+# The sections below the lens, and the lazy panels (elements with data-lazy=<key>) inside them.
+EXPLANATIONS, TRAINING, COMPARE = "explanations", "training", "compare"
+SECTIONS = {EXPLANATIONS: "Explanations", TRAINING: "Training and runs"}
+# Each lazy panel's gate store: the panel it belongs to, and what it carries from which component. The
+# browser writes the gate while the panel is on screen; the panel's server callbacks read only the gate.
+LAZY_GATES: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
+    ids.EXPLAIN_GATE: (EXPLANATIONS, {"digit": (ids.DIGIT, "value"), "view": (ids.EXPLAIN_VIEW, "data")}),
+    ids.COMPARE_GATE: (COMPARE, {"digit": (ids.DIGIT, "value"), "view": (ids.EXPLAIN_VIEW, "data"),
+                                 "shown": (ids.SHOWN_RUN, "value"), "compare": (ids.COMPARE_RUNS, "value")}),
+    ids.TRAINING_GATE: (TRAINING, {"shown": (ids.SHOWN_RUN, "value"), "compare": (ids.COMPARE_RUNS, "value"),
+                                   "signature": (ids.RUNS_SIGNATURE, "data")}),
+}
+
+
+def gate_keys(gate_id: str) -> tuple[str, ...]:
+    """Return the names of what a lazy panel's gate carries."""
+    return tuple(LAZY_GATES[gate_id][1])
+
+
+def client_constants() -> dict:
+    """Return the ids and values that assets/clientside.js compares against, so they are written once, here."""
+    from dashboard.training_layout import SERVED
+
+    return {"previousLayer": ids.PREVIOUS_LAYER, "nextLayer": ids.NEXT_LAYER, "perChannel": PER_CHANNEL_SCALE,
+            "served": SERVED, "visiblePanels": ids.VISIBLE_PANELS, "sectionLinkType": ids.SECTION_LINK_TYPE,
+            "gates": {gate: {"panel": panel, "keys": list(carries)} for gate, (panel, carries) in LAZY_GATES.items()}}
+
+
+def _sidebar(lens: Lens) -> html.Aside:
+    saliency_class = html.Div([
+        html.Label("saliency of", htmlFor=ids.SALIENCY_CLASS),
+        dcc.Dropdown(id=ids.SALIENCY_CLASS, value=PREDICTED, clearable=False, searchable=False,
+                     options=_class_options(lens.served.extractor.classes), className="small-dropdown"),
+    ], className="inline-field")
+    digit = html.Section([
+        html.Div([html.H2("Input"), saliency_class], className="panel-head"),
+        html.Div([components.graph(ids.INPUT_GRAPH), components.graph(ids.SALIENCY_GRAPH)], className="pair"),
+        html.P("", id=ids.SALIENCY_CAPTION, className="caption"),
+        html.P("", id=ids.DIGIT_SUMMARY, className="digit-summary", **{"aria-live": "polite"}),
+    ], className="panel digit-panel")
+    return html.Aside([
+        digit,
+        components.panel("Class probabilities", ids.PROBABILITY_GRAPH, "Blue: the prediction; green outline: the "
+                         "true label.", class_name="probability-panel"),
+    ], className="sidebar")
+
+
+def _kernel_panel(lens: Lens) -> html.Section:
+    tabs = dcc.RadioItems(id=ids.KERNEL_TAB, value=WEIGHTS_TAB, inline=True, className="tabs",
+                          options=[{"label": "Filters", "value": WEIGHTS_TAB},
+                                   {"label": "Gradients for this digit", "value": GRADIENTS_TAB}])
+    # The first layer's input-channel choices ship with the page; the browser swaps them per layer.
+    first_choices = views.channel_options(lens.layers[0])
     channel_controls = html.Div([
         html.Label("Input channel", htmlFor=ids.INPUT_CHANNEL),
-        dcc.Dropdown(id=ids.INPUT_CHANNEL, value=views.SUMMARY_CHANNEL, clearable=False, options=[],
-                     className="small-dropdown"),
-    ], id=ids.INPUT_CHANNEL_FIELD, className="inline-field hidden")
+        # No value where there is nothing to choose: Dash 4's Dropdown would drop it, and that looks like a change.
+        dcc.Dropdown(id=ids.INPUT_CHANNEL, value=first_choices[0]["value"] if first_choices else None,
+                     clearable=False, options=first_choices, className="small-dropdown"),
+    ], id=ids.INPUT_CHANNEL_FIELD, className="inline-field" if first_choices else "inline-field hidden")
+    return html.Section([
+        html.Div([tabs, channel_controls], className="panel-head"),
+        html.H2("", id=ids.KERNEL_TITLE, className="panel-subtitle"),
+        components.graph(ids.KERNEL_GRAPH, ids.KERNEL_FIGURE),
+        html.P("", id=ids.KERNEL_CAPTION, className="caption"),
+    ], className="panel kernel-panel")
+
+
+def _section(name: str, title: str, children: list) -> html.Section:
+    """Return a section below the lens: a header that opens and closes it, and a body hidden until opened."""
+    return html.Section([
+        html.H2(html.Button([html.Span("▸", className="chevron", **{"aria-hidden": "true"}), title],
+                            id=ids.section_toggle(name), n_clicks=0, className="section-toggle",
+                            **{"aria-expanded": "false"})),
+        html.Div(children, id=ids.section_body(name), className="section-body closed"),
+    ], id=f"{name}-section", className="panel section")
+
+
+def _explanations_section(lens: Lens) -> html.Section:
+    return _section(EXPLANATIONS, "Explanations: which pixels made the network say this?", [
+        html.Div([
+            _explanation_controls(lens),
+            components.graph(ids.EXPLANATION_GRAPH),
+            html.P("", id=ids.EXPLANATION_CAPTION, className="caption"),
+            components.graph(ids.DELETION_GRAPH),
+            html.P("", id=ids.DELETION_CAPTION, className="caption"),
+        ], className="lazy", **{"data-lazy": EXPLANATIONS}),
+    ])
+
+
+def _header(lens: Lens) -> html.Header:
+    links = [html.Button(title, id=ids.section_link(name), n_clicks=0, className="section-link",
+                         title=f"Open {title.lower()} below the lens")
+             for name, title in SECTIONS.items()]
+    status = status_line(lens)
+    return html.Header([
+        html.Div([html.H1("CNN Lens"),
+                  html.Span("look inside a convolutional network, layer by layer", className="tagline")],
+                 className="brand"),
+        html.P(status, id=ids.STATUS, className="status", title=status),
+        html.Nav(links, className="section-links", **{"aria-label": "More views"}),
+    ], className="top")
+
+
+def build_layout(lens: Lens, digit_choices: list[dict]) -> html.Div:
+    """Return the whole page for the lens's current model, opening on the first of `digit_choices` (the
+    dropdown's first options).
+
+    The first screen is the lens: the digit, the layer strip, the selected layer's activations with its
+    filters or gradients beside them, and the input, probabilities and saliency. Everything else is in
+    sections below that compute only while open and on screen.
+    """
+    first_layer = lens.layers[0].name
     return html.Div([
         _header(lens),
         html.Div(id=ids.ERROR_BANNER, className="error-banner", role="alert"),
-        _digit_controls(lens, first_digit),
+        _digit_controls(lens, digit_choices),
         _architecture_strip(lens),
         training_layout.timeline_bar(lens),
         dcc.Store(id=ids.SELECTED_LAYER, data=first_layer),
         dcc.Store(id=ids.LAYER_TABLE, data=layer_table(lens)),
         dcc.Store(id=ids.DIGIT_POOL, data={"size": lens.test_size,
                                            "misclassified": lens.predictions().misclassified.tolist()}),
+        dcc.Store(id=ids.CLIENT_CONSTANTS, data=client_constants()),
+        dcc.Store(id=ids.OPEN_SECTIONS, data=[]),
+        dcc.Store(id=ids.VISIBLE_PANELS, data=[]),
+        dcc.Store(id=ids.EXPLAIN_GATE),
+        dcc.Store(id=ids.COMPARE_GATE),
+        dcc.Store(id=ids.TRAINING_GATE),
         html.Main([
-            html.Div([
-                components.panel("Input digit", ids.INPUT_GRAPH,
-                      "The 28×28 pixels the network sees, scaled to 0–1: white = 0 (paper), black = 1 (ink)."),
-                components.panel("Class probabilities", ids.PROBABILITY_GRAPH,
-                      "The softmax output: blue = predicted class, green outline = true label."),
-                components.panel("Saliency", ids.SALIENCY_GRAPH, "", caption_id=ids.SALIENCY_CAPTION,
-                      controls=saliency_controls),
-            ], className="row three"),
-            html.Div([
-                components.panel("Activations", ids.ACTIVATION_GRAPH, "", caption_id=ids.ACTIVATION_CAPTION,
-                      title_id=ids.ACTIVATION_TITLE, figure_store=ids.ACTIVATION_FIGURE),
-            ], className="row one"),
-            html.Div([
-                components.panel("Filters and weights", ids.WEIGHT_GRAPH, "", caption_id=ids.WEIGHT_CAPTION,
-                      title_id=ids.WEIGHT_TITLE, controls=channel_controls, figure_store=ids.WEIGHT_FIGURE),
-                components.panel("Weight gradients for this digit", ids.GRADIENT_GRAPH, "", caption_id=ids.GRADIENT_CAPTION,
-                      title_id=ids.GRADIENT_TITLE, figure_store=ids.GRADIENT_FIGURE),
-            ], className="row two"),
-            html.Div([
-                html.Section([
-                    html.Div([html.H2("Explanations: which pixels made the network say this?")],
-                             className="panel-head"),
-                    _explanation_controls(lens),
-                    components.graph(ids.EXPLANATION_GRAPH),
-                    html.P("", id=ids.EXPLANATION_CAPTION, className="caption"),
-                    components.graph(ids.DELETION_GRAPH),
-                    html.P("", id=ids.DELETION_CAPTION, className="caption"),
-                ], className="panel"),
-            ], className="row one"),
-            html.Div([training_layout.training_section(lens)], className="row one"),
-        ]),
+            _sidebar(lens),
+            components.panel("Activations", ids.ACTIVATION_GRAPH, "", caption_id=ids.ACTIVATION_CAPTION,
+                             title_id=ids.ACTIVATION_TITLE, figure_store=ids.ACTIVATION_FIGURE,
+                             class_name="activation-panel"),
+            _kernel_panel(lens),
+        ], className="lens"),
+        _explanations_section(lens),
+        _section(TRAINING, "Training and runs: watch the network learn", training_layout.training_body(lens)),
         html.Footer("CNN Lens · every number on hover is the model's true value.", className="footer"),
     ], className="page")

@@ -8,6 +8,8 @@ A run folder is written by exactly one training process and read by any number o
     runs/<id>/checkpoints/*.npz weights, and the loss gradient on a fixed probe batch, at that point
     runs/<id>/model.keras       the final model, with model.json beside it, once the run finished
     runs/<id>/cancel            exists once someone asked the run to stop
+    runs/.requests/<token>      the run a page's Start created (its id), and <token>.cancel once that page's
+                                Cancel was pressed, even before the run existed
 
 Nothing here imports TensorFlow: the web side lists, reads and deletes runs without it.
 """
@@ -53,6 +55,15 @@ MAX_BATCH_SIZE = 4096
 LEARNING_RATES = (1e-6, 1.0)
 MIN_TRAIN_SIZE = 10
 _RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{4}$")
+REQUESTS_FOLDER = ".requests"
+_REQUEST_TOKEN = re.compile(r"^[0-9a-f]{32}$")
+
+
+def check_request_token(token: Any) -> str:
+    """Return a Start request's token (32 hex digits, drawn by the browser); raise RunError otherwise."""
+    if not isinstance(token, str) or not _REQUEST_TOKEN.match(token):
+        raise RunError(f"{str(token)[:40]!r} is not a training request")
+    return token
 
 
 class RunError(ValueError):
@@ -198,6 +209,9 @@ class RunStore:
 
     def __init__(self, model_dir: Path) -> None:
         self.root = Path(model_dir) / RUNS_FOLDER
+        # (status, checkpoint count) per run, keyed by the mtimes of its record and progress files: the
+        # page polls the runs' state every few seconds, and most polls change nothing.
+        self._states: dict[str, tuple[tuple[int, int], tuple[str, int]]] = {}
 
     def folder(self, run_id: Any) -> Path:
         """Return the folder of a run; raise RunError for an id that is not a run id."""
@@ -205,8 +219,9 @@ class RunStore:
             raise RunError(f"{run_id!r} is not a run id")
         return self.root / run_id
 
-    def create(self, options: TrainingOptions) -> str:
-        """Make a new run folder in the queued state; return its id."""
+    def create(self, options: TrainingOptions, *, request: str | None = None) -> str:
+        """Make a new run folder in the queued state; return its id. `request` (a page's Start token)
+        is recorded, so that the page's Cancel finds this run."""
         self.root.mkdir(parents=True, exist_ok=True)
         while True:
             run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
@@ -216,9 +231,12 @@ class RunStore:
             except FileExistsError:
                 continue
         (self.root / run_id / CHECKPOINT_FOLDER).mkdir()
-        storage.write_json(self.root / run_id / RUN_FILE, {
-            "id": run_id, "status": QUEUED, "options": options.to_dict(), "created": time.time(),
-        })
+        record = {"id": run_id, "status": QUEUED, "options": options.to_dict(), "created": time.time()}
+        if request is not None:
+            record["request"] = check_request_token(request)
+            (self.root / REQUESTS_FOLDER).mkdir(exist_ok=True)
+            storage.atomic_write(self.root / REQUESTS_FOLDER / request, lambda temp: temp.write_text(run_id))
+        storage.write_json(self.root / run_id / RUN_FILE, record)
         return run_id
 
     def record(self, run_id: str) -> dict[str, Any]:
@@ -321,6 +339,62 @@ class RunStore:
     def cancel_requested(self, run_id: str) -> bool:
         """Return whether someone asked this run to stop."""
         return (self.folder(run_id) / CANCEL_FILE).exists()
+
+    def cancel_request(self, token: str) -> str | None:
+        """Cancel what a page's Start request launched, whether or not its run exists yet: mark the request
+        cancelled (a run not yet created for it will not start) and ask its run, if any, to stop. Return the
+        run's id, or None. The caller holds the lock under which runs are created (training.start_run)."""
+        token = check_request_token(token)
+        folder = self.root / REQUESTS_FOLDER
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{token}.cancel").touch()
+        run_id = self.run_of_request(token)
+        if run_id is not None:
+            self.request_cancel(run_id)
+        return run_id
+
+    def request_cancelled(self, token: str) -> bool:
+        """Return whether the page that drew this Start token has pressed Cancel."""
+        return (self.root / REQUESTS_FOLDER / f"{check_request_token(token)}.cancel").exists()
+
+    def run_of_request(self, token: str) -> str | None:
+        """Return the id of the run a Start request created, or None if it has not created one (yet)."""
+        path = self.root / REQUESTS_FOLDER / check_request_token(token)
+        try:
+            run_id = path.read_text().strip()
+        except FileNotFoundError:
+            return None
+        return run_id if _RUN_ID.match(run_id) else None
+
+    def states(self) -> list[tuple[str, str, int]]:
+        """Return (id, status, checkpoints) for every run, newest first, cheaply enough to poll.
+
+        A run whose record and progress files have not changed since the last call is not read again;
+        a queued or running one always is, so that a training that died unseen is marked so.
+        """
+        if not self.root.is_dir():
+            return []
+        states = []
+        for folder in sorted(self.root.iterdir(), reverse=True):
+            run_id = folder.name
+            if not _RUN_ID.match(run_id):
+                continue
+            try:
+                stamps = tuple((folder / name).stat().st_mtime_ns if (folder / name).exists() else 0
+                               for name in (RUN_FILE, PROGRESS_FILE))
+            except OSError:  # deleted meanwhile
+                continue
+            known = self._states.get(run_id)
+            if known is None or known[0] != stamps or known[1][0] in ACTIVE:
+                try:
+                    status = str(self.record(run_id).get("status"))
+                except RunError:
+                    continue
+                count = (self.progress(run_id) or {}).get("snapshots")
+                known = (stamps, (status, count if isinstance(count, int) else len(self.history(run_id))))
+                self._states[run_id] = known
+            states.append((run_id, *known[1]))
+        return states
 
     def delete(self, run_id: str, *, served_runs: set[str | None]) -> None:
         """Delete a run's folder; refuse for a run still training or one being served or published."""

@@ -31,6 +31,9 @@ class LayerInfo:
     # For a Dense layer right after a Flatten: the (H, W, C) shape its 1-D input was flattened from,
     # so each unit's weights can be shown as C maps of H x W.
     unflattened_input: tuple[int, ...] | None = None
+    # For a pooling layer: its window and stride (rows, columns).
+    pool_size: tuple[int, ...] | None = None
+    strides: tuple[int, ...] | None = None
 
     @property
     def has_weights(self) -> bool:
@@ -109,8 +112,17 @@ def describe_layers(model: "keras.Model") -> list[LayerInfo]:
             weight_shapes={short_weight_name(w): tuple(int(d) for d in w.shape) for w in layer.trainable_weights},
             activation=_activation_name(layer),
             unflattened_input=unflattened,
+            pool_size=_pair(getattr(layer, "pool_size", None)),
+            strides=_pair(getattr(layer, "strides", None)) if hasattr(layer, "pool_size") else None,
         ))
     return infos
+
+
+def _pair(value) -> tuple[int, ...] | None:
+    """Return a Keras size or stride setting as a tuple of ints (None stays None)."""
+    if value is None:
+        return None
+    return tuple(int(v) for v in value) if isinstance(value, (tuple, list)) else (int(value), int(value))
 
 
 class TensorExtractor:

@@ -209,6 +209,8 @@ def train_run(store: runs.RunStore, run_id: str, data: Dataset, *, should_stop: 
     recorder = RunRecorder(store, run_id, probe=(x_train[probe_pick], y_train[probe_pick]),
                            test=(data.x_test[:test_count], data.y_test[:test_count]),
                            epochs=options.epochs, should_stop=stop)
+    if stop():  # cancelled while the process started (TensorFlow's import, the data): no step at all
+        raise Cancelled(f"run {run_id} was cancelled before its first step")
     log.info("run %s: training on %d digits (%s)", run_id, len(x_train), options.describe())
     started = time.perf_counter()
     model.fit(x_train, y_train, epochs=options.epochs, batch_size=options.batch_size, verbose=0,
@@ -270,26 +272,39 @@ RUNS_LOCK = ".runs.lock"
 
 
 def start_run(settings: "Settings", options: runs.TrainingOptions, *, serve: bool = True, detached: bool = False,
-              ) -> tuple[str, subprocess.Popen]:
-    """Create a run and start its training process; raise RunError while another run is training.
+              request: str | None = None) -> tuple[str, subprocess.Popen]:
+    """Create a run and start its training process; raise RunError while another run is training, or if the
+    page that drew the `request` token (its Start click) has already pressed Cancel.
 
     One run at a time: on a small machine two trainings only slow each other and the page down. The
-    check and the creation happen under a file lock, so two users clicking at once start one run.
+    check and the creation happen under a file lock, so two users clicking at once start one run, and a
+    Cancel (cancel_request, under the same lock) either comes before the run exists or finds it.
     """
     from filelock import FileLock
 
     store = runs.RunStore(settings.model_dir)
     settings.model_dir.mkdir(parents=True, exist_ok=True)
     with FileLock(str(settings.model_dir / RUNS_LOCK)):
+        if request is not None and store.request_cancelled(request):
+            raise runs.RunError("cancelled before the training started")
         busy = store.active()
         if busy:
             raise runs.RunError(f"run {busy[0]['id']} is still training; wait for it or cancel it")
-        run_id = store.create(options)
+        run_id = store.create(options, request=request)
         try:
             return run_id, launch(settings, run_id, serve=serve, detached=detached)
         except OSError as error:
             store.transition(run_id, runs.FAILED, finished=time.time(), error=f"could not start training: {error}")
             raise runs.RunError(f"could not start the training process: {error}") from None
+
+
+def cancel_request(settings: "Settings", token: str) -> str | None:
+    """Cancel the run a page's Start request launched, or will launch; return its id if it exists yet."""
+    from filelock import FileLock
+
+    settings.model_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(settings.model_dir / RUNS_LOCK)):
+        return runs.RunStore(settings.model_dir).cancel_request(token)
 
 
 def launch(settings: "Settings", run_id: str, *, serve: bool = True, detached: bool = False) -> subprocess.Popen:

@@ -9,6 +9,7 @@ from dashboard.lens import Lens
 
 SERVED = "served"
 PLAY_INTERVAL_MS = 900
+RUNS_POLL_MS = 2000
 PROGRESS_MAX = "1000"  # html.Progress takes its numbers as strings
 
 
@@ -18,7 +19,7 @@ def timeline_bar(lens: Lens) -> html.Section:
         html.Div([html.Label("Views show", htmlFor=ids.SHOWN_RUN),
                   dcc.Dropdown(id=ids.SHOWN_RUN, value=SERVED, clearable=False, searchable=False,
                                options=[{"label": "the served model", "value": SERVED}], className="run-dropdown")],
-                 className="field"),
+                 className="inline-field"),
         html.Div([
             html.Button("▶ Play", id=ids.PLAY_BUTTON, n_clicks=0, className="button step", disabled=True,
                         title="Step through the checkpoints"),
@@ -32,6 +33,12 @@ def timeline_bar(lens: Lens) -> html.Section:
         dcc.Store(id=ids.CHECKPOINT_VIEW, data={"model": lens.served.version}),
         dcc.Store(id=ids.EXPLAIN_VIEW, data={"model": lens.served.version}),
         dcc.Store(id=ids.TIMELINE_STEPS, data=[]),
+        # The run list's signature and the training job's stores live here, outside the (closed) training
+        # section: the run choices above and Start/Cancel depend on them whether or not it is open.
+        dcc.Store(id=ids.RUNS_SIGNATURE),
+        dcc.Interval(id=ids.RUNS_POLL, interval=RUNS_POLL_MS),
+        dcc.Store(id=ids.TRAINING_RUN),
+        dcc.Store(id=ids.TRAINING_REQUEST),
     ], className="timeline")
 
 
@@ -49,19 +56,17 @@ def _options_form() -> html.Div:
     ], className="explain-controls")
 
 
-def training_section(lens: Lens) -> html.Section:
+def training_body(lens: Lens) -> list:
+    """Return the training section's contents: the form and its progress, the runs, curves, distributions and
+    the run comparison. Its two lazy parts (training, compare) compute only while on screen."""
     layer_names = [info.name for info in lens.layers if info.has_weights]
-    return html.Section([
-        html.Div([html.H2("Training: watch the network learn")], className="panel-head"),
+    runs_and_curves = html.Div([
         _options_form(),
         html.Div([
             html.Progress(id=ids.TRAINING_PROGRESS, value="0", max=PROGRESS_MAX, className="progress"),
             html.Span("", id=ids.TRAINING_STATUS, className="training-status", **{"aria-live": "polite"}),
         ], className="progress-row"),
         html.P("", id=ids.TRAINING_RESULT, className="caption"),
-        dcc.Store(id=ids.TRAINING_RUN),
-        dcc.Store(id=ids.RUNS_SIGNATURE),
-        dcc.Interval(id=ids.RUNS_POLL, interval=2000),
         html.H3("Runs"),
         html.Div(id=ids.RUN_TABLE, className="run-table"),
         html.Div([
@@ -90,9 +95,13 @@ def training_section(lens: Lens) -> html.Section:
         html.P("Histograms of every weight (left) and every probe-batch gradient (right) of the layer, one row "
                "per checkpoint, all rows on one value range; colour is the count on a log scale, hover gives "
                "the exact count.", className="caption"),
+    ], className="lazy", **{"data-lazy": "training"})
+    comparison = html.Div([
+        html.H3("The same digit in each compared run"),
         components.graph(ids.COMPARE_GRAPH),
         html.P("", id=ids.COMPARE_CAPTION, className="caption"),
-    ], className="panel", id=ids.TRAINING_SECTION)
+    ], className="lazy", **{"data-lazy": "compare"})
+    return [runs_and_curves, comparison]
 
 
 def waiting_layout(status: str) -> html.Div:

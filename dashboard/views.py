@@ -15,8 +15,14 @@ SUMMARY_CHANNEL = "summary"
 FULL_MATRIX = "matrix"
 # Each layer panel keeps one height whatever the layer: the page does not jump when the layer
 # changes, and Plotly is not made to redraw a second time for a resize.
-ACTIVATION_HEIGHT = 330
-KERNEL_HEIGHT = 300
+# The lens fits 1280x800: the activations and the filters side by side, the sidebar's three small panels.
+ACTIVATION_HEIGHT = 440
+KERNEL_HEIGHT = 370
+SIDEBAR_HEIGHT = 130
+PROBABILITY_HEIGHT = 130
+# The plot areas' width / height at 1280x800, for laying out the tiles as large as they can be drawn.
+ACTIVATION_ASPECT = 1.25
+KERNEL_ASPECT = 1.0
 
 
 def shape_text(shape: tuple[int, ...]) -> str:
@@ -27,8 +33,7 @@ def shape_text(shape: tuple[int, ...]) -> str:
 def layer_card_text(info: LayerInfo) -> tuple[str, str, str, str]:
     """Return (name, kind, output shape, parameter count) texts for a layer's card."""
     activation = f" · {info.activation}" if info.activation and info.activation != "linear" else ""
-    return (info.name, f"{info.kind}{activation}", f"out {shape_text(info.output_shape)}",
-            f"{info.parameters:,} params")
+    return (info.name, f"{info.kind}{activation}", shape_text(info.output_shape), f"{info.parameters:,} params")
 
 
 def _formula(info: LayerInfo) -> str:
@@ -50,9 +55,10 @@ def activation_view(info: LayerInfo, activation: np.ndarray) -> tuple[go.Figure,
         tile = shape_text(activation.shape[:2])
         lead = {
             "Conv2D": f"{_formula(info)}: one {tile} tile per filter ({channels} channels)",
-            "MaxPooling2D": f"max of each 2×2 block of the previous layer: {channels} tiles of {tile}",
+            "MaxPooling2D": f"{pooling_text(info)} of the previous layer: {channels} tiles of {tile}",
         }.get(info.kind, f"{info.kind} output: {channels} tiles of {tile}")
-        figure = figures.channel_mosaic(activation, value_name="activation", signed=signed, height=ACTIVATION_HEIGHT)
+        figure = figures.channel_mosaic(activation, value_name="activation", signed=signed, height=ACTIVATION_HEIGHT,
+                                        aspect=ACTIVATION_ASPECT)
         return figure, f"{lead}; colour: {colours}. Hover for channel, row, column and value."
     if activation.ndim == 1:
         if info.kind == "Flatten":
@@ -97,9 +103,17 @@ def offers_full_matrix(info: LayerInfo) -> bool:
     return info.kind == "Dense" and info.unflattened_input is not None
 
 
+def pooling_text(info: LayerInfo) -> str:
+    """Return what a max-pooling layer keeps, e.g. "max of each 2×2 block" (its real window and stride)."""
+    window = shape_text(info.pool_size or (2, 2))
+    if info.strides is None or info.strides == info.pool_size:
+        return f"max of each {window} block"
+    return f"max of each {window} window, moved {shape_text(info.strides)} at a time"
+
+
 def _no_weights_text(info: LayerInfo) -> str:
     why = {
-        "MaxPooling2D": "it keeps the largest value of each 2×2 block",
+        "MaxPooling2D": f"it keeps the {pooling_text(info)}",
         "Flatten": "it only lays the maps out as one vector",
     }.get(info.kind, "it has no trainable parameters")
     return f"{info.name} ({info.kind}) has no weights:<br>{why}."
@@ -116,7 +130,7 @@ def _weight_mosaic(maps: np.ndarray, signed: bool, value_name: str, *, channel_n
     """Return the weight mosaic and its colour legend: diverging for signed slices, sequential for norms."""
     colours = "red > 0 > blue, white = 0" if signed else "dark = 0, bright = large"
     figure = figures.channel_mosaic(maps, value_name=value_name if signed else f"‖{value_name}‖", signed=signed,
-                                    channel_name=channel_name, height=KERNEL_HEIGHT)
+                                    channel_name=channel_name, height=KERNEL_HEIGHT, aspect=KERNEL_ASPECT)
     return figure, colours
 
 
@@ -176,11 +190,21 @@ def kernel_view(
 
 def saliency_view(saliency: np.ndarray, *, score_class: int, score_kind: str) -> tuple[go.Figure, str]:
     """Return (figure, caption) for the input gradient of one class score."""
-    score = f"the class-{score_class} logit (score before softmax)" if score_kind == "logit" \
-        else f"the class-{score_class} output"
-    figure = figures.signed_heatmap(saliency, value_name="∂score/∂pixel")
-    return figure, (f"Saliency: the gradient of {score} with respect to each input pixel. Red: brightening "
-                    "the pixel raises the score; blue: lowers it; white: no effect.")
+    score = f"class-{score_class} logit" if score_kind == "logit" else f"class-{score_class} output"
+    figure = figures.signed_heatmap(saliency, value_name="∂score/∂pixel", height=SIDEBAR_HEIGHT, scale=False)
+    return figure, (f"Left: the pixels, white 0 to black 1. Right: saliency, ∂({score})/∂pixel, from "
+                    f"{float(np.min(saliency)):.3g} (blue: more ink lowers the score) to {float(np.max(saliency)):.3g} "
+                    "(red: raises it).")
+
+
+def input_view(image: np.ndarray) -> go.Figure:
+    """Return the input digit as the sidebar shows it."""
+    return figures.digit_heatmap(image, height=SIDEBAR_HEIGHT, scale=False)
+
+
+def probability_view(probabilities: np.ndarray, *, true_label: int) -> go.Figure:
+    """Return the class probabilities as the sidebar shows them."""
+    return figures.probability_bars(probabilities, true_label=true_label, height=PROBABILITY_HEIGHT)
 
 
 def digit_option_label(index: int, label: int, predicted: int, confidence: float) -> str:

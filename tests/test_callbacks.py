@@ -7,9 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from dashboard import ids, views
+from dash import no_update
+
+from dashboard import views
 from dashboard.callbacks import digit, layers
-from dashboard.layout import PREDICTED, TRUE
+from dashboard.layout import GRADIENTS_TAB, PREDICTED, TRUE, WEIGHTS_TAB
 from tests import dash_requests
 
 BAD_VALUES = [-1, 10**9, "abc", None, 3.5, True, [], {}, "x" * 100_000, "<script>alert(1)</script>"]
@@ -19,26 +21,51 @@ def annotation(figure) -> str:
     return figure.layout.annotations[0].text if figure.layout.annotations else ""
 
 
-def test_digit_overview_shows_the_digit_and_its_prediction(lens):
-    image_figure, probability_figure, summary = digit.digit_overview(lens, 5)
+# The two callbacks of the lens, called as the page calls them when everything is to be drawn.
+
+def digit_views(lens, index, choice=PREDICTED, view=None) -> tuple:
+    """(input figure, probability figure, verdict, saliency figure, saliency caption, options)"""
+    return digit.digit_views(lens, index, choice, view, None)
+
+
+def activations(lens, index, layer) -> tuple:
+    return layers.layer_views(lens, index, layer, views.SUMMARY_CHANNEL, WEIGHTS_TAB)[:3]
+
+
+def weights(lens, layer, channel) -> tuple:
+    return layers.layer_views(lens, 0, layer, channel, WEIGHTS_TAB)[3:]
+
+
+def gradients(lens, index, layer, channel) -> tuple:
+    return layers.layer_views(lens, index, layer, channel, GRADIENTS_TAB)[3:]
+
+
+def test_digit_views_show_the_digit_its_prediction_and_saliency(lens):
+    image_figure, probability_figure, summary, saliency_figure, caption, options = digit_views(lens, 5)
     image, label = lens.image(5)
     np.testing.assert_array_equal(np.asarray(image_figure.data[0].z), image[:, :, 0])
     probabilities = np.asarray(probability_figure.data[0].y)
     assert probabilities.sum() == pytest.approx(1.0, abs=1e-5)
     assert f"Digit #5: true label {label}, predicted {int(np.argmax(probabilities))}" in summary
+    np.testing.assert_array_equal(np.asarray(saliency_figure.data[0].z), lens.tensors(5).saliency[:, :, 0])
+    assert f"class-{int(np.argmax(probabilities))} logit" in caption
+    # Digit 5 was not among the dropdown's options (none given): it is added, in the same answer.
+    assert [o["value"] for o in options] == [5]
+    kept = [{"label": "#5", "value": 5}]
+    assert digit.digit_views(lens, 5, PREDICTED, None, kept)[5] is no_update
 
 
 @pytest.mark.parametrize("bad", [-1, 10**9, "abc", None, 3.5, True, [], {}])
 def test_bad_digit_indexes_become_messages(lens, bad):
-    image_figure, _, summary = digit.digit_overview(lens, bad)
+    image_figure, _, summary, _, _, _ = digit_views(lens, bad)
     assert "Digit index" in summary and "Digit index" in annotation(image_figure)
-    figure, caption, _ = layers.activations(lens, bad, "conv1")
+    figure, caption, _ = activations(lens, bad, "conv1")
     assert "Digit index" in caption
 
 
 def test_activations_follow_the_selected_layer(lens):
     for info in lens.layers:
-        figure, caption, title = layers.activations(lens, 2, info.name)
+        figure, caption, title = activations(lens, 2, info.name)
         assert info.name in title and caption
         values = lens.tensors(2).activations[info.name]
         if values.ndim == 3:
@@ -49,52 +76,68 @@ def test_activations_follow_the_selected_layer(lens):
 
 
 def test_unknown_layer_and_channel_are_refused(lens):
-    _, caption, _ = layers.activations(lens, 0, "conv9")
+    _, caption, _ = activations(lens, 0, "conv9")
     assert "Layer 'conv9' is not one of" in caption
-    _, caption, _ = layers.weights(lens, "conv2", 64)
+    _, caption, _ = weights(lens, "conv2", 64)
     assert "Input channel 64 is out of range" in caption
+    _, caption, _ = layers.layer_views(lens, 0, "conv1", None, "biases")[3:]
+    assert "Tab 'biases' is not one of" in caption
 
 
 def test_conv2_kernels_by_input_channel_and_summary(lens):
     kernel = lens.weights()["conv2"]["kernel"]
-    figure, caption, _ = layers.weights(lens, "conv2", 5)
+    figure, caption, title = weights(lens, "conv2", 5)
+    assert title == "Filters and weights of conv2"
     z = np.asarray(figure.data[0].z)
     assert np.nansum(z) == pytest.approx(float(kernel[:, :, 5, :].sum()), rel=1e-4, abs=1e-5)
     assert "input channel 5" in caption
-    figure, caption, _ = layers.weights(lens, "conv2", views.SUMMARY_CHANNEL)
+    figure, caption, _ = weights(lens, "conv2", views.SUMMARY_CHANNEL)
     norms = np.sqrt((kernel.astype(np.float64) ** 2).sum(axis=2))
     assert np.nansum(np.asarray(figure.data[0].z)) == pytest.approx(norms.sum(), rel=1e-4)
     assert "L2 norm" in caption
 
 
 def test_layers_without_weights_say_so(lens):
-    figure, caption, _ = layers.weights(lens, "pool1", views.SUMMARY_CHANNEL)
+    figure, caption, _ = weights(lens, "pool1", None)
+    assert "has no weights" in annotation(figure) and "max of each 2×2 block" in annotation(figure)
+    figure, _, _ = gradients(lens, 0, "flatten", None)
     assert "has no weights" in annotation(figure)
-    figure, _, _ = layers.gradients(lens, 0, "flatten", views.SUMMARY_CHANNEL)
-    assert "has no weights" in annotation(figure)
+
+
+def test_pooling_captions_say_the_real_window():
+    """A 3x3 pool moving 2 at a time is described so, not as the seed's 2x2 blocks."""
+    import keras
+
+    from dashboard.tensors import describe_layers
+
+    inputs = keras.Input((9, 9, 1))
+    pooled = keras.layers.MaxPooling2D(pool_size=3, strides=2, name="pool")(inputs)
+    blocks = keras.layers.MaxPooling2D(pool_size=(3, 3), name="blocks")(inputs)
+    infos = {info.name: info for info in describe_layers(keras.Model(inputs, [pooled, blocks]))}
+    assert views.pooling_text(infos["pool"]) == "max of each 3×3 window, moved 2×2 at a time"
+    assert views.pooling_text(infos["blocks"]) == "max of each 3×3 block"
+    _, caption = views.activation_view(infos["pool"], np.zeros((4, 4, 1), np.float32))
+    assert caption.startswith("max of each 3×3 window")
 
 
 def test_dense_weight_gradients_are_the_true_matrix(lens):
-    figure, caption, _ = layers.gradients(lens, 4, "dense", views.FULL_MATRIX)
+    figure, caption, title = gradients(lens, 4, "dense", views.FULL_MATRIX)
     expected = lens.tensors(4).weight_gradients["dense"]["kernel"]
     np.testing.assert_array_equal(np.asarray(figure.data[0].z), expected)
-    assert "cross-entropy of the true label" in caption
+    assert "cross-entropy of the true label" in caption and title == "Weight gradients of dense for this digit"
 
 
 def test_saliency_class_choices(lens):
     _, label = lens.image(7)
-    _, caption = digit.saliency(lens, 7, TRUE)
+    caption = digit_views(lens, 7, TRUE)[4]
     assert f"class-{label} logit" in caption
-    _, caption = digit.saliency(lens, 7, 3)
-    assert "class-3 logit" in caption
-    _, caption = digit.saliency(lens, 7, PREDICTED)
-    assert f"class-{lens.tensors(7).predicted_class} logit" in caption
-    _, caption = digit.saliency(lens, 7, 11)
-    assert "Class 11 is not one of" in caption
+    assert "class-3 logit" in digit_views(lens, 7, 3)[4]
+    assert f"class-{lens.tensors(7).predicted_class} logit" in digit_views(lens, 7, PREDICTED)[4]
+    assert "Class 11 is not one of" in digit_views(lens, 7, 11)[4]
 
 
 def test_huge_numbers_are_described_briefly(lens):
-    _, _, summary = digit.digit_overview(lens, 1e300)
+    _, _, summary, _, _, _ = digit_views(lens, 1e300)
     assert "out of range" in summary and len(summary) < 200
 
 
@@ -150,7 +193,12 @@ def valid_values(dependency) -> list:
                 "run-message.children": "", "runs-signature.data": None, "shown-run.value": "served",
                 "epoch-slider.value": 0, "timeline-steps.data": [], "compare-runs.value": [],
                 "distribution-layer.value": "conv1", "delete-run-confirm.submit_n_clicks": 1,
-                "first-run-poll.n_intervals": 1}
+                "first-run-poll.n_intervals": 1, "kernel-tab.value": WEIGHTS_TAB,
+                "activation-title.children": "", "kernel-title.children": "", "digit-dropdown.options": [],
+                "explain-gate.data": {"digit": 3, "view": {"model": "any"}},
+                "compare-gate.data": {"digit": 3, "view": {"model": "any"}, "shown": "served", "compare": []},
+                "training-gate.data": {"shown": "served", "compare": [], "signature": None},
+                "training-request.data": "0123456789abcdef0123456789abcdef"}
     values = []
     for slot in dependency["inputs"] + dependency["state"]:
         values.append(0 if slot["id"].startswith("{") else defaults[f"{slot['id']}.{slot['property']}"])
@@ -163,7 +211,7 @@ def post(client, dependency, values, lens):
 
 
 def test_every_callback_answers_a_valid_request(client, dependencies, lens):
-    assert len(dependencies) == 17
+    assert len(dependencies) == 15
     for dependency in dependencies:
         response = post(client, dependency, valid_values(dependency), lens)
         assert response.status_code in (200, 204), (dependency["output"], response.status_code)
@@ -171,7 +219,7 @@ def test_every_callback_answers_a_valid_request(client, dependencies, lens):
 
 def test_posting_a_browser_side_callback_to_the_server_is_refused_cleanly(client, lens):
     browser_side = [d for d in client.get("/_dash-dependencies").get_json() if d.get("clientside_function")]
-    assert len(browser_side) == 9
+    assert len(browser_side) == 13
     for dependency in browser_side:
         values = [0] * (len(dependency["inputs"]) + len(dependency["state"]))
         response = post(client, dependency, values, lens)
@@ -201,7 +249,7 @@ def test_every_callback_survives_bad_values(client, dependencies, lens):
 
 def test_an_out_of_range_digit_is_reported_in_the_page(client, dependencies, lens):
     dependency = next(d for d in dependencies if "activation-figure" in d["output"])
-    response = post(client, dependency, [10**9, "conv1", {"model": "any"}], lens)
+    response = post(client, dependency, [10**9, *valid_values(dependency)[1:]], lens)
     assert response.status_code == 200
     assert "Digit index 1000000000 is out of range" in response.get_data(as_text=True)
 
@@ -221,7 +269,7 @@ def test_an_unexpected_error_becomes_a_short_message_and_a_logged_traceback(test
     client.get("/")
     dependency = next(d for d in client.get("/_dash-dependencies").get_json() if "activation-figure" in d["output"])
     with caplog.at_level("ERROR"):
-        response = post(client, dependency, [1, "conv1", {"model": "any"}], lens)
+        response = post(client, dependency, valid_values(dependency), lens)
     text = response.get_data(as_text=True)
     assert response.status_code == 200, text[:500]
     assert "Something went wrong while drawing this view" in text  # in the panel itself: nothing stale
@@ -239,7 +287,7 @@ def test_dense_weights_as_maps_follow_flatten_order(lens):
     pool2 = tensors.activations["pool2"].astype(np.float64)
     maps_per_channel = []
     for channel in range(64):
-        figure, caption, _ = layers.weights(lens, "dense", channel)
+        figure, caption, _ = weights(lens, "dense", channel)
         z, where = np.asarray(figure.data[0].z), np.asarray(figure.data[0].customdata)
         maps = np.zeros((5, 5, 64))
         for r, c in np.argwhere(np.isfinite(z)):
@@ -251,17 +299,20 @@ def test_dense_weights_as_maps_follow_flatten_order(lens):
     shown = np.stack(maps_per_channel, axis=2)
     pre_activation = np.einsum("hwc,hwcu->u", pool2, shown) + bias
     np.testing.assert_allclose(np.maximum(pre_activation, 0), tensors.activations["dense"], rtol=1e-4, atol=1e-4)
-    figure, _, _ = layers.weights(lens, "dense", views.FULL_MATRIX)
+    figure, _, _ = weights(lens, "dense", views.FULL_MATRIX)
     np.testing.assert_array_equal(np.asarray(figure.data[0].z), kernel)
-    _, caption, _ = layers.weights(lens, "conv2", views.FULL_MATRIX)
+    _, caption, _ = weights(lens, "conv2", views.FULL_MATRIX)
     assert "Input channel must be a whole number, got 'matrix'" in caption
 
 
 def test_explanations_panel(lens):
     from dashboard.callbacks import explanations
 
+    def gate(digit_index):
+        return {"digit": digit_index, "view": {"model": lens.served.version}}
+
     grid, caption, curves, deletion_caption = explanations.explanations(
-        lens, 6, TRUE, 9, 10, 0.15, 32, "blurred", "conv1", 0.5, ["on"])
+        lens, gate(6), TRUE, 9, 10, 0.15, 32, "blurred", "conv1", 0.5, ["on"])
     label = lens.image(6)[1]
     assert f"class-{label} logit minus the class-9 logit" in caption and "random weights" in caption
     assert len(grid.data) == 3  # the digit, the signed maps, the non-negative maps: one axis
@@ -271,7 +322,13 @@ def test_explanations_panel(lens):
     assert f"p(class {label})" in deletion_caption
     for bad, words in [((0, 0.15, 64), "SmoothGrad samples 0"), ((50, 2.0, 64), "noise σ 2.0"),
                        ((50, 0.15, 10**6), "IG steps"), ((50, None, 64), "must be a number")]:
-        _, message, _, _ = explanations.explanations(lens, 6, PREDICTED, "none", *bad, "black", "conv2", 0.7, [])
+        _, message, _, _ = explanations.explanations(lens, gate(6), PREDICTED, "none", *bad, "black", "conv2", 0.7, [])
         assert words in message, (bad, message)
-    _, message, _, _ = explanations.explanations(lens, 6, PREDICTED, "none", 5, 0.1, 8, "black", "dense", 0.7, [])
+    _, message, _, _ = explanations.explanations(lens, gate(6), PREDICTED, "none", 5, 0.1, 8, "black", "dense", 0.7, [])
     assert "Grad-CAM layer 'dense' is not one of" in message
+    # Before the panel was ever on screen there is nothing to draw; a gate that is not one is refused.
+    assert explanations.explanations(lens, None, PREDICTED, "none", 5, 0.1, 8, "black", "conv2", 0.7, []) == (
+        no_update,) * 4
+    _, message, _, _ = explanations.explanations(lens, {"digit": 6}, PREDICTED, "none", 5, 0.1, 8, "black", "conv2",
+                                                 0.7, [])
+    assert "Panel request must name digit, view" in message

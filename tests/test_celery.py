@@ -80,7 +80,8 @@ def test_a_training_job_runs_on_a_celery_worker_through_redis(private_settings, 
     client = app.server.test_client()
     client.get("/")
     dependency = next(d for d in client.get("/_dash-dependencies").get_json() if "training-result" in d["output"])
-    body = dash_requests.body(dependency, [1, 1, 50, 0.002, 150, "relu"], [info.name for info in lens.layers])
+    token = "0123456789abcdef0123456789abcdef"  # what the page's Start draws (clientside startRequest)
+    body = dash_requests.body(dependency, [token, 1, 50, 0.002, 150, "relu"], [info.name for info in lens.layers])
     started = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json")
     assert started.status_code == 200, started.get_data(as_text=True)[:500]
     handles = started.get_json()

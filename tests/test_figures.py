@@ -48,9 +48,15 @@ def test_colour_scales_sequential_for_activations_diverging_for_signed(maps):
     assert signed.zmax == pytest.approx(float(np.max(np.abs(maps))))
 
 
-@pytest.mark.parametrize("channels, expected", [(32, 8), (64, 16), (1, 1), (6, 6), (7, 4)])
-def test_mosaic_columns_make_wide_grids(channels, expected):
-    assert figures.mosaic_columns(channels, 10, 10) == expected
+# Worked by hand for 10x10 tiles with 1-pixel gutters: e.g. 32 tiles in a 2:1 panel, 8 columns x 4 rows
+# (87 x 43 pixels) scale by min(2/87, 1/43) = 0.0230, more than 7 (76 x 54: 0.0185) or 9 columns (98 x 43:
+# 0.0204); 64 tiles: 11 x 6 (120 x 65: 0.0154) beats 16 x 4 (175 x 43: 0.0114); in a square panel 32 tiles
+# go 6 x 6 (65 x 65) rather than 8 x 4 (87 x 43: 1/87); 6 tiles in a 2:1 panel go 3 x 2 (32 x 21: 0.0476), not
+# 4 x 2 (43 x 21: 0.0465, and two empty places); 10 in a square tie at 3 x 4 and 4 x 3 (1/43): fewer columns.
+@pytest.mark.parametrize("channels, aspect, expected", [(32, 2.0, 8), (64, 2.0, 11), (1, 2.0, 1), (6, 2.0, 3),
+                                                        (32, 1.0, 6), (10, 1.0, 3), (4, 1.0, 2)])
+def test_mosaic_columns_draw_the_largest_tiles(channels, aspect, expected):
+    assert figures.mosaic_columns(channels, 10, 10, aspect=aspect) == expected
 
 
 def test_bad_shapes_raise_value_errors():

@@ -187,15 +187,40 @@ def test_the_training_job_refuses_bad_options_and_reports_a_finished_run(private
                        ((1, 128, 5.0, None, "relu"), "Learning rate 5.0 is out of range"),
                        ((1, 128, 0.001, 3, "relu"), "Training digits 3 is out of range"),
                        ((1, 128, 0.001, None, "softplus"), "Activation 'softplus' is not one of")]:
-        outcome = training_callbacks.run_training_job(private_settings, reports.append, *bad)
+        outcome = training_callbacks.run_training_job(private_settings, reports.append, TOKEN, *bad)
         assert outcome.startswith("Not started") and words in outcome, outcome
+    outcome = training_callbacks.run_training_job(private_settings, reports.append, "../x", 1, 50, 0.002, 150, "tanh")
+    assert outcome.startswith("Not started") and "is not a training request" in outcome
     assert reports == [] and runs.RunStore(private_settings.model_dir).list() == []
-    outcome = training_callbacks.run_training_job(private_settings, reports.append, 1, 50, 0.002, 150, "tanh")
+    outcome = training_callbacks.run_training_job(private_settings, reports.append, TOKEN, 1, 50, 0.002, 150, "tanh")
     assert "finished" in outcome and "now the served model" in outcome, outcome
     (record,) = runs.RunStore(private_settings.model_dir).list()
     assert record["options"]["activation"] == "tanh" and record["options"]["learning_rate"] == 0.002
     assert reports[0][0] == "0" and reports[-1][0] == "1000" and all(r[2] == record["id"] for r in reports)
     assert json.loads((private_settings.model_dir / METADATA_FILE).read_text())["run"] == record["id"]
+
+
+TOKEN = "0123456789abcdef0123456789abcdef"
+
+
+def test_cancel_names_the_start_request_not_a_run(private_settings):
+    """Cancel reaches the run its page's Start launched, whenever it is pressed, and never another run."""
+    store = runs.RunStore(private_settings.model_dir)
+    earlier = store.create(runs.TrainingOptions(epochs=1), request="a" * 32)
+    store.transition(earlier, runs.FINISHED)
+    # Pressed before the run exists (the job not started yet): the run is never created.
+    assert training.cancel_request(private_settings, TOKEN) is None
+    outcome = training_callbacks.run_training_job(private_settings, lambda _: None, TOKEN, 1, 50, 0.002, 150, "relu")
+    assert outcome == "Not started: cancelled before the training started."
+    assert [r["id"] for r in store.list()] == [earlier]
+    # Pressed after: the request names its own run, whose cancel file appears; the earlier run is untouched.
+    later_token = "b" * 32
+    later = store.create(runs.TrainingOptions(epochs=1), request=later_token)
+    assert training.cancel_request(private_settings, later_token) == later
+    assert store.cancel_requested(later) and not store.cancel_requested(earlier)
+    assert store.record(later)["request"] == later_token
+    with pytest.raises(runs.RunError, match="is not a training request"):
+        training.cancel_request(private_settings, "../../etc/passwd")
 
 
 def test_first_start_without_a_model_serves_a_progress_page_then_the_dashboard(tmp_path):

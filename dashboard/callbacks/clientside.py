@@ -3,7 +3,8 @@
 Selecting a layer, offering its input channels and drawing a random digit take no server
 round trip, so a click starts the panel requests at once instead of after a chain of them.
 The colour-scale switch recolours the layer panels in place: the server sends each mosaic
-once, with every channel's peak, whatever the scale.
+once, with every channel's peak, whatever the scale. Opening and closing the sections below
+the lens, and the gates that let their panels compute only while on screen, run here too.
 """
 
 from __future__ import annotations
@@ -11,30 +12,33 @@ from __future__ import annotations
 from dash import ClientsideFunction, Dash, Input, Output, State
 
 from dashboard import ids
+from dashboard.layout import LAZY_GATES
 
 NAMESPACE = "cnnLens"
 
 
 def register(app: Dash) -> None:
     """Attach the browser-side callbacks to the app."""
+    constants = State(ids.CLIENT_CONSTANTS, "data")
     app.clientside_callback(
         ClientsideFunction(NAMESPACE, "selectLayer"),
         Output(ids.SELECTED_LAYER, "data"), Output(ids.ALL_LAYER_CARDS, "className"),
         Input(ids.ALL_LAYER_CARDS, "n_clicks"), Input(ids.PREVIOUS_LAYER, "n_clicks"),
         Input(ids.NEXT_LAYER, "n_clicks"), State(ids.SELECTED_LAYER, "data"), State(ids.LAYER_TABLE, "data"),
-        prevent_initial_call=True,
+        constants, prevent_initial_call=True,
     )
+    # The first layer's choices ship with the page, so this runs only when the layer changes.
     app.clientside_callback(
         ClientsideFunction(NAMESPACE, "inputChannelControl"),
         Output(ids.INPUT_CHANNEL, "options"), Output(ids.INPUT_CHANNEL, "value"),
         Output(ids.INPUT_CHANNEL_FIELD, "className"),
         Input(ids.SELECTED_LAYER, "data"), State(ids.INPUT_CHANNEL, "value"), State(ids.LAYER_TABLE, "data"),
+        prevent_initial_call=True,
     )
-    for figure_store, graph in [(ids.ACTIVATION_FIGURE, ids.ACTIVATION_GRAPH), (ids.WEIGHT_FIGURE, ids.WEIGHT_GRAPH),
-                                (ids.GRADIENT_FIGURE, ids.GRADIENT_GRAPH)]:
+    for figure_store, graph in [(ids.ACTIVATION_FIGURE, ids.ACTIVATION_GRAPH), (ids.KERNEL_FIGURE, ids.KERNEL_GRAPH)]:
         app.clientside_callback(
             ClientsideFunction(NAMESPACE, "applyColourScale"),
-            Output(graph, "figure"), Input(figure_store, "data"), Input(ids.SCALE_MODE, "value"),
+            Output(graph, "figure"), Input(figure_store, "data"), Input(ids.SCALE_MODE, "value"), constants,
         )
     app.clientside_callback(
         ClientsideFunction(NAMESPACE, "randomDigit"),
@@ -46,7 +50,7 @@ def register(app: Dash) -> None:
         ClientsideFunction(NAMESPACE, "checkpointView"),
         Output(ids.CHECKPOINT_VIEW, "data"),
         Input(ids.EPOCH_SLIDER, "value"), Input(ids.TIMELINE_STEPS, "data"), Input(ids.SHOWN_RUN, "value"),
-        Input(ids.RUNS_SIGNATURE, "data"), State(ids.CHECKPOINT_VIEW, "data"),
+        Input(ids.RUNS_SIGNATURE, "data"), State(ids.CHECKPOINT_VIEW, "data"), constants,
     )
     app.clientside_callback(
         ClientsideFunction(NAMESPACE, "playTimeline"),
@@ -61,4 +65,22 @@ def register(app: Dash) -> None:
         Output(ids.EXPLAIN_VIEW, "data"),
         Input(ids.ACTIVATION_FIGURE, "data"), State(ids.CHECKPOINT_VIEW, "data"), State(ids.EXPLAIN_VIEW, "data"),
         prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        ClientsideFunction(NAMESPACE, "toggleSections"),
+        Output(ids.OPEN_SECTIONS, "data"), Output(ids.ALL_SECTION_BODIES, "className"),
+        Output(ids.ALL_SECTION_TOGGLES, "aria-expanded"),
+        Input(ids.ALL_SECTION_TOGGLES, "n_clicks"), Input(ids.ALL_SECTION_LINKS, "n_clicks"),
+        State(ids.OPEN_SECTIONS, "data"), constants,
+    )
+    for gate, (_panel, carries) in LAZY_GATES.items():
+        app.clientside_callback(
+            ClientsideFunction(NAMESPACE, "lazyGate"),
+            Output(gate, "data"),
+            Input(ids.VISIBLE_PANELS, "data"), *[Input(component, prop) for component, prop in carries.values()],
+            State(gate, "data"), constants,
+        )
+    app.clientside_callback(
+        ClientsideFunction(NAMESPACE, "startRequest"),
+        Output(ids.TRAINING_REQUEST, "data"), Input(ids.START_TRAINING, "n_clicks"), prevent_initial_call=True,
     )

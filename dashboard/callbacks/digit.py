@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dash import Dash, Input, Output, no_update
+from dash import Dash, Input, Output, State, no_update
 
 from dashboard import figures, ids, views
 from dashboard.callbacks import validate
@@ -37,60 +37,68 @@ def digit_options(lens: Lens, search: str | None, misclassified: list | None, va
     return matches
 
 
-def _overview_error(message: str):
-    figure = figures.message_figure(message)
-    return figure, figure, message
+def _digit_views_error(message: str):
+    figure = figures.message_figure(message, height=views.SIDEBAR_HEIGHT)
+    return figure, figure, message, figure, message, no_update
 
 
-@shows_errors(_overview_error)
-def digit_overview(lens: Lens, index, view=None) -> tuple:
-    """Return the input digit heatmap, the probability bars and a one-line verdict."""
-    index = validate.digit_index(index, lens.test_size)
-    checkpoint = validate.checkpoint_view(view, lens)
-    image, label = lens.image(index)
-    tensors = lens.tensors(index, checkpoint=checkpoint)
-    predicted, confidence = tensors.predicted_class, float(tensors.probabilities.max())
-    verdict = "correct" if predicted == label else "wrong"
-    summary = (f"Digit #{index}: true label {label}, predicted {predicted} with {confidence:.1%} "
-               f"confidence ({verdict}); cross-entropy loss {tensors.loss:.4f}.")
-    # Moving through checkpoints leaves the pixels as they are: one redraw fewer per slider step.
-    picture = no_update if validate.triggered_by(ids.CHECKPOINT_VIEW) else figures.digit_heatmap(image)
-    return picture, figures.probability_bars(tensors.probabilities, true_label=label), summary
+def _options_with(lens: Lens, index: int, options) -> list[dict] | object:
+    """Return the dropdown's options with this digit among them, or no_update when it already is."""
+    if isinstance(options, list) and any(isinstance(o, dict) and o.get("value") == index for o in options):
+        return no_update
+    kept = [o for o in options if isinstance(o, dict)][:SEARCH_KEEP] if isinstance(options, list) else []
+    return [digit_option(lens, index), *kept]
 
 
-def _saliency_error(message: str):
-    return figures.message_figure(message), message
+SEARCH_KEEP = 60  # a random digit joins the list the user was looking at, which stays
 
 
-@shows_errors(_saliency_error)
-def saliency(lens: Lens, index, class_choice, view=None) -> tuple:
-    """Return the saliency map of the chosen class score for the digit, and its caption."""
+@shows_errors(_digit_views_error)
+def digit_views(lens: Lens, index, class_choice, view=None, options=None) -> tuple:
+    """Return the input digit, the probability bars, a one-line verdict, the saliency of the chosen class
+    and its caption, and the dropdown's options when the digit is not among them yet.
+
+    The digit's views always change together, so they are one request; a new saliency class or a new
+    checkpoint leaves the pixels (the same at every checkpoint) as they are.
+    """
     index = validate.digit_index(index, lens.test_size)
     checkpoint = validate.checkpoint_view(view, lens)
     classes = lens.served.extractor.classes
     choice = validate.one_of(class_choice, [PREDICTED, TRUE, *range(classes)], what="Class")
+    image, label = lens.image(index)
     if choice == PREDICTED:
         score_class = PREDICTED_CLASS
     elif choice == TRUE:
-        score_class = lens.image(index)[1]
+        score_class = label
     else:
         score_class = int(choice)
     tensors = lens.tensors(index, score_class, checkpoint=checkpoint)
-    return views.saliency_view(tensors.saliency, score_class=tensors.saliency_class, score_kind=tensors.score_kind)
+    saliency_figure, saliency_caption = views.saliency_view(
+        tensors.saliency, score_class=tensors.saliency_class, score_kind=tensors.score_kind)
+    if validate.triggered_by(ids.SALIENCY_CLASS):
+        return no_update, no_update, no_update, saliency_figure, saliency_caption, no_update
+    predicted, confidence = tensors.predicted_class, float(tensors.probabilities.max())
+    verdict = "correct" if predicted == label else "wrong"
+    summary = (f"Digit #{index}: true label {label}, predicted {predicted} with {confidence:.1%} "
+               f"confidence ({verdict}); cross-entropy loss {tensors.loss:.4f}.")
+    picture = no_update if validate.triggered_by(ids.CHECKPOINT_VIEW) else views.input_view(image)
+    return (picture, views.probability_view(tensors.probabilities, true_label=label), summary, saliency_figure,
+            saliency_caption, _options_with(lens, index, options))
 
 
 def register(app: Dash, lens: Lens) -> None:
     """Attach the digit callbacks to the app."""
     bind = validate.bind
+    # The options follow the search and the switch; a digit picked some other way (Random digit, a link)
+    # is added by digit_views, in the same request as its views.
     app.callback(
-        Output(ids.DIGIT, "options"),
-        Input(ids.DIGIT, "search_value"), Input(ids.MISCLASSIFIED_ONLY, "value"), Input(ids.DIGIT, "value"),
+        Output(ids.DIGIT, "options", allow_duplicate=True),
+        Input(ids.DIGIT, "search_value"), Input(ids.MISCLASSIFIED_ONLY, "value"), State(ids.DIGIT, "value"),
+        prevent_initial_call=True,
     )(bind(digit_options, lens))
     app.callback(
         Output(ids.INPUT_GRAPH, "figure"), Output(ids.PROBABILITY_GRAPH, "figure"), Output(ids.DIGIT_SUMMARY, "children"),
-        Input(ids.DIGIT, "value"), Input(ids.CHECKPOINT_VIEW, "data"),
-    )(bind(digit_overview, lens))
-    app.callback(
-        Output(ids.SALIENCY_GRAPH, "figure"), Output(ids.SALIENCY_CAPTION, "children"),
+        Output(ids.SALIENCY_GRAPH, "figure"), Output(ids.SALIENCY_CAPTION, "children"), Output(ids.DIGIT, "options"),
         Input(ids.DIGIT, "value"), Input(ids.SALIENCY_CLASS, "value"), Input(ids.CHECKPOINT_VIEW, "data"),
-    )(bind(saliency, lens))
+        State(ids.DIGIT, "options"),
+    )(bind(digit_views, lens))

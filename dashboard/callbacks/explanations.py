@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dash import Dash, Input, Output
+from dash import Dash, Input, Output, no_update
 
-from dashboard import attributions, figures, ids
+from dashboard import attributions, figures, ids, layout
 from dashboard.callbacks import validate
 from dashboard.callbacks.validate import shows_errors
 from dashboard.layout import NO_CONTRAST, PREDICTED, TRUE
@@ -15,13 +15,20 @@ def _explanation_error(message: str):
     return figures.message_figure(message, height=200), message, figures.message_figure(message, height=200), ""
 
 
+GATE_KEYS = layout.gate_keys(ids.EXPLAIN_GATE)
+
+
 @shows_errors(_explanation_error)
-def explanations(lens: Lens, index, target, contrast, samples, sigma, steps, baseline, grad_cam_layer, opacity,
-                 sanity, view=None) -> tuple:
-    """Return the maps of every method (and of a randomized model), the deletion curves, and captions,
-    for the model the views show (the served one, or a run's checkpoint)."""
-    index = validate.digit_index(index, lens.test_size)
-    checkpoint = validate.checkpoint_view(view, lens)
+def explanations(lens: Lens, gate, target, contrast, samples, sigma, steps, baseline, grad_cam_layer, opacity,
+                 sanity) -> tuple:
+    """Return the maps of every method (and of a randomized model), the deletion curves, and captions, for
+    the digit and the model (the served one, or a run's checkpoint) the gate names: {"digit", "view"},
+    written by the browser while the panel is on screen."""
+    request_for = validate.gate(gate, GATE_KEYS)
+    if request_for is None:
+        return (no_update,) * 4
+    index = validate.digit_index(request_for["digit"], lens.test_size)
+    checkpoint = validate.checkpoint_view(request_for["view"], lens)
     classes = lens.served.extractor.classes
     choice = validate.one_of(target, [PREDICTED, TRUE, *range(classes)], what="Class to explain")
     image, label = lens.image(index)
@@ -72,8 +79,10 @@ def register(app: Dash, lens: Lens) -> None:
     app.callback(
         Output(ids.EXPLANATION_GRAPH, "figure"), Output(ids.EXPLANATION_CAPTION, "children"),
         Output(ids.DELETION_GRAPH, "figure"), Output(ids.DELETION_CAPTION, "children"),
-        Input(ids.DIGIT, "value"), Input(ids.EXPLAIN_TARGET, "value"), Input(ids.EXPLAIN_CONTRAST, "value"),
+        Input(ids.EXPLAIN_GATE, "data"), Input(ids.EXPLAIN_TARGET, "value"), Input(ids.EXPLAIN_CONTRAST, "value"),
         Input(ids.SMOOTHGRAD_SAMPLES, "value"), Input(ids.SMOOTHGRAD_SIGMA, "value"), Input(ids.IG_STEPS, "value"),
         Input(ids.IG_BASELINE, "value"), Input(ids.GRADCAM_LAYER, "value"), Input(ids.OVERLAY_OPACITY, "value"),
-        Input(ids.SANITY_CHECK, "value"), Input(ids.EXPLAIN_VIEW, "data"),
+        Input(ids.SANITY_CHECK, "value"),
+        # Nothing to draw until the panel is first on screen and its gate is written.
+        prevent_initial_call=True,
     )(validate.bind(explanations, lens))

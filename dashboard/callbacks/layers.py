@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dash import Dash, Input, Output, no_update
+from dash import Dash, Input, Output, State, no_update
 
 from dashboard import figures, ids, views
 from dashboard.callbacks import validate
 from dashboard.callbacks.validate import shows_errors
+from dashboard.layout import GRADIENTS_TAB, WEIGHTS_TAB
 from dashboard.lens import Lens
 from dashboard.tensors import LayerInfo
 
@@ -25,62 +26,74 @@ def _input_channel(info: LayerInfo, value):
     return validate.integer(value, low=0, high=count - 1, what="Input channel")
 
 
-def _panel_error(message: str):
-    return figures.message_figure(message, height=views.KERNEL_HEIGHT), message, no_update
+def _layer_views_error(message: str):
+    figure = figures.message_figure(message, height=views.KERNEL_HEIGHT)
+    return figure, message, no_update, figure, message, no_update
 
 
-@shows_errors(_panel_error)
-def activations(lens: Lens, index, layer, view=None) -> tuple:
-    """Return the selected layer's activations for the digit, a caption and the panel title."""
-    index = validate.digit_index(index, lens.test_size)
-    checkpoint = validate.checkpoint_view(view, lens)
-    info = _layer(lens, layer, checkpoint)
+def activation_title(info: LayerInfo) -> str:
+    """Return the activation panel's title for a layer."""
+    return f"Activations of {info.name} ({info.kind})"
+
+
+def kernel_title(info: LayerInfo, tab: str) -> str:
+    """Return the filter panel's title for a layer, on the filters or the gradients tab."""
+    return f"Filters and weights of {info.name}" if tab == WEIGHTS_TAB else f"Weight gradients of {info.name} for this digit"
+
+
+def _activation_view(lens: Lens, info: LayerInfo, index: int, checkpoint) -> tuple:
     tensors = lens.tensors(index, checkpoint=checkpoint)
     figure, caption = views.activation_view(info, tensors.activations[info.name])
-    return figure, caption, f"Activations of {info.name} ({info.kind})"
+    return figure, caption, activation_title(info)
 
 
-@shows_errors(_panel_error)
-def weights(lens: Lens, layer, input_channel, view=None) -> tuple:
-    """Return the selected layer's filters or weight matrix, a caption and the panel title."""
-    checkpoint = validate.checkpoint_view(view, lens)
-    info = _layer(lens, layer, checkpoint)
-    figure, caption = views.kernel_view(info, lens.weights(checkpoint).get(info.name),
-                                        input_channel=_input_channel(info, input_channel), value_name="weight")
-    return figure, caption, f"Filters and weights of {info.name}"
-
-
-@shows_errors(_panel_error)
-def gradients(lens: Lens, index, layer, input_channel, view=None) -> tuple:
-    """Return the loss gradient of the selected layer's weights for the digit, a caption and the title."""
-    index = validate.digit_index(index, lens.test_size)
-    checkpoint = validate.checkpoint_view(view, lens)
-    info = _layer(lens, layer, checkpoint)
+def _kernel_view(lens: Lens, info: LayerInfo, index: int, tab: str, channel, checkpoint) -> tuple:
+    if tab == WEIGHTS_TAB:
+        figure, caption = views.kernel_view(info, lens.weights(checkpoint).get(info.name), input_channel=channel,
+                                            value_name="weight")
+        return figure, caption, kernel_title(info, tab)
     tensors = lens.tensors(index, checkpoint=checkpoint)
-    figure, caption = views.kernel_view(info, tensors.weight_gradients.get(info.name),
-                                        input_channel=_input_channel(info, input_channel), value_name="∂L/∂w")
+    figure, caption = views.kernel_view(info, tensors.weight_gradients.get(info.name), input_channel=channel,
+                                        value_name="∂L/∂w")
     if info.has_weights:
         caption = (f"L = cross-entropy of the true label {tensors.loss_label} (L = {tensors.loss:.4f}). "
                    f"A training step moves each weight against its gradient. {caption}")
-    return figure, caption, f"Weight gradients of {info.name} for this digit"
+    return figure, caption, kernel_title(info, tab)
+
+
+@shows_errors(_layer_views_error)
+def layer_views(lens: Lens, index, layer, input_channel, tab, view=None, shown_activation=None,
+                shown_kernel=None) -> tuple:
+    """Return the selected layer's activations for the digit (figure, caption, title), and beside them its
+    filters or, on the other tab, their loss gradients for the digit (figure, caption, title).
+
+    One request per user action: each part is computed only when what it shows changed (no_update
+    otherwise), so a digit change leaves the filters alone and a new input channel the activations. A
+    panel whose title (`shown_activation`, `shown_kernel`) is not the one wanted is always redrawn, so the
+    first call draws both whatever set it off.
+    """
+    index = validate.digit_index(index, lens.test_size)
+    checkpoint = validate.checkpoint_view(view, lens)
+    info = _layer(lens, layer, checkpoint)
+    tab = validate.one_of(tab, [WEIGHTS_TAB, GRADIENTS_TAB], what="Tab")
+    channel = _input_channel(info, input_channel)
+    changed = validate.triggered_props()
+    everything = changed is None or bool(changed & {ids.SELECTED_LAYER, ids.CHECKPOINT_VIEW})
+    activations = everything or ids.DIGIT in changed or shown_activation != activation_title(info)
+    kernels = (everything or bool(changed & {ids.INPUT_CHANNEL, ids.KERNEL_TAB}) or shown_kernel != kernel_title(info, tab)
+               or (ids.DIGIT in changed and tab == GRADIENTS_TAB))
+    left = _activation_view(lens, info, index, checkpoint) if activations else (no_update,) * 3
+    right = _kernel_view(lens, info, index, tab, channel, checkpoint) if kernels else (no_update,) * 3
+    return (*left, *right)
 
 
 def register(app: Dash, lens: Lens) -> None:
-    """Attach the layer callbacks to the app."""
-    bind = validate.bind
+    """Attach the layer callback to the app."""
     app.callback(
         Output(ids.ACTIVATION_FIGURE, "data"), Output(ids.ACTIVATION_CAPTION, "children"),
         Output(ids.ACTIVATION_TITLE, "children"),
-        Input(ids.DIGIT, "value"), Input(ids.SELECTED_LAYER, "data"), Input(ids.CHECKPOINT_VIEW, "data"),
-    )(bind(activations, lens))
-    app.callback(
-        Output(ids.WEIGHT_FIGURE, "data"), Output(ids.WEIGHT_CAPTION, "children"),
-        Output(ids.WEIGHT_TITLE, "children"),
-        Input(ids.SELECTED_LAYER, "data"), Input(ids.INPUT_CHANNEL, "value"), Input(ids.CHECKPOINT_VIEW, "data"),
-    )(bind(weights, lens))
-    app.callback(
-        Output(ids.GRADIENT_FIGURE, "data"), Output(ids.GRADIENT_CAPTION, "children"),
-        Output(ids.GRADIENT_TITLE, "children"),
+        Output(ids.KERNEL_FIGURE, "data"), Output(ids.KERNEL_CAPTION, "children"), Output(ids.KERNEL_TITLE, "children"),
         Input(ids.DIGIT, "value"), Input(ids.SELECTED_LAYER, "data"), Input(ids.INPUT_CHANNEL, "value"),
-        Input(ids.CHECKPOINT_VIEW, "data"),
-    )(bind(gradients, lens))
+        Input(ids.KERNEL_TAB, "value"), Input(ids.CHECKPOINT_VIEW, "data"),
+        State(ids.ACTIVATION_TITLE, "children"), State(ids.KERNEL_TITLE, "children"),
+    )(validate.bind(layer_views, lens))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from dash import Dash, Input, Output, State, no_update
 
-from dashboard import figures, ids, runs, training_figures
+from dashboard import figures, ids, layout, runs, training_figures
 from dashboard.callbacks import validate
 from dashboard.callbacks.validate import InvalidInput, shows_errors
 from dashboard.lens import Lens
@@ -37,14 +37,13 @@ def _slider_error(message: str):
 def timeline(lens: Lens, shown, _signature, position, steps_shown) -> tuple:
     """Return the epoch slider for the chosen run: one evenly spaced stop per checkpoint, labelled by epoch.
 
+    "The served model" scrubs the run that trained it, if any: its last stop is the served model itself.
     The slider's value is the checkpoint's position; the steps store maps positions to training steps.
     Choosing another run moves to its last checkpoint; new checkpoints of a running run keep the position.
     """
-    if shown in (None, SERVED):
-        return 0, 0, {}, True, True, []
-    run_id = validate.text(shown, what="Run")
+    run_id = _shown_run(lens, validate.text(shown, what="Run") if shown is not None else None)
     try:
-        snapshots = lens.runs.history(run_id)
+        snapshots = lens.runs.history(run_id) if run_id else []
     except runs.RunError as error:
         raise InvalidInput(str(error)) from None
     if not snapshots:
@@ -67,9 +66,11 @@ def view_label(lens: Lens, view) -> str:
     """Return a sentence saying which model and checkpoint the panels show."""
     checkpoint = validate.checkpoint_view(view, lens)
     if checkpoint is None:
-        served = lens.served
+        served, run_id = lens.served, lens.models.served_run
+        where = (f", the last checkpoint of run {run_id}: move the slider to see it learn" if run_id and
+                 lens.runs.history(run_id) else "; it was not trained from this page, so it has no checkpoints")
         return (f"The panels show the served model {served.version} "
-                f"(test accuracy {lens.predictions().accuracy:.1%}).")
+                f"(test accuracy {lens.predictions().accuracy:.1%}){where}.")
     run_id, step = checkpoint
     snapshot = next((s for s in lens.runs.history(run_id) if s["step"] == step), None)
     if snapshot is None:
@@ -108,9 +109,18 @@ def _run_error(error: runs.RunError) -> InvalidInput:
     return InvalidInput(str(error))
 
 
+TRAINING_GATE_KEYS = layout.gate_keys(ids.TRAINING_GATE)
+COMPARE_GATE_KEYS = layout.gate_keys(ids.COMPARE_GATE)
+
+
 @shows_errors(_curve_errors)
-def curves(lens: Lens, shown, compare, _signature) -> tuple:
-    """Return the loss/accuracy curves of the chosen and compared runs, and the chosen run's layer norms."""
+def curves(lens: Lens, gate) -> tuple:
+    """Return the loss/accuracy curves of the chosen and compared runs, and the chosen run's layer norms,
+    for the gate the browser writes while the training section is on screen ({"shown", "compare", "signature"})."""
+    request_for = validate.gate(gate, TRAINING_GATE_KEYS)
+    if request_for is None:
+        return no_update, no_update
+    shown, compare = request_for["shown"], request_for["compare"]
     try:
         picked = _compared(lens, shown, compare)
         histories = {run_id: lens.runs.history(run_id) for run_id in picked}
@@ -141,8 +151,12 @@ def _distribution_errors(message: str):
 
 
 @shows_errors(_distribution_errors)
-def distributions(lens: Lens, shown, layer, _signature) -> tuple:
+def distributions(lens: Lens, gate, layer) -> tuple:
     """Return heatmaps of the layer's weight and gradient histograms by checkpoint, on one range each."""
+    request_for = validate.gate(gate, TRAINING_GATE_KEYS)
+    if request_for is None:
+        return no_update, no_update
+    shown = request_for["shown"]
     try:
         run_id = _shown_run(lens, shown)
         history = lens.runs.history(run_id) if run_id else []
@@ -170,17 +184,20 @@ def _compare_error(message: str):
 
 
 @shows_errors(_compare_error)
-def compare_runs(lens: Lens, index, shown, compare, view) -> tuple:
-    """Return the digit's saliency and gradient × input in each compared run, at the epoch the views show."""
-    index = validate.digit_index(index, lens.test_size)
+def compare_runs(lens: Lens, gate) -> tuple:
+    """Return the digit's saliency and gradient × input in each compared run, at the epoch the views show,
+    for the gate the browser writes while the comparison is on screen ({"digit", "view", "shown", "compare"})."""
+    request_for = validate.gate(gate, COMPARE_GATE_KEYS)
+    if request_for is None:
+        return no_update, no_update
+    index = validate.digit_index(request_for["digit"], lens.test_size)
+    shown, compare, view = request_for["shown"], request_for["compare"], request_for["view"]
     try:
         picked = _compared(lens, shown, compare)
         checkpoint = validate.checkpoint_view(view, lens)
     except runs.RunError as error:
         raise _run_error(error) from None
     if len(picked) < 2:
-        if validate.triggered_by(ids.EXPLAIN_VIEW):
-            return no_update, no_update  # the message stands; nothing to redraw while the slider moves
         return (figures.message_figure("Pick runs to compare above: this panel then shows the same digit in each "
                                        "of them, at the epoch the views show.", height=120), "")
     epoch = _epoch_of(lens, checkpoint)
@@ -217,16 +234,16 @@ def register(app: Dash, lens: Lens) -> None:
         State(ids.TIMELINE_STEPS, "data"),
     )(bind(timeline, lens))
     app.callback(Output(ids.VIEW_LABEL, "children"), Input(ids.CHECKPOINT_VIEW, "data"))(bind(view_label, lens))
+    # The gated panels have nothing to draw until they are first on screen.
     app.callback(
         Output(ids.CURVES_GRAPH, "figure"), Output(ids.NORMS_GRAPH, "figure"),
-        Input(ids.SHOWN_RUN, "value"), Input(ids.COMPARE_RUNS, "value"), Input(ids.RUNS_SIGNATURE, "data"),
+        Input(ids.TRAINING_GATE, "data"), prevent_initial_call=True,
     )(bind(curves, lens))
     app.callback(
         Output(ids.WEIGHT_DISTRIBUTION_GRAPH, "figure"), Output(ids.GRADIENT_DISTRIBUTION_GRAPH, "figure"),
-        Input(ids.SHOWN_RUN, "value"), Input(ids.DISTRIBUTION_LAYER, "value"), Input(ids.RUNS_SIGNATURE, "data"),
+        Input(ids.TRAINING_GATE, "data"), Input(ids.DISTRIBUTION_LAYER, "value"), prevent_initial_call=True,
     )(bind(distributions, lens))
     app.callback(
         Output(ids.COMPARE_GRAPH, "figure"), Output(ids.COMPARE_CAPTION, "children"),
-        Input(ids.DIGIT, "value"), Input(ids.SHOWN_RUN, "value"), Input(ids.COMPARE_RUNS, "value"),
-        Input(ids.EXPLAIN_VIEW, "data"),
+        Input(ids.COMPARE_GATE, "data"), prevent_initial_call=True,
     )(bind(compare_runs, lens))

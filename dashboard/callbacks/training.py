@@ -73,17 +73,19 @@ def outcome_text(record: dict[str, Any]) -> str:
     return f"Run {run_id} {status}: {record.get('error') or 'see the server log'}. The previous model is still served."
 
 
-def run_training_job(settings: Settings, set_progress: Callable, epochs, batch_size, learning_rate, train_size,
-                     activation) -> str:
-    """The body of the background job: start a training process, relay its progress, return its outcome."""
+def run_training_job(settings: Settings, set_progress: Callable, request, epochs, batch_size, learning_rate,
+                     train_size, activation) -> str:
+    """The body of the background job: start a training process for this Start request (the token the
+    browser drew), relay its progress, return its outcome."""
     from dashboard import training
 
     try:
         options = training_options(epochs, batch_size, learning_rate, train_size, activation)
-    except InvalidInput as error:
+        request = runs.check_request_token(request)
+    except (InvalidInput, runs.RunError) as error:
         return f"Not started: {error}"
     try:
-        run_id, process = training.start_run(settings, options)
+        run_id, process = training.start_run(settings, options, request=request)
     except runs.RunError as error:
         return f"Not started: {error}."
     store = runs.RunStore(settings.model_dir)
@@ -103,11 +105,16 @@ def _message(message: str):
 
 
 @shows_errors(_message)
-def cancel_training(lens: Lens, n_clicks, run_id) -> str:
-    """Ask the run this page started to stop at its next step."""
-    if not n_clicks or run_id is None:
+def cancel_training(lens: Lens, n_clicks, request) -> str:
+    """Stop the run this page's last Start launched, at its next step, or before it starts: Cancel names the
+    Start request (a token), not a run, so it never reaches another run whatever the timing."""
+    from dashboard import training
+
+    if not n_clicks or request is None:
         return no_update
-    lens.runs.request_cancel(run_id)  # RunError for a value that is not a run id: shown as a message
+    run_id = training.cancel_request(lens.settings, request)  # RunError for a bad token: shown as a message
+    if run_id is None:
+        return "Cancelling: the training will not start."
     return f"Cancelling run {run_id}…"
 
 
@@ -147,31 +154,38 @@ def _run_table(records: list[dict[str, Any]], progress: dict[str, dict], served_
     return html.Table([html.Thead(header), html.Tbody(rows)])
 
 
-def run_list(lens: Lens, _tick, _result, _message, signature) -> tuple:
-    """Return the run table, the run choices and a signature of all runs (no update when nothing changed).
+def runs_signature(lens: Lens, _tick, _result, _message, signature) -> tuple:
+    """Return a signature of all runs and the run choices, or no update when nothing changed (most polls).
 
-    The signature changes when a run's status or number of checkpoints does, or the served model, so the
-    curves and the timeline redraw when there is something new, not on every poll.
+    The signature changes when a run's status or number of checkpoints does, or the served model; the
+    page polls it every few seconds, so it is computed from file timestamps, reading only what changed.
     """
     try:
-        records = lens.runs.list()
+        states = lens.runs.states()
         served_version = lens.served.version if lens.ready else None
-        progress = {r["id"]: lens.runs.progress(r["id"]) or {} for r in records}
     except Exception:  # noqa: BLE001 - a poll must never break the page; the log gets the details.
         log.exception("listing runs failed")
-        return (no_update,) * 4
-    served_run = lens.models.served_run
-    # progress.json counts the checkpoints; a run whose progress file lacks the count is counted from its history.
-    counts = {r["id"]: progress[r["id"]].get("snapshots") for r in records}
-    counts = {run_id: count if isinstance(count, int) else len(lens.runs.history(run_id))
-              for run_id, count in counts.items()}
-    state = [[r["id"], r.get("status"), counts[r["id"]]] for r in records]
-    new_signature = {"served": served_version, "served_run": served_run, "runs": state}
+        return (no_update,) * 3
+    new_signature = {"served": served_version, "served_run": lens.models.served_run,
+                     "runs": [list(state) for state in states]}
     if new_signature == signature:
-        return (no_update,) * 4
-    choices = [{"label": _run_label(r), "value": r["id"]} for r in records if counts[r["id"]]]
-    return (_run_table(records, progress, served_run), [{"label": "the served model", "value": SERVED}] + choices,
-            choices, new_signature)
+        return (no_update,) * 3
+    with_checkpoints = {run_id for run_id, _, count in states if count}
+    choices = [{"label": _run_label(r), "value": r["id"]} for r in lens.runs.list() if r["id"] in with_checkpoints]
+    return new_signature, [{"label": "the served model", "value": SERVED}] + choices, choices
+
+
+def run_table(lens: Lens, gate) -> Any:
+    """Return the run table, drawn while the training section is on screen and the runs changed."""
+    if gate is None:
+        return no_update
+    try:
+        records = lens.runs.list()
+        progress = {r["id"]: lens.runs.progress(r["id"]) or {} for r in records}
+    except Exception:  # noqa: BLE001 - as for the poll: a message in the log, the table stays.
+        log.exception("listing runs failed")
+        return no_update
+    return _run_table(records, progress, lens.models.served_run)
 
 
 def _delete_error(message: str):
@@ -198,9 +212,10 @@ def model_status(lens: Lens, signature) -> tuple:
     from dashboard.layout import status_line
 
     if not lens.ready:
-        return no_update, no_update
+        return no_update, no_update, no_update
     predictions = lens.predictions()
-    return status_line(lens), {"size": lens.test_size, "misclassified": predictions.misclassified.tolist()}
+    status = status_line(lens)
+    return status, status, {"size": lens.test_size, "misclassified": predictions.misclassified.tolist()}
 
 
 def first_run(lens: Lens, _tick) -> tuple:
@@ -221,7 +236,7 @@ def register_background(app: Dash, settings: Settings, manager: Any = None) -> N
 
     @app.callback(
         Output(ids.TRAINING_RESULT, "children"),
-        Input(ids.START_TRAINING, "n_clicks"),
+        Input(ids.TRAINING_REQUEST, "data"),
         State(ids.TRAINING_EPOCHS, "value"), State(ids.TRAINING_BATCH, "value"), State(ids.TRAINING_RATE, "value"),
         State(ids.TRAINING_SIZE, "value"), State(ids.TRAINING_ACTIVATION, "value"),
         background=True, manager=manager, interval=500, prevent_initial_call=True,
@@ -230,8 +245,9 @@ def register_background(app: Dash, settings: Settings, manager: Any = None) -> N
         progress=[Output(ids.TRAINING_PROGRESS, "value"), Output(ids.TRAINING_STATUS, "children"),
                   Output(ids.TRAINING_RUN, "data")],
     )
-    def train_from_page(set_progress, n_clicks, epochs, batch_size, learning_rate, train_size, activation):
-        return run_training_job(settings, set_progress, epochs, batch_size, learning_rate, train_size, activation)
+    def train_from_page(set_progress, request, epochs, batch_size, learning_rate, train_size, activation):
+        return run_training_job(settings, set_progress, request, epochs, batch_size, learning_rate, train_size,
+                                activation)
 
 
 def register(app: Dash, lens: Lens, manager: Any = None) -> None:
@@ -239,20 +255,21 @@ def register(app: Dash, lens: Lens, manager: Any = None) -> None:
     bind = validate.bind
     register_background(app, lens.settings, manager)
     app.callback(Output(ids.RUN_MESSAGE, "children", allow_duplicate=True),
-                 Input(ids.CANCEL_TRAINING, "n_clicks"), State(ids.TRAINING_RUN, "data"),
+                 Input(ids.CANCEL_TRAINING, "n_clicks"), State(ids.TRAINING_REQUEST, "data"),
                  prevent_initial_call=True)(bind(cancel_training, lens))
     app.callback(
-        Output(ids.RUN_TABLE, "children"), Output(ids.SHOWN_RUN, "options"), Output(ids.COMPARE_RUNS, "options"),
-        Output(ids.RUNS_SIGNATURE, "data"),
+        Output(ids.RUNS_SIGNATURE, "data"), Output(ids.SHOWN_RUN, "options"), Output(ids.COMPARE_RUNS, "options"),
         Input(ids.RUNS_POLL, "n_intervals"), Input(ids.TRAINING_RESULT, "children"), Input(ids.RUN_MESSAGE, "children"),
         State(ids.RUNS_SIGNATURE, "data"),
-    )(bind(run_list, lens))
+    )(bind(runs_signature, lens))
+    app.callback(Output(ids.RUN_TABLE, "children"), Input(ids.TRAINING_GATE, "data"),
+                 prevent_initial_call=True)(bind(run_table, lens))
     app.callback(
         Output(ids.RUN_MESSAGE, "children"), Output(ids.SHOWN_RUN, "value"),
         Input(ids.DELETE_CONFIRM, "submit_n_clicks"), State(ids.SHOWN_RUN, "value"), prevent_initial_call=True,
     )(bind(delete_run, lens))
     app.callback(
-        Output(ids.STATUS, "children"), Output(ids.DIGIT_POOL, "data"),
+        Output(ids.STATUS, "children"), Output(ids.STATUS, "title"), Output(ids.DIGIT_POOL, "data"),
         Input(ids.RUNS_SIGNATURE, "data"), prevent_initial_call=True,
     )(bind(model_status, lens))
     app.callback(

@@ -130,6 +130,31 @@ def triggered_by(component_id: str) -> bool:
         return False
 
 
+def gate(value: Any, keys: Collection[str]) -> dict[str, Any] | None:
+    """Return a lazy panel's gate (what the browser asks it to show: a dict with exactly these keys), or None
+    while the panel has not been on screen yet."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != set(keys):
+        raise InvalidInput(f"Panel request must name {', '.join(sorted(keys))}, got {_describe(value)}")
+    return value
+
+
+def triggered_props() -> set[str] | None:
+    """Return the ids of the components whose change fired the running callback; None outside a request or
+    on the page's first call, when every output is wanted."""
+    from dash import ctx
+    from dash.exceptions import MissingCallbackContextException
+
+    try:
+        triggered = ctx.triggered_prop_ids
+    except MissingCallbackContextException:
+        return None
+    if not triggered:
+        return None
+    return {component if isinstance(component, str) else str(component) for component in triggered.values()}
+
+
 def checkpoint_view(value: Any, lens: Any) -> tuple[str, int] | None:
     """Return (run id, step) when the views show a run's checkpoint, None when they show the served model."""
     if value is None or (isinstance(value, dict) and set(value) == {"model"}):
