@@ -130,3 +130,17 @@ def private_settings(tmp_path, model_dir):
     for name in ("model.keras", "model.json"):
         shutil.copy(model_dir / name, folder / name)
     return Settings(model_dir=folder, offline=True, epochs=TEST_EPOCHS, train_limit=TEST_TRAIN_LIMIT)
+
+
+def pytest_setup_options():
+    """Chromium options for dash_duo: a desktop with a mouse (Plotly then shows its toolbar on hover only, as
+    users see it, instead of always as on a touch screen), and none of Chromium's calls home, which this
+    machine's closed network refuses."""
+    from selenium.webdriver.chrome.options import Options
+
+    options = Options()
+    for flag in ("--blink-settings=primaryHoverType=2,availableHoverTypes=2,primaryPointerType=4,"
+                 "availablePointerTypes=4", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--window-size=1280,800"):
+        options.add_argument(flag)
+    return options

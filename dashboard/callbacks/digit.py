@@ -42,19 +42,16 @@ def _digit_views_error(message: str):
     return figure, figure, message, figure, message, no_update
 
 
-def _options_with(lens: Lens, index: int, options) -> list[dict] | object:
-    """Return the dropdown's options with this digit among them, or no_update when it already is."""
+def _options_with(lens: Lens, index: int, options, search, misclassified) -> list[dict] | object:
+    """Return no_update when the digit is among the dropdown's options already (picked from them); else the
+    options for the search and switch as they are, which include it (picked by Random digit, say)."""
     if isinstance(options, list) and any(isinstance(o, dict) and o.get("value") == index for o in options):
         return no_update
-    kept = [o for o in options if isinstance(o, dict)][:SEARCH_KEEP] if isinstance(options, list) else []
-    return [digit_option(lens, index), *kept]
-
-
-SEARCH_KEEP = 60  # a random digit joins the list the user was looking at, which stays
+    return digit_options(lens, search, misclassified, index)
 
 
 @shows_errors(_digit_views_error)
-def digit_views(lens: Lens, index, class_choice, view=None, options=None) -> tuple:
+def digit_views(lens: Lens, index, class_choice, view=None, options=None, search=None, misclassified=None) -> tuple:
     """Return the input digit, the probability bars, a one-line verdict, the saliency of the chosen class
     and its caption, and the dropdown's options when the digit is not among them yet.
 
@@ -83,7 +80,7 @@ def digit_views(lens: Lens, index, class_choice, view=None, options=None) -> tup
                f"confidence ({verdict}); cross-entropy loss {tensors.loss:.4f}.")
     picture = no_update if validate.triggered_by(ids.CHECKPOINT_VIEW) else views.input_view(image)
     return (picture, views.probability_view(tensors.probabilities, true_label=label), summary, saliency_figure,
-            saliency_caption, _options_with(lens, index, options))
+            saliency_caption, _options_with(lens, index, options, search, misclassified))
 
 
 def register(app: Dash, lens: Lens) -> None:
@@ -100,5 +97,5 @@ def register(app: Dash, lens: Lens) -> None:
         Output(ids.INPUT_GRAPH, "figure"), Output(ids.PROBABILITY_GRAPH, "figure"), Output(ids.DIGIT_SUMMARY, "children"),
         Output(ids.SALIENCY_GRAPH, "figure"), Output(ids.SALIENCY_CAPTION, "children"), Output(ids.DIGIT, "options"),
         Input(ids.DIGIT, "value"), Input(ids.SALIENCY_CLASS, "value"), Input(ids.CHECKPOINT_VIEW, "data"),
-        State(ids.DIGIT, "options"),
+        State(ids.DIGIT, "options"), State(ids.DIGIT, "search_value"), State(ids.MISCLASSIFIED_ONLY, "value"),
     )(bind(digit_views, lens))
