@@ -6,23 +6,27 @@ from dash import dcc, html
 
 GRAPH_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"], "scrollZoom": False}
 
-def graph(graph_id: str, figure_store: str | None = None) -> dcc.Loading:
+def graph(graph_id: str, figure_store: str | None = None, *, fill: bool = False) -> dcc.Loading:
+    """Return a graph with its loading indicator. `fill`: the graph takes its height from the page's CSS
+    (which sizes the lens's panels to the window), not from the figure."""
     # A panel whose figure the browser recolours gets it from a store inside the same Loading,
     # so the spinner still shows while the server computes.
-    children = [dcc.Graph(id=graph_id, config=GRAPH_CONFIG, className="panel-graph")]
+    children = [dcc.Graph(id=graph_id, config=GRAPH_CONFIG, className="panel-graph fill" if fill else "panel-graph",
+                          responsive=True if fill else "auto")]
     if figure_store:
         children.insert(0, dcc.Store(id=figure_store))
     return dcc.Loading(children, type="circle", delay_show=250, color="#2563eb")
 
 
 def panel(title, graph_id: str, caption, *, caption_id: str | None = None, controls=None,
-          title_id: str | None = None, figure_store: str | None = None, class_name: str = "") -> html.Section:
+          title_id: str | None = None, figure_store: str | None = None, class_name: str = "",
+          fill: bool = False) -> html.Section:
     """Return one panel: a title, optional controls, a graph with a loading indicator, a caption."""
     heading = html.H2(title, id=title_id) if title_id else html.H2(title)
     caption_props = {"id": caption_id} if caption_id else {}
     return html.Section(
         [html.Div([heading, controls] if controls is not None else [heading], className="panel-head"),
-         graph(graph_id, figure_store),
+         graph(graph_id, figure_store, fill=fill),
          html.P(caption, className="caption", **caption_props)],
         className=f"panel {class_name}".strip(),
     )

@@ -67,8 +67,9 @@ def _architecture_strip(lens: Lens) -> html.Nav:
     ], className="architecture", **{"aria-label": "Layers of the network"})
 
 
-def _class_options(classes: int) -> list[dict]:
-    return ([{"label": "predicted class", "value": PREDICTED}, {"label": "true class", "value": TRUE}]
+def _class_options(classes: int, *, short: bool = False) -> list[dict]:
+    return ([{"label": "predicted" if short else "predicted class", "value": PREDICTED},
+             {"label": "true label" if short else "true class", "value": TRUE}]
             + [{"label": f"class {c}", "value": c} for c in range(classes)])
 
 
@@ -145,7 +146,7 @@ def _sidebar(lens: Lens) -> html.Aside:
     saliency_class = html.Div([
         html.Label("saliency of", htmlFor=ids.SALIENCY_CLASS),
         dcc.Dropdown(id=ids.SALIENCY_CLASS, value=PREDICTED, clearable=False, searchable=False,
-                     options=_class_options(lens.served.extractor.classes), className="small-dropdown"),
+                     options=_class_options(lens.served.extractor.classes, short=True), className="small-dropdown"),
     ], className="inline-field")
     digit = html.Section([
         html.Div([html.H2("Input"), saliency_class], className="panel-head"),
@@ -163,19 +164,20 @@ def _sidebar(lens: Lens) -> html.Aside:
 def _kernel_panel(lens: Lens) -> html.Section:
     tabs = dcc.RadioItems(id=ids.KERNEL_TAB, value=WEIGHTS_TAB, inline=True, className="tabs",
                           options=[{"label": "Filters", "value": WEIGHTS_TAB},
-                                   {"label": "Gradients for this digit", "value": GRADIENTS_TAB}])
+                                   {"label": "Gradients", "value": GRADIENTS_TAB}])
     # The first layer's input-channel choices ship with the page; the browser swaps them per layer.
     first_choices = views.channel_options(lens.layers[0])
     channel_controls = html.Div([
-        html.Label("Input channel", htmlFor=ids.INPUT_CHANNEL),
+        html.Label("input channel", htmlFor=ids.INPUT_CHANNEL),
         # No value where there is nothing to choose: Dash 4's Dropdown would drop it, and that looks like a change.
         dcc.Dropdown(id=ids.INPUT_CHANNEL, value=first_choices[0]["value"] if first_choices else None,
                      clearable=False, options=first_choices, className="small-dropdown"),
     ], id=ids.INPUT_CHANNEL_FIELD, className="inline-field" if first_choices else "inline-field hidden")
     return html.Section([
-        html.Div([tabs, channel_controls], className="panel-head"),
-        html.H2("", id=ids.KERNEL_TITLE, className="panel-subtitle"),
-        components.graph(ids.KERNEL_GRAPH, ids.KERNEL_FIGURE),
+        html.Div([tabs], className="panel-head"),
+        html.Div([html.H2("", id=ids.KERNEL_TITLE, className="panel-subtitle"), channel_controls],
+                 className="kernel-title-row"),
+        components.graph(ids.KERNEL_GRAPH, ids.KERNEL_FIGURE, fill=True),
         html.P("", id=ids.KERNEL_CAPTION, className="caption"),
     ], className="panel kernel-panel")
 
@@ -245,7 +247,7 @@ def build_layout(lens: Lens, digit_choices: list[dict]) -> html.Div:
             _sidebar(lens),
             components.panel("Activations", ids.ACTIVATION_GRAPH, "", caption_id=ids.ACTIVATION_CAPTION,
                              title_id=ids.ACTIVATION_TITLE, figure_store=ids.ACTIVATION_FIGURE,
-                             class_name="activation-panel"),
+                             class_name="activation-panel", fill=True),
             _kernel_panel(lens),
         ], className="lens"),
         _explanations_section(lens),

@@ -657,6 +657,7 @@ def test_first_digit_survives_a_slow_options_callback(monkeypatch, dash_duo, tes
     monkeypatch.setattr(lens, "search", slow_search)
     dash_duo.start_server(create_app(test_settings, lens=lens), port=_free_port(), debug=True,
                           use_reloader=False, dev_tools_hot_reload=False)
+    dash_duo.wait_for_element("#digit-summary", timeout=TIMEOUT)  # the page itself waits for the slow search now
     until(lambda: _text(dash_duo, "#digit-summary") != "", timeout=TIMEOUT, msg="no digit summary")
     _settle(dash_duo)
     summary = _text(dash_duo, "#digit-summary")
