@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Set everything up and run the benchmarks: ./bench.sh [--model-dir DIR] [--requests N] [--skip-browser]
-# Prints a table and writes benchmarks/results.json and benchmarks/RESULTS.md.
+# Captures what the page sends in headless Chromium (installed here), replays it over HTTP, times the naive
+# pipeline on the same digits; prints a table and writes benchmarks/results.json and benchmarks/RESULTS.md.
+# The load test is separate: .venv/bin/python -m benchmarks.load [--seconds 20] (writes LOAD.md, load.json).
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/install-system-packages.sh

@@ -1,108 +1,111 @@
-"""Click-to-render latency in headless Chromium: performance.now() from a click to plotly_afterplot."""
+"""Click-to-render latency in headless Chromium: performance.now() from a click to the last plotly_afterplot.
+
+The graphs watched are found in the page, not listed: every visible `.js-plotly-plot` (laid out, not
+hidden; a closed section's graphs are not) when the action starts. The click is dispatched inside the page in the same
+script that starts the clock (a WebDriver click adds its own 50–100 ms round trip).
+"""
 
 from __future__ import annotations
 
+import logging
 import statistics
-import time
 
-LISTEN = """
-window.__renders = [];
-for (const id of arguments[0]) {
-  const gd = document.getElementById(id).querySelector('.js-plotly-plot');
-  gd.on('plotly_afterplot', () => window.__renders.push({id: id, t: performance.now()}));
-}
+from benchmarks import page as page_module
+
+log = logging.getLogger("benchmarks.browser")
+
+# Listen once to every graph the page has now; the key is the id of the graph's component (or its position).
+WATCH = """
+window.__renders = window.__renders || [];
+const graphs = [...document.querySelectorAll('.js-plotly-plot')];
+return graphs.map((gd, index) => {
+  const key = (gd.closest('[id]') || {}).id || ('graph ' + index);
+  if (!gd.__benchWatched && typeof gd.on === 'function') {
+    gd.__benchWatched = true;
+    gd.on('plotly_afterplot', () => window.__renders.push({graph: key, t: performance.now()}));
+  }
+  const box = gd.getBoundingClientRect();
+  const visible = box.width > 0 && box.height > 0 && getComputedStyle(gd).visibility !== 'hidden';
+  const onScreen = visible && box.bottom > 0 && box.top < window.innerHeight && box.right > 0
+    && box.left < window.innerWidth;
+  return {graph: key, visible: visible, on_screen: onScreen};
+});
 """
 
-CLICK = """
-const target = document.querySelectorAll(arguments[0])[arguments[1]];
-window.__clicked = performance.now();
-target.click();
-return window.__clicked;
+# Resolve once no graph has drawn for quietMs: the renders since the click.
+RENDERS_SETTLED = """
+const done = arguments[arguments.length - 1];
+const since = arguments[0], quietMs = arguments[1];
+let count = -1, stable = performance.now();
+(function check() {
+  const now = performance.now();
+  if (window.__renders.length !== count) { count = window.__renders.length; stable = now; }
+  if (now - stable >= quietMs) { done(window.__renders.filter(r => r.t > since)); return; }
+  setTimeout(check, 20);
+})();
 """
 
-SETTLED = """
-const busy = document.querySelector('[data-dash-is-loading="true"]');
-const renders = window.__renders.filter(r => r.t > window.__clicked);
-return {busy: busy !== null, renders: renders};
-"""
+
+def watch_graphs(driver) -> list[dict]:
+    """Listen to every graph's redraws; return each graph's key, whether it is visible, and whether on screen."""
+    return driver.execute_script(WATCH)
 
 
-def start_browser():
-    """Return a headless Chromium WebDriver at 1280x800."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-
-    options = Options()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--window-size=1280,800"):
-        options.add_argument(flag)
-    return webdriver.Chrome(options=options)
+def renders_since(driver, since: float, quiet_ms: int = 150) -> list[dict]:
+    """Wait until no graph has redrawn for quiet_ms; return the redraws (graph, t) after `since`."""
+    return driver.execute_async_script(RENDERS_SETTLED, since, quiet_ms)
 
 
-def wait_for_page(driver, url: str, graph_ids: list[str], timeout: float = 60) -> None:
-    """Open the page and wait until every graph has drawn once."""
-    driver.get(url)
-    deadline = time.monotonic() + timeout
-    script = "return arguments[0].every(id => { const e = document.getElementById(id); " \
-             "return e && e.querySelector('.js-plotly-plot .main-svg'); });"
-    while not driver.execute_script(script, graph_ids):
-        if time.monotonic() > deadline:
-            raise TimeoutError("the page did not draw its graphs")
-        time.sleep(0.1)
-    time.sleep(0.5)
-    driver.execute_script(LISTEN, graph_ids)
+def click_to_render(page: page_module.InstrumentedPage, target: tuple[str, tuple]) -> dict | None:
+    """Dispatch the click; return ms to the last redraw of a visible graph and which graphs redrew, or None
+    if the click changed nothing (no request, no redraw: e.g. Random digit drew the digit already shown)."""
+    watched = {g["graph"] for g in watch_graphs(page.driver) if g["visible"]}
+    sent_before = page.request_count()
+    clicked = page.dispatch(target[0], *target[1])
+    page.wait_quiet()
+    renders = [r for r in renders_since(page.driver, clicked) if r["graph"] in watched]
+    if not renders:
+        if page.request_count() == sent_before:
+            return None
+        raise RuntimeError(f"the click sent requests but no visible graph redrew ({sorted(watched)})")
+    return {"ms": round(max(r["t"] for r in renders) - clicked, 1),
+            "graphs": sorted({r["graph"] for r in renders})}
 
 
-def click_to_render(driver, selector: str, index: int, watched: str, timeout: float = 20) -> float:
-    """Return ms from clicking the index-th element matching selector to the watched graph's last afterplot."""
-    clicked = driver.execute_script(CLICK, selector, index)
-    deadline = time.monotonic() + timeout
-    quiet_since = None
-    while time.monotonic() < deadline:
-        state = driver.execute_script(SETTLED)
-        drawn = [r["t"] for r in state["renders"] if r["id"] == watched]
-        if drawn and not state["busy"]:
-            # Wait 150 ms without new renders so a second redraw of the same update is counted.
-            quiet_since = quiet_since or time.monotonic()
-            if time.monotonic() - quiet_since > 0.15:
-                return max(drawn) - clicked
-        time.sleep(0.01)
-    raise TimeoutError(f"{watched} did not redraw after clicking {selector}[{index}]")
+def _samples(page: page_module.InstrumentedPage, targets: list[tuple[str, tuple]]) -> list[dict]:
+    """Return one click-to-render sample per target, clicking a target again when the click changed nothing."""
+    samples = []
+    for target in targets:
+        for _ in range(5):
+            sample = click_to_render(page, target)
+            if sample is not None:
+                samples.append(sample)
+                break
+        else:
+            raise RuntimeError("five clicks in a row changed nothing in the page")
+    return samples
 
 
-def measure(url: str, graph_ids: list[str], repeats: int = 10, warmup: int = 2) -> dict:
-    """Return median and all samples of click-to-render for a digit change and a layer change."""
-    driver = start_browser()
+def _summarise(samples: list[dict]) -> dict:
+    times = [s["ms"] for s in samples]
+    redrawn = sorted({graph for s in samples for graph in s["graphs"]})
+    return {"p50_ms": statistics.median(times), "samples_ms": times, "graphs_redrawn": redrawn}
+
+
+def measure(url: str, repeats: int = 10, warmup: int = 2) -> dict:
+    """Return click-to-render for a digit change and a layer click at 1280x800, and the console's errors."""
+    driver = page_module.start_browser()
     try:
-        wait_for_page(driver, url, graph_ids)
-        results = {}
-        digit_samples = [click_to_render(driver, "#random-digit-button", 0, "activation-graph")
-                         for _ in range(warmup + repeats)][warmup:]
-        results["digit change"] = digit_samples
-        # Alternate between the two conv layers (cards 2 and 0), whose activation views are the largest;
-        # the page starts on card 0, so the first click goes to card 2.
-        layer_samples = [click_to_render(driver, ".layer-card", [2, 0][i % 2], "activation-graph")
-                         for i in range(warmup + repeats)][warmup:]
-        results["layer change"] = layer_samples
-        # The colour-scale switch: per channel, then shared again (radio inputs 1 and 0), on conv1 or conv2.
-        results["scale toggle"] = [click_to_render(driver, "#scale-mode input", [1, 0][i % 2], "activation-graph")
-                                   for i in range(warmup + repeats)][warmup:]
-        # The explanations panel: choose another class to explain from its dropdown (open it, then time the
-        # click on the option, to the explanation figure's redraw).
-        explain_samples = []
-        for i in range(warmup + repeats):
-            driver.execute_script("document.getElementById('explain-target').click()")
-            time.sleep(0.3)
-            driver.execute_script(
-                "const options = [...document.querySelectorAll('.dash-dropdown-content .dash-dropdown-option')];"
-                "options.forEach(o => o.removeAttribute('data-bench'));"
-                "options.find(o => o.textContent.trim() === arguments[0]).setAttribute('data-bench', '1');",
-                f"class {i % 10}")
-            explain_samples.append(click_to_render(driver, "[data-bench='1']", 0, "explanation-graph"))
-        results["explanation class change"] = explain_samples[warmup:]
-        console = [entry for entry in driver.get_log("browser") if entry.get("level") == "SEVERE"]
-        return {name: {"p50_ms": statistics.median(samples), "samples_ms": samples}
-                for name, samples in results.items()} | {"console_errors": console}
+        page = page_module.InstrumentedPage(driver, url)
+        page.open()
+        digit = _samples(page, [page_module.digit_change_target()] * (warmup + repeats))
+        cards = page.count(page_module.LAYER_CARD)
+        # Every card in turn, starting after the selected first one.
+        order = [i % cards for i in range(1, warmup + repeats + 1)] if cards > 1 else []
+        layer = _samples(page, [page_module.layer_card_target(index) for index in order])
+        results = {"digit change": _summarise(digit[warmup:])}
+        if layer[warmup:]:
+            results["layer click"] = _summarise(layer[warmup:])
+        return {**results, "console_errors": page.console_errors()}
     finally:
         driver.quit()

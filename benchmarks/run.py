@@ -1,325 +1,116 @@
-"""Measure every view against the seed's naive pipeline, in the same run; print a table, write JSON and RESULTS.md.
+"""Measure what the browser really sends, against the seed's naive pipeline; print a table, write JSON and RESULTS.md.
 
-    .venv/bin/python -m benchmarks.run [--model-dir DIR] [--data PATH] [--requests 40] [--skip-browser]
+    .venv/bin/python -m benchmarks.run [--model-dir DIR] [--data PATH] [--requests 30] [--skip-browser]
+
+1. Capture: the app (`python app.py`) in its own process; in headless Chromium, every callback request the
+   page sends for each user action (benchmarks/capture.py): layer clicks on every card, and --requests digit
+   changes on distinct digits with the page as it opens and with every panel open.
+2. Replay: the captured bodies over HTTP on loopback, against a fresh server each time (so no captured
+   digit is already in its per-digit caches): one after another (their sum: the server time) on one
+   server, all of each action's requests together on six connections (wall time) on another.
+3. The naive pipeline on exactly the captured digits and layers, in-process on the same saved model.
+4. Click to render in headless Chromium, the attribution methods, the model's own work, cold start.
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import logging
 import os
-import platform
-import socket
-import statistics
-import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import browser, report  # noqa: E402
-from benchmarks.naive import NaivePipeline  # noqa: E402
+from benchmarks import browser, capture, in_process, replay, report  # noqa: E402
+from benchmarks.capture import (AS_IT_OPENS, DIGIT_CHANGE, EVERY_PANEL_OPEN, LAYER_CLICK, OPEN_PANELS,  # noqa: E402
+                                PAGE_OPEN)
+from benchmarks.server import Server  # noqa: E402
+from benchmarks.stats import summary  # noqa: E402
 from dashboard import data as data_module  # noqa: E402
-from dashboard import views  # noqa: E402
-from dashboard.config import Settings, default_model_dir  # noqa: E402
-from tests import dash_requests  # noqa: E402
+from dashboard.config import default_model_dir  # noqa: E402
 
 log = logging.getLogger("benchmarks")
-GRAPHS = ["input-graph", "probability-graph", "saliency-graph", "activation-graph", "weight-graph", "gradient-graph",
-          "explanation-graph", "deletion-graph"]
-LAYERS = ["conv1", "pool1", "conv2", "pool2", "flatten", "dense", "probabilities"]
+
+# The headline rows: (row, action kind, page state, the naive pipeline's counterpart or None).
+ROWS = [
+    (report.DIGIT_CHANGE_AS_IT_OPENS, DIGIT_CHANGE, AS_IT_OPENS, in_process.DIGIT_CHANGE_VIEW),
+    (report.DIGIT_CHANGE_EVERY_PANEL_OPEN, DIGIT_CHANGE, EVERY_PANEL_OPEN, in_process.DIGIT_CHANGE_VIEW),
+    (report.LAYER_CLICK, LAYER_CLICK, AS_IT_OPENS, in_process.LAYER_VIEW),
+]
 
 
-def percentile(samples: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(samples), q))
+def warm_up(replayer: replay.Replayer, captured: capture.Capture) -> dict:
+    """Replay what the page sends as it opens and as its panels open (traces, caches the opening digit).
+
+    Returns what the page sends as it opens (requests and bytes), measured on the way; its times are not
+    reported, being the server's first requests.
+    """
+    opening = {}
+    for action in captured.of(PAGE_OPEN) + captured.of(OPEN_PANELS):
+        answers = replay.require_ok(replayer.one_after_another(action), action.kind)
+        if action.kind == PAGE_OPEN and action.state == AS_IT_OPENS:
+            opening = {"requests": len(answers), "raw_kb": round(sum(a.raw_bytes for a in answers) / 1024, 1),
+                       "gzip_kb": round(sum(a.wire_bytes for a in answers) / 1024, 1),
+                       "timer_requests_excluded": len(action.timer_requests),
+                       "rounds": action.rounds, "last_answer_ms": action.browser_ms,
+                       "callbacks": [a.output for a in answers]}
+    return opening
 
 
-def summary(samples_ms: list[float]) -> dict:
-    return {"p50_ms": round(percentile(samples_ms, 50), 2), "p95_ms": round(percentile(samples_ms, 95), 2),
-            "n": len(samples_ms)}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def peak_memory_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-class Server:
-    """The real app in its own process, as a user runs it."""
-
-    def __init__(self, model_dir: Path, data: Path | None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, str(ROOT / "app.py"), "--port", str(self.port), "--model-dir", str(model_dir)]
-        if data:
-            command += ["--data", str(data)]
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-        self.log_file = open(ROOT / "benchmarks" / ".server.log", "w")  # noqa: SIM115 - closed in stop().
-        started = time.perf_counter()
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log_file, stderr=subprocess.STDOUT)
+def on_fresh_server(args: argparse.Namespace, captured: capture.Capture,
+                    measure: Callable[[replay.Replayer], dict]) -> tuple[dict, dict, float]:
+    """Start a server, warm it up with the opening requests, run measure; return (results, opening, peak MB)."""
+    server = Server.app(args.model_dir, args.data)
+    try:
+        replayer = replay.Replayer(server.url)
         try:
-            self.cold_start_s = self._wait_until_served(started)
-        except BaseException:
-            self.process.kill()
-            self.log_file.close()
-            raise
-
-    def _wait_until_served(self, started: float, timeout: float = 600) -> float:
-        import requests
-
-        while time.perf_counter() - started < timeout:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited with {self.process.returncode}; see benchmarks/.server.log")
-            try:
-                # With no cached model the page first shows the training's progress: wait for the dashboard.
-                layout = requests.get(self.url + "/_dash-layout", timeout=5)
-                if layout.ok and '"digit-pool"' in layout.text:
-                    return time.perf_counter() - started
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.05)
-        raise TimeoutError("the server did not answer")
-
-    def stop(self) -> float:
-        peak = peak_memory_mb(self.process.pid)
-        self.process.terminate()
-        self.process.wait(timeout=30)
-        self.log_file.close()
-        return peak
+            opening = warm_up(replayer, captured)
+            results = measure(replayer)
+        finally:
+            replayer.close()
+    finally:
+        peak = server.stop()
+    return results, opening, peak
 
 
-class Client:
-    """POSTs callback requests as the browser does, timing each and measuring its bytes."""
-
-    def __init__(self, url: str) -> None:
-        import requests
-
-        self.url = url
-        self.session = requests.Session()
-        self.session.get(url + "/")
-        self.dependencies = {self._key(d): d for d in self.session.get(url + "/_dash-dependencies").json()
-                             if not d.get("clientside_function")}
-
-    @staticmethod
-    def _key(dependency: dict) -> str:
-        return dependency["output"].strip(".").split("...")[0]
-
-    def call(self, first_output: str, values: list) -> tuple[float, int, int]:
-        """Return (ms, raw bytes, gzip bytes on the wire) for one callback request."""
-        dependency = self.dependencies[first_output]
-        body = json.dumps(dash_requests.body(dependency, with_view(dependency, values), LAYERS))
-        started = time.perf_counter()
-        response = self.session.post(self.url + "/_dash-update-component", data=body, stream=True,
-                                     headers={"Content-Type": "application/json", "Accept-Encoding": "gzip"})
-        wire = response.raw.read(decode_content=False)
-        elapsed = (time.perf_counter() - started) * 1000
-        if response.status_code not in (200, 204):
-            raise RuntimeError(f"{first_output}: HTTP {response.status_code}")
-        raw = gzip.decompress(wire) if response.headers.get("Content-Encoding") == "gzip" else wire
-        return elapsed, len(raw), len(wire)
+def measure_rows(replayer: replay.Replayer, captured: capture.Capture,
+                 measure: Callable[[replay.Replayer, list[capture.CapturedAction]], dict], how: str) -> dict:
+    """Return measure(replayer, actions) for every headline row that has captured actions."""
+    rows = {}
+    for row, kind, state, _ in ROWS:
+        actions = captured.of(kind, state)
+        if actions:
+            log.info("replaying %s, %s", row, how)
+            rows[row] = measure(replayer, actions)
+    return rows
 
 
-SERVED_VIEW = {"model": "served"}  # what the page sends while it shows the served model
+def describe_capture(captured: capture.Capture, errors: list[dict]) -> dict:
+    """Return what was captured: per row and per page state, the action counts, requests and exclusions."""
+    rows = {}
+    for row, kind, state, _ in ROWS:
+        actions = captured.of(kind, state)
+        rows[row] = {"actions": len(actions),
+                     "distinct_digits": len({a.digit for a in actions if a.digit is not None}),
+                     "layers": sorted({a.layer for a in actions if a.layer}),
+                     "rounds_max": max((a.rounds for a in actions), default=0),
+                     "timer_requests_excluded": sum(len(a.timer_requests) for a in actions),
+                     "browser_ms": summary([a.browser_ms for a in actions if a.browser_ms is not None])}
+    return {"states": captured.states, "rows": rows,
+            "timer_requests_excluded_total": sum(len(a.timer_requests) for a in captured.actions),
+            "open_panels_requests": sum(len(a.requests) for a in captured.of(OPEN_PANELS)),
+            "console_errors": errors}
 
 
-def with_view(dependency: dict, values: list) -> list:
-    """Return the values with the page's view appended for the callbacks that take one as their last input."""
-    slots = dependency["inputs"] + dependency["state"]
-    if len(values) == len(slots) - 1 and slots[-1]["id"] in ("checkpoint-view", "explain-view"):
-        return [*values, SERVED_VIEW]
-    return values
-
-
-def action_plans(digits: list[int]) -> dict[str, list[list[tuple[str, list]]]]:
-    """Return, per user action, a list of updates; each update is the callback requests it fires."""
-    plans: dict[str, list] = {}
-    plans["digit change"] = [[
-        ("digit-dropdown.options", ["", [], d]),
-        ("input-graph.figure", [d]),
-        ("saliency-graph.figure", [d, "predicted"]),
-        ("activation-figure.data", [d, "conv1"]),
-        ("gradient-figure.data", [d, "conv1", views.SUMMARY_CHANNEL]),
-    ] for d in digits]
-    fixed = digits[0]
-    # Selecting the layer and offering its input channels happen in the browser (no request).
-    plans["layer change"] = [[
-        ("activation-figure.data", [fixed, layer]),
-        ("weight-figure.data", [layer, views.SUMMARY_CHANNEL]),
-        ("gradient-figure.data", [fixed, layer, views.SUMMARY_CHANNEL]),
-    ] for i, layer in enumerate(LAYERS * max(1, len(digits) // len(LAYERS)))]
-    plans["class change"] = [[("saliency-graph.figure", [d, i % 10])] for i, d in enumerate(digits)]
-    # Since the explanations panel, every digit change also sends this request (six maps, deletion curves).
-    plans["explanations"] = [[("explanation-graph.figure", [d, "predicted", "none", 50, 0.15, 64, "black", "conv2",
-                                                            0.7, []])] for d in digits]
-    return plans
-
-
-def measure_ours(client: Client, plans: dict) -> dict:
-    """Time each action's requests one after another (per-callback latency, bytes per response)."""
-    results = {}
-    for action, updates in plans.items():
-        for request in updates[0]:  # Warm-up: compile traces, fill nothing the samples will use.
-            client.call(*request)
-        totals, slowest, per_callback, largest_raw, largest_wire, action_wire = [], [], {}, [], [], []
-        for update in updates[1:]:
-            times, raws, wires = [], [], []
-            for name, values in update:
-                ms, raw, wire = client.call(name, values)
-                times.append(ms)
-                per_callback.setdefault(name, []).append(ms)
-                raws.append(raw)
-                wires.append(wire)
-            totals.append(sum(times))
-            slowest.append(max(times))
-            largest_raw.append(max(raws))
-            largest_wire.append(max(wires))
-            action_wire.append(sum(wires))
-        results[action] = {
-            "all_requests": summary(totals), "slowest_request": summary(slowest),
-            "per_callback": {name: summary(samples) for name, samples in per_callback.items()},
-            "response_raw_kb_max": round(max(largest_raw) / 1024, 1),
-            "response_gzip_kb_max": round(max(largest_wire) / 1024, 1),
-            "action_gzip_kb_max": round(max(action_wire) / 1024, 1),
-        }
-    return results
-
-
-def measure_concurrent(url: str, plans: dict, dependencies: dict) -> dict:
-    """Time each action as the browser sends it: all of its requests at once; wall time until the last answers."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    import requests
-
-    sessions = [requests.Session() for _ in range(6)]  # Chromium opens up to 6 connections per host.
-
-    def send(job):
-        slot, (name, values) = job
-        body = json.dumps(dash_requests.body(dependencies[name], with_view(dependencies[name], values), LAYERS))
-        response = sessions[slot].post(url + "/_dash-update-component", data=body,
-                                       headers={"Content-Type": "application/json", "Accept-Encoding": "gzip"})
-        if response.status_code not in (200, 204):
-            raise RuntimeError(f"{name}: HTTP {response.status_code}")
-
-    results = {}
-    with ThreadPoolExecutor(max_workers=6) as pool:
-        for action, updates in plans.items():
-            samples = []
-            for position, update in enumerate(updates):
-                started = time.perf_counter()
-                list(pool.map(send, list(enumerate(update))))
-                if position:  # the first is a warm-up
-                    samples.append((time.perf_counter() - started) * 1000)
-            results[action] = summary(samples)
-    return results
-
-
-def measure_layer_bytes(client: Client, digit: int) -> dict:
-    """Return the gzip KB of each panel's update for every layer (where the largest updates are)."""
-    sizes = {}
-    for layer in LAYERS:
-        row = {}
-        for name, values in [("activation-figure.data", [digit, layer]),
-                             ("weight-figure.data", [layer, views.SUMMARY_CHANNEL]),
-                             ("gradient-figure.data", [digit, layer, views.SUMMARY_CHANNEL])]:
-            _, raw, wire = client.call(name, values)
-            row[name.split(".")[0]] = {"raw_kb": round(raw / 1024, 1), "gzip_kb": round(wire / 1024, 1)}
-        sizes[layer] = row
-    # The dense layer's whole weight matrix, which the page sends only when asked ("full matrix").
-    row = {}
-    for name, values in [("activation-figure.data", [digit, "dense"]), ("weight-figure.data", ["dense", "matrix"]),
-                         ("gradient-figure.data", [digit, "dense", "matrix"])]:
-        _, raw, wire = client.call(name, values)
-        row[name.split(".")[0]] = {"raw_kb": round(raw / 1024, 1), "gzip_kb": round(wire / 1024, 1)}
-    sizes["dense, full matrix (on request)"] = row
-    return sizes
-
-
-def measure_naive(model_dir: Path, dataset, digits: list[int], repeats: int) -> dict:
-    import keras
-
-    model = keras.models.load_model(model_dir / "model.keras", compile=False)
-    naive = NaivePipeline(model)
-    x, y = dataset.x_test, dataset.y_test
-    jobs = {
-        "digit change": [lambda d=d: naive.digit_change_json(x[d], int(y[d]), "conv1") for d in digits],
-        "layer change": [lambda layer=layer: naive.layer_view_json(x[digits[0]], layer)
-                         for layer in LAYERS * max(1, len(digits) // len(LAYERS))],
-        "class change": [lambda d=d, i=i: naive.class_change_json(x[d], i % 10) for i, d in enumerate(digits)],
-        "scale toggle": [lambda s=s: naive.layer_view_json(x[digits[0]], "conv1", shared_scale=s)
-                         for s in [False, True] * max(1, len(digits) // 2)],
-    }
-    results = {}
-    for action, calls in jobs.items():
-        calls[0]()
-        samples = []
-        for call in calls[1:repeats + 1]:
-            started = time.perf_counter()
-            call()
-            samples.append((time.perf_counter() - started) * 1000)
-        results[action] = summary(samples)
-    started = time.perf_counter()
-    model.predict(x, batch_size=500, verbose=0)
-    results["evaluate test set (model.predict)"] = {"seconds": round(time.perf_counter() - started, 3)}
-    return results
-
-
-def measure_model_work(model_dir: Path, dataset) -> dict:
-    """Seconds per training epoch, and time to evaluate the whole test set with the compiled call."""
-    from dashboard.model_service import ModelService, train_seed_model
-
-    _, run = train_seed_model(dataset, epochs=2, batch_size=128)
-    served = ModelService(model_dir).load_or_train(dataset, epochs=Settings().epochs)
-    served.extractor.probabilities(dataset.x_test[:10])
-    started = time.perf_counter()
-    served.extractor.probabilities(dataset.x_test)
-    evaluate = time.perf_counter() - started
-    return {"train_digits": run["train_digits"], "train_seconds_2_epochs": run["train_seconds"],
-            "seconds_per_epoch": round(run["train_seconds"] / 2, 2),
-            "evaluate_test_set_seconds": round(evaluate, 3), "test_digits": len(dataset.x_test)}
-
-
-def measure_attributions(model_dir: Path, dataset, repeats: int = 20) -> dict:
-    """Median ms of the one compiled attribution call, per method's share of it, after warm-up."""
-    import keras
-
-    from dashboard.attributions import (MAX_IG_STEPS, MAX_SMOOTHGRAD_SAMPLES, AttributionEngine,
-                                        AttributionRequest, class_score)
-
-    engine = AttributionEngine(keras.models.load_model(model_dir / "model.keras", compile=False))
-    configurations = {
-        "gradient, gradient × input, Grad-CAM (batch of 3)": dict(smoothgrad_samples=1, ig_steps=1),
-        "+ SmoothGrad n = 50": dict(smoothgrad_samples=50, ig_steps=1),
-        "+ Integrated Gradients, 64 steps": dict(smoothgrad_samples=1, ig_steps=64),
-        "all methods at their defaults (one call)": dict(smoothgrad_samples=50, ig_steps=64),
-        "all methods at the caps (200 samples, 256 steps)": dict(smoothgrad_samples=MAX_SMOOTHGRAD_SAMPLES,
-                                                                  ig_steps=MAX_IG_STEPS),
-    }
-    results = {}
-    for name, parameters in configurations.items():
-        request = AttributionRequest(class_score(10, 0), **parameters)
-        for warm in range(3):
-            engine.explain(dataset.x_test[warm], request)
-        samples = []
-        for index in range(repeats):
-            started = time.perf_counter()
-            engine.explain(dataset.x_test[index], request)
-            samples.append((time.perf_counter() - started) * 1000)
-        results[name] = summary(samples)
-    return results
+def naive_jobs(captured: capture.Capture) -> dict:
+    """Return, per headline row, the naive counterpart and the captured (digit, layer) of each action."""
+    return {row: (view, [(a.digit, a.layer) for a in captured.of(kind, state)])
+            for row, kind, state, view in ROWS if view}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -327,53 +118,65 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", type=Path, default=default_model_dir(),
                         help="the model cache to serve (trained first if empty); default: the app's")
     parser.add_argument("--data", type=Path, help="a Keras-format mnist.npz, as for app.py")
-    parser.add_argument("--requests", type=int, default=40, help="samples per action (default 40)")
-    parser.add_argument("--browser-repeats", type=int, default=10)
-    parser.add_argument("--skip-browser", action="store_true")
+    parser.add_argument("--requests", type=int, default=30,
+                        help="digit changes captured per page state, and at least as many layer clicks (default 30)")
+    parser.add_argument("--browser-repeats", type=int, default=10, help="click-to-render samples per action")
+    parser.add_argument("--skip-browser", action="store_true", help="skip click to render (the capture still runs)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.json")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     dataset = data_module.load_mnist(args.data)
-    order = [int(d) for d in np.random.default_rng(0).permutation(len(dataset.x_test))]
-    digits, fresh = order[:args.requests + 1], order[args.requests + 1:2 * args.requests + 2]
     log.info("checking the model cache in %s", args.model_dir)
-    model_work = measure_model_work(args.model_dir, dataset)
+    model_work = in_process.measure_model_work(args.model_dir, dataset)
 
-    log.info("starting the app")
-    server = Server(args.model_dir, args.data)  # Server stops its process itself if it never answers.
+    log.info("starting the app and capturing what the page sends")
+    server = Server.app(args.model_dir, args.data)
+    peaks = []
     try:
-        client = Client(server.url)
-        log.info("cold start %.2f s; timing callbacks over HTTP", server.cold_start_s)
-        ours = measure_ours(client, action_plans(digits))
-        # Other digits for the concurrent run, so that it too pays for each digit's tensor pass.
-        concurrent = measure_concurrent(server.url, action_plans(fresh), client.dependencies)
-        layer_bytes = measure_layer_bytes(client, digits[0])
+        captured, capture_errors = capture.capture_page(server.url, digit_changes=args.requests,
+                                                        layer_clicks=args.requests)
+        captured.save(ROOT / "benchmarks" / ".capture.json")
         clicks = None
         if not args.skip_browser:
             log.info("timing click to render in headless Chromium")
-            clicks = browser.measure(server.url, GRAPHS, repeats=args.browser_repeats)
+            clicks = browser.measure(server.url, repeats=args.browser_repeats)
     finally:
-        peak_mb = server.stop()
-    log.info("timing the naive pipeline on the same model and digits")
-    naive = measure_naive(args.model_dir, dataset, digits, args.requests)
-    log.info("timing the attribution methods")
-    attribution_times = measure_attributions(args.model_dir, dataset)
+        peaks.append(server.stop())
 
+    log.info("replaying the captured requests, one after another, on a fresh server")
+    sequential, opening, peak = on_fresh_server(args, captured, lambda replayer: {
+        "rows": measure_rows(replayer, captured, replay.measure_one_after_another, "one request after another"),
+        "bytes_by_layer": replay.bytes_by_layer(replayer, captured.of(LAYER_CLICK))})
+    peaks.append(peak)
+    log.info("replaying the captured requests, each action's together, on a fresh server")
+    concurrent, _, peak = on_fresh_server(args, captured, lambda replayer: measure_rows(
+        replayer, captured, replay.measure_together, "each action's requests sent together"))
+    peaks.append(peak)
+
+    log.info("timing the naive pipeline on the captured digits and layers")
+    naive = in_process.measure_naive(args.model_dir, dataset, naive_jobs(captured),
+                                     warmup_digit=next((a.digit for a in captured.of(PAGE_OPEN) if a.digit), 0))
+    log.info("timing the attribution methods")
+    attribution_times = in_process.measure_attributions(args.model_dir, dataset)
+
+    rows = {row: {**sequential["rows"][row], "together": concurrent[row]} for row in sequential["rows"]}
     results = {
         "machine": report.machine(),
         "data": dataset.describe(),
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "cold_start_seconds": round(server.cold_start_s, 2),
-        "server_peak_memory_mb": round(peak_mb, 1),
-        "model_work": model_work,
-        "ours": ours,
-        "ours_concurrent": concurrent,
+        "server_peak_memory_mb": round(max(peaks), 1),
+        "capture": describe_capture(captured, capture_errors),
+        "page_open": opening,
+        "rows": rows,
         "naive": naive,
-        "bytes_by_layer": layer_bytes,
+        "bytes_by_layer": sequential["bytes_by_layer"],
         "click_to_render": clicks,
         "attributions": attribution_times,
-        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "model_work": model_work,
+        "load": report.latest_load(),
     }
     args.out.write_text(json.dumps(results, indent=2))
     table = report.render(results)
