@@ -204,6 +204,10 @@
       if (!gate || !Array.isArray(visible) || visible.indexOf(gate.panel) < 0) { return noUpdate(); }
       const wanted = {};
       gate.keys.forEach(function (key, position) { wanted[key] = values[position]; });
+      const idle = gate.idleWhenEmpty;
+      if (idle && (!Array.isArray(wanted[idle]) || !wanted[idle].length)) {
+        gate.keys.forEach(function (key) { if (key !== idle) { wanted[key] = null; } });
+      }
       return same(wanted, current) ? noUpdate() : wanted;
     },
 

@@ -121,11 +121,14 @@ SECTIONS = {EXPLANATIONS: "Explanations", TRAINING: "Training and runs"}
 # browser writes the gate while the panel is on screen; the panel's server callbacks read only the gate.
 LAZY_GATES: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     ids.EXPLAIN_GATE: (EXPLANATIONS, {"digit": (ids.DIGIT, "value"), "view": (ids.EXPLAIN_VIEW, "data")}),
-    ids.COMPARE_GATE: (COMPARE, {"digit": (ids.DIGIT, "value"), "view": (ids.EXPLAIN_VIEW, "data"),
-                                 "shown": (ids.SHOWN_RUN, "value"), "compare": (ids.COMPARE_RUNS, "value")}),
+    ids.COMPARE_GATE: (COMPARE, {"compare": (ids.COMPARE_RUNS, "value"), "digit": (ids.DIGIT, "value"),
+                                 "view": (ids.EXPLAIN_VIEW, "data"), "shown": (ids.SHOWN_RUN, "value")}),
     ids.TRAINING_GATE: (TRAINING, {"shown": (ids.SHOWN_RUN, "value"), "compare": (ids.COMPARE_RUNS, "value"),
                                    "signature": (ids.RUNS_SIGNATURE, "data")}),
 }
+# A gate whose value under this key is empty carries nothing else (null): with no runs picked to compare,
+# the comparison shows the same message whatever the digit, so a digit change sends nothing for it.
+IDLE_WHEN_EMPTY = {ids.COMPARE_GATE: "compare"}
 
 
 def gate_keys(gate_id: str) -> tuple[str, ...]:
@@ -139,7 +142,8 @@ def client_constants() -> dict:
 
     return {"previousLayer": ids.PREVIOUS_LAYER, "nextLayer": ids.NEXT_LAYER, "perChannel": PER_CHANNEL_SCALE,
             "served": SERVED, "visiblePanels": ids.VISIBLE_PANELS, "sectionLinkType": ids.SECTION_LINK_TYPE,
-            "gates": {gate: {"panel": panel, "keys": list(carries)} for gate, (panel, carries) in LAZY_GATES.items()}}
+            "gates": {gate: {"panel": panel, "keys": list(carries), "idleWhenEmpty": IDLE_WHEN_EMPTY.get(gate)}
+                      for gate, (panel, carries) in LAZY_GATES.items()}}
 
 
 def _sidebar(lens: Lens) -> html.Aside:

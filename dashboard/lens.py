@@ -209,6 +209,12 @@ class Lens:
             self._tensor_cache.put(key, result)
         return result
 
+    def run_signature(self) -> dict:
+        """Return what the page compares to see whether runs changed: the served model and run, and every run's
+        (id, status, checkpoints). Cheap enough to poll every few seconds (RunStore.states)."""
+        return {"served": self.served.version if self.ready else None, "served_run": self.models.served_run,
+                "runs": [list(state) for state in self.runs.states()]}
+
     def predictions(self) -> Predictions:
         """Return the served model's predictions for every test digit (computed once per model)."""
         served = self.served

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
+from typing import Any
+
 from dash import dcc, html
 
 from dashboard import components, ids, runs, training
@@ -13,29 +16,98 @@ RUNS_POLL_MS = 2000
 PROGRESS_MAX = "1000"  # html.Progress takes its numbers as strings
 
 
+FRACTION_LABELS = {0.125: "⅛", 0.25: "¼", 0.5: "½"}
+
+
+def slider_for(snapshots: list[dict[str, Any]], keep_step: int | None = None) -> tuple:
+    """Return the epoch slider for a run's snapshots: (max, value, marks, disabled, play disabled, steps).
+
+    One evenly spaced stop per checkpoint, labelled by epoch; the value is a position, at `keep_step`'s
+    checkpoint if it has one, else the last. No snapshots: one disabled stop.
+    """
+    if not snapshots:
+        return 0, 0, {}, True, True, []
+    steps = [int(s["step"]) for s in snapshots]
+    marks = {}
+    for position, snapshot in enumerate(snapshots):
+        epoch = float(snapshot["epoch"])
+        label = f"{epoch:g}" if epoch.is_integer() else FRACTION_LABELS.get(epoch, "")
+        marks[position] = {"label": label or " "}
+    value = steps.index(keep_step) if keep_step in steps else len(steps) - 1
+    return len(steps) - 1, value, marks, False, len(steps) < 2, steps
+
+
+def when_text(timestamp: Any) -> str:
+    """Return a time stamp as the page writes it (local date and minute), "?" if it is not one."""
+    if not isinstance(timestamp, (int, float)):
+        return "?"
+    return datetime.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
+
+
+def run_label(record: dict[str, Any]) -> str:
+    """Return a run as the run choices list it: when, settings, and its score or status."""
+    options = runs.describe_options(record)
+    accuracy = record.get("test_accuracy")
+    score = f" · {accuracy:.1%}" if isinstance(accuracy, float) else f" · {record.get('status')}"
+    return f"{when_text(record.get('created'))} · {options}{score}"
+
+
+def run_choices(lens: Lens, signature: dict) -> tuple[list[dict], list[dict]]:
+    """Return the options of "Views show" (the served model, then every run with checkpoints) and of
+    "Compare runs" (every run with checkpoints)."""
+    with_checkpoints = {run_id for run_id, _, count in signature["runs"] if count}
+    choices = [{"label": run_label(r), "value": r["id"]} for r in lens.runs.list() if r["id"] in with_checkpoints]
+    return [{"label": "the served model", "value": SERVED}] + choices, choices
+
+
+def view_sentence(lens: Lens, checkpoint: tuple[str, int] | None) -> str:
+    """Return a sentence saying which model and checkpoint the panels show."""
+    if checkpoint is None:
+        served, run_id = lens.served, lens.models.served_run
+        where = (f", the last checkpoint of run {run_id}: move the slider to see it learn" if run_id and
+                 lens.runs.history(run_id) else "; it was not trained from this page, so it has no checkpoints")
+        return (f"The panels show the served model {served.version} "
+                f"(test accuracy {lens.predictions().accuracy:.1%}){where}.")
+    run_id, step = checkpoint
+    snapshot = next((s for s in lens.runs.history(run_id) if s["step"] == step), None)
+    if snapshot is None:
+        return f"The panels show run {run_id} after {step:,} steps."
+    return (f"The panels show run {run_id} at epoch {snapshot['epoch']:.3g} (step {step:,}): test accuracy "
+            f"{snapshot['test_accuracy']:.1%}, test loss {snapshot['test_loss']:.4f}. The digit list still gives "
+            "the served model's predictions.")
+
+
 def timeline_bar(lens: Lens) -> html.Section:
-    """The bar that picks what the main panels show: the served model, or any checkpoint of any run."""
+    """The bar that picks what the main panels show: the served model, or any checkpoint of any run.
+
+    Everything it shows at first is in the page itself (the run choices, the served run's slider, the
+    sentence), so the first screen's panels need no round trip to learn what to show.
+    """
+    signature = lens.run_signature()
+    shown_options, _ = run_choices(lens, signature)
+    served_run = lens.models.served_run
+    maximum, value, marks, disabled, play_disabled, steps = slider_for(
+        lens.runs.history(served_run) if served_run else [])
     return html.Section([
         html.Div([html.Label("Views show", htmlFor=ids.SHOWN_RUN),
                   dcc.Dropdown(id=ids.SHOWN_RUN, value=SERVED, clearable=False, searchable=False,
-                               options=[{"label": "the served model", "value": SERVED}], className="run-dropdown")],
+                               options=shown_options, className="run-dropdown")],
                  className="inline-field"),
         html.Div([
-            html.Button("▶ Play", id=ids.PLAY_BUTTON, n_clicks=0, className="button step", disabled=True,
+            html.Button("▶ Play", id=ids.PLAY_BUTTON, n_clicks=0, className="button step", disabled=play_disabled,
                         title="Step through the checkpoints"),
-            html.Div(dcc.Slider(id=ids.EPOCH_SLIDER, min=0, max=0, step=1, value=0, marks={}, disabled=True,
-                                included=False, allow_direct_input=False),
+            html.Div(dcc.Slider(id=ids.EPOCH_SLIDER, min=0, max=maximum, step=1, value=value, marks=marks,
+                                disabled=disabled, included=False, allow_direct_input=False),
                      className="epoch-slider"),
         ], id=ids.EPOCH_FIELD, className="timeline-slider"),
-        html.P("The panels show the served model.", id=ids.VIEW_LABEL, className="view-label",
-               **{"aria-live": "polite"}),
+        html.P(view_sentence(lens, None), id=ids.VIEW_LABEL, className="view-label", **{"aria-live": "polite"}),
         dcc.Interval(id=ids.PLAY_TIMER, interval=PLAY_INTERVAL_MS, disabled=True),
         dcc.Store(id=ids.CHECKPOINT_VIEW, data={"model": lens.served.version}),
         dcc.Store(id=ids.EXPLAIN_VIEW, data={"model": lens.served.version}),
-        dcc.Store(id=ids.TIMELINE_STEPS, data=[]),
+        dcc.Store(id=ids.TIMELINE_STEPS, data=steps),
         # The run list's signature and the training job's stores live here, outside the (closed) training
         # section: the run choices above and Start/Cancel depend on them whether or not it is open.
-        dcc.Store(id=ids.RUNS_SIGNATURE),
+        dcc.Store(id=ids.RUNS_SIGNATURE, data=signature),
         dcc.Interval(id=ids.RUNS_POLL, interval=RUNS_POLL_MS),
         dcc.Store(id=ids.TRAINING_RUN),
         dcc.Store(id=ids.TRAINING_REQUEST),
@@ -60,6 +132,7 @@ def training_body(lens: Lens) -> list:
     """Return the training section's contents: the form and its progress, the runs, curves, distributions and
     the run comparison. Its two lazy parts (training, compare) compute only while on screen."""
     layer_names = [info.name for info in lens.layers if info.has_weights]
+    _, compare_options = run_choices(lens, lens.run_signature())
     runs_and_curves = html.Div([
         _options_form(),
         html.Div([
@@ -71,7 +144,7 @@ def training_body(lens: Lens) -> list:
         html.Div(id=ids.RUN_TABLE, className="run-table"),
         html.Div([
             html.Div([html.Label("Compare runs", htmlFor=ids.COMPARE_RUNS),
-                      dcc.Dropdown(id=ids.COMPARE_RUNS, value=[], multi=True, options=[],
+                      dcc.Dropdown(id=ids.COMPARE_RUNS, value=[], multi=True, options=compare_options,
                                    placeholder="pick runs to overlay…", className="run-dropdown")],
                      className="field grow"),
             dcc.ConfirmDialogProvider(html.Button("Delete the run the views show", id=ids.DELETE_RUN, n_clicks=0,

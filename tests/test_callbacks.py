@@ -196,7 +196,7 @@ def valid_values(dependency) -> list:
                 "first-run-poll.n_intervals": 1, "kernel-tab.value": WEIGHTS_TAB,
                 "activation-title.children": "", "kernel-title.children": "", "digit-dropdown.options": [],
                 "explain-gate.data": {"digit": 3, "view": {"model": "any"}},
-                "compare-gate.data": {"digit": 3, "view": {"model": "any"}, "shown": "served", "compare": []},
+                "compare-gate.data": {"compare": [], "digit": 3, "view": {"model": "any"}, "shown": "served"},
                 "training-gate.data": {"shown": "served", "compare": [], "signature": None},
                 "training-request.data": "0123456789abcdef0123456789abcdef"}
     values = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from dash import Dash, Input, Output, State, no_update
 
-from dashboard import figures, ids, layout, runs, training_figures
+from dashboard import figures, ids, layout, runs, training_figures, training_layout
 from dashboard.callbacks import validate
 from dashboard.callbacks.validate import InvalidInput, shows_errors
 from dashboard.lens import Lens
@@ -26,19 +26,15 @@ def _shown_run(lens: Lens, shown) -> str | None:
     return shown
 
 
-FRACTION_LABELS = {0.125: "⅛", 0.25: "¼", 0.5: "½"}
-
-
 def _slider_error(message: str):
     return 0, 0, {}, True, True, []
 
 
 @shows_errors(_slider_error)
 def timeline(lens: Lens, shown, _signature, position, steps_shown) -> tuple:
-    """Return the epoch slider for the chosen run: one evenly spaced stop per checkpoint, labelled by epoch.
+    """Return the epoch slider for the chosen run (training_layout.slider_for).
 
     "The served model" scrubs the run that trained it, if any: its last stop is the served model itself.
-    The slider's value is the checkpoint's position; the steps store maps positions to training steps.
     Choosing another run moves to its last checkpoint; new checkpoints of a running run keep the position.
     """
     run_id = _shown_run(lens, validate.text(shown, what="Run") if shown is not None else None)
@@ -46,38 +42,16 @@ def timeline(lens: Lens, shown, _signature, position, steps_shown) -> tuple:
         snapshots = lens.runs.history(run_id) if run_id else []
     except runs.RunError as error:
         raise InvalidInput(str(error)) from None
-    if not snapshots:
-        return 0, 0, {}, True, True, []
-    steps = [int(s["step"]) for s in snapshots]
-    marks = {}
-    for position_of, snapshot in enumerate(snapshots):
-        epoch = float(snapshot["epoch"])
-        label = f"{epoch:g}" if epoch.is_integer() else FRACTION_LABELS.get(epoch, "")
-        marks[position_of] = {"label": label or " "}
     run_changed = validate.triggered_by(ids.SHOWN_RUN) or not isinstance(steps_shown, list)
-    keep = (not run_changed and isinstance(position, int) and 0 <= position < len(steps_shown)
-            and steps_shown[position] in steps)
-    value = steps.index(steps_shown[position]) if keep else len(steps) - 1
-    return len(steps) - 1, value, marks, False, len(steps) < 2, steps
+    keep = (None if run_changed or not isinstance(position, int) or not 0 <= position < len(steps_shown)
+            else steps_shown[position])
+    return training_layout.slider_for(snapshots, keep)
 
 
 @shows_errors(_message)
 def view_label(lens: Lens, view) -> str:
     """Return a sentence saying which model and checkpoint the panels show."""
-    checkpoint = validate.checkpoint_view(view, lens)
-    if checkpoint is None:
-        served, run_id = lens.served, lens.models.served_run
-        where = (f", the last checkpoint of run {run_id}: move the slider to see it learn" if run_id and
-                 lens.runs.history(run_id) else "; it was not trained from this page, so it has no checkpoints")
-        return (f"The panels show the served model {served.version} "
-                f"(test accuracy {lens.predictions().accuracy:.1%}){where}.")
-    run_id, step = checkpoint
-    snapshot = next((s for s in lens.runs.history(run_id) if s["step"] == step), None)
-    if snapshot is None:
-        return f"The panels show run {run_id} after {step:,} steps."
-    return (f"The panels show run {run_id} at epoch {snapshot['epoch']:.3g} (step {step:,}): test accuracy "
-            f"{snapshot['test_accuracy']:.1%}, test loss {snapshot['test_loss']:.4f}. The digit list still gives "
-            "the served model's predictions.")
+    return training_layout.view_sentence(lens, validate.checkpoint_view(view, lens))
 
 
 def _epoch_of(lens: Lens, checkpoint: tuple[str, int] | None) -> float | None:
@@ -183,6 +157,11 @@ def _compare_error(message: str):
     return figures.message_figure(message, height=200), message
 
 
+def _pick_runs_message() -> tuple:
+    return (figures.message_figure("Pick runs to compare above: this panel then shows the same digit in each "
+                                   "of them, at the epoch the views show.", height=120), "")
+
+
 @shows_errors(_compare_error)
 def compare_runs(lens: Lens, gate) -> tuple:
     """Return the digit's saliency and gradient × input in each compared run, at the epoch the views show,
@@ -190,16 +169,17 @@ def compare_runs(lens: Lens, gate) -> tuple:
     request_for = validate.gate(gate, COMPARE_GATE_KEYS)
     if request_for is None:
         return no_update, no_update
-    index = validate.digit_index(request_for["digit"], lens.test_size)
     shown, compare, view = request_for["shown"], request_for["compare"], request_for["view"]
+    if not compare:  # the browser sends no digit then (layout.IDLE_WHEN_EMPTY): the message does not depend on it
+        return _pick_runs_message()
+    index = validate.digit_index(request_for["digit"], lens.test_size)
     try:
         picked = _compared(lens, shown, compare)
         checkpoint = validate.checkpoint_view(view, lens)
     except runs.RunError as error:
         raise _run_error(error) from None
     if len(picked) < 2:
-        return (figures.message_figure("Pick runs to compare above: this panel then shows the same digit in each "
-                                       "of them, at the epoch the views show.", height=120), "")
+        return _pick_runs_message()
     epoch = _epoch_of(lens, checkpoint)
     image, label = lens.image(index)
     rows, verdicts = [], []
@@ -231,9 +211,10 @@ def register(app: Dash, lens: Lens) -> None:
         Output(ids.EPOCH_SLIDER, "max"), Output(ids.EPOCH_SLIDER, "value"), Output(ids.EPOCH_SLIDER, "marks"),
         Output(ids.EPOCH_SLIDER, "disabled"), Output(ids.PLAY_BUTTON, "disabled"), Output(ids.TIMELINE_STEPS, "data"),
         Input(ids.SHOWN_RUN, "value"), Input(ids.RUNS_SIGNATURE, "data"), State(ids.EPOCH_SLIDER, "value"),
-        State(ids.TIMELINE_STEPS, "data"),
+        State(ids.TIMELINE_STEPS, "data"), prevent_initial_call=True,  # the page ships with the served run's slider
     )(bind(timeline, lens))
-    app.callback(Output(ids.VIEW_LABEL, "children"), Input(ids.CHECKPOINT_VIEW, "data"))(bind(view_label, lens))
+    app.callback(Output(ids.VIEW_LABEL, "children"), Input(ids.CHECKPOINT_VIEW, "data"),
+                 prevent_initial_call=True)(bind(view_label, lens))
     # The gated panels have nothing to draw until they are first on screen.
     app.callback(
         Output(ids.CURVES_GRAPH, "figure"), Output(ids.NORMS_GRAPH, "figure"),

@@ -20,7 +20,8 @@ from dashboard import ids, runs
 from dashboard.callbacks import validate
 from dashboard.callbacks.validate import InvalidInput, shows_errors
 from dashboard.config import Settings
-from dashboard.training_layout import SERVED
+from dashboard import training_layout
+from dashboard.training_layout import SERVED, when_text
 from dashboard.lens import Lens
 
 log = logging.getLogger(__name__)
@@ -118,19 +119,6 @@ def cancel_training(lens: Lens, n_clicks, request) -> str:
     return f"Cancelling run {run_id}…"
 
 
-def _when(timestamp: Any) -> str:
-    if not isinstance(timestamp, (int, float)):
-        return "?"
-    return datetime.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
-
-
-def _run_label(record: dict[str, Any]) -> str:
-    options = runs.describe_options(record)
-    accuracy = record.get("test_accuracy")
-    score = f" · {accuracy:.1%}" if isinstance(accuracy, float) else f" · {record.get('status')}"
-    return f"{_when(record.get('created'))} · {options}{score}"
-
-
 def _run_table(records: list[dict[str, Any]], progress: dict[str, dict], served_run: str | None,
                ) -> html.Table | html.P:
     if not records:
@@ -145,7 +133,7 @@ def _run_table(records: list[dict[str, Any]], progress: dict[str, dict], served_
             status = f"failed: {record['error']}"
         accuracy = record.get("test_accuracy")
         rows.append(html.Tr([
-            html.Td(_when(record.get("created"))), html.Td(run_id, className="mono"),
+            html.Td(when_text(record.get("created"))), html.Td(run_id, className="mono"),
             html.Td(runs.describe_options(record)),
             html.Td(status, className=f"status-{record.get('status')}"),
             html.Td(f"{accuracy:.2%}" if isinstance(accuracy, float) else "–"),
@@ -161,18 +149,13 @@ def runs_signature(lens: Lens, _tick, _result, _message, signature) -> tuple:
     page polls it every few seconds, so it is computed from file timestamps, reading only what changed.
     """
     try:
-        states = lens.runs.states()
-        served_version = lens.served.version if lens.ready else None
+        new_signature = lens.run_signature()
     except Exception:  # noqa: BLE001 - a poll must never break the page; the log gets the details.
         log.exception("listing runs failed")
         return (no_update,) * 3
-    new_signature = {"served": served_version, "served_run": lens.models.served_run,
-                     "runs": [list(state) for state in states]}
     if new_signature == signature:
         return (no_update,) * 3
-    with_checkpoints = {run_id for run_id, _, count in states if count}
-    choices = [{"label": _run_label(r), "value": r["id"]} for r in lens.runs.list() if r["id"] in with_checkpoints]
-    return new_signature, [{"label": "the served model", "value": SERVED}] + choices, choices
+    return (new_signature, *training_layout.run_choices(lens, new_signature))
 
 
 def run_table(lens: Lens, gate) -> Any:
@@ -260,7 +243,7 @@ def register(app: Dash, lens: Lens, manager: Any = None) -> None:
     app.callback(
         Output(ids.RUNS_SIGNATURE, "data"), Output(ids.SHOWN_RUN, "options"), Output(ids.COMPARE_RUNS, "options"),
         Input(ids.RUNS_POLL, "n_intervals"), Input(ids.TRAINING_RESULT, "children"), Input(ids.RUN_MESSAGE, "children"),
-        State(ids.RUNS_SIGNATURE, "data"),
+        State(ids.RUNS_SIGNATURE, "data"), prevent_initial_call=True,  # the page ships with the signature
     )(bind(runs_signature, lens))
     app.callback(Output(ids.RUN_TABLE, "children"), Input(ids.TRAINING_GATE, "data"),
                  prevent_initial_call=True)(bind(run_table, lens))
