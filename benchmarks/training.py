@@ -50,7 +50,8 @@ def recorded():
     model = build_seed_model(0)
     pick = np.random.default_rng(1).permutation(len(x))[:training.PROBE_TRAIN_DIGITS]
     recorder = training.RunRecorder(store, run_id, probe=(x[pick], y[pick]),
-                                    test=(data.x_test[:training.PROBE_TEST_DIGITS], data.y_test[:training.PROBE_TEST_DIGITS]),
+                                    test=(data.x_test[:training.PROBE_TEST_DIGITS],
+                                          data.y_test[:training.PROBE_TEST_DIGITS]),
                                     epochs=epochs, should_stop=lambda: False)
     started = time.perf_counter()
     model.fit(x, y, epochs=epochs, batch_size=128, verbose=0, callbacks=[recorder.callback])
@@ -153,14 +154,14 @@ def main() -> int:
     results: dict = {"machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPU cores, "
                                 f"Python {platform.python_version()}"}
     results["overhead"] = measure_overhead()
-    print(json.dumps(results["overhead"], indent=1), flush=True)
+    print(json.dumps(results["overhead"], indent=1), flush=True)  # noqa: T201 - progress of a long command
     model_dir = Path(tempfile.mkdtemp(prefix="cnn-lens-bench-"))
     try:
         results["run"] = train_a_run(model_dir)
         server = Server.app(model_dir)
         try:
             results["slider"] = measure_slider(server.url)
-            print(json.dumps(results["slider"], indent=1), flush=True)
+            print(json.dumps(results["slider"], indent=1), flush=True)  # noqa: T201
             # Distinct digits, replayed on a fresh server below so that none is in its per-digit caches.
             digit_changes = capture.capture_digit_changes(server.url, capture.AS_IT_OPENS, 61)
         finally:
@@ -181,7 +182,8 @@ def main() -> int:
             results["web_while_training"] = measure_digit_requests(replayer, digit_changes[31:61])
             store.request_cancel(run_id)
             process.wait(timeout=60)
-            print(json.dumps({k: results[k] for k in ("web_idle", "web_while_training")}, indent=1), flush=True)
+            print(json.dumps({k: results[k] for k in ("web_idle", "web_while_training")}, indent=1),  # noqa: T201
+                  flush=True)
         finally:
             replayer.close()
             server.stop()
@@ -203,7 +205,8 @@ def write_report(results: dict) -> None:
         "| what | measured | target |", "| --- | --- | --- |",
         f"| model.fit, {overhead['epochs']} epochs, plain (median of {len(overhead['plain_s'])}) | "
         f"{overhead['plain_median_s']:.2f} s | |",
-        f"| the same with checkpoints, probe gradients, test scores, histograms ({overhead['snapshots']} checkpoints) | "
+        "| the same with checkpoints, probe gradients, test scores, histograms "
+        f"({overhead['snapshots']} checkpoints) | "
         f"{overhead['recorded_median_s']:.2f} s | |",
         f"| model.fit with the test set as validation_data (scored every epoch) | "
         f"{overhead['validated_median_s']:.2f} s | |",

@@ -37,7 +37,8 @@ class AttributionRequest:
             raise ValueError(f"SmoothGrad samples must be between 1 and {MAX_SMOOTHGRAD_SAMPLES}, "
                              f"got {self.smoothgrad_samples}")
         if not 0.0 <= self.smoothgrad_sigma <= 1.0:
-            raise ValueError(f"SmoothGrad noise must be between 0 and 1 of the input range, got {self.smoothgrad_sigma}")
+            raise ValueError("SmoothGrad noise must be between 0 and 1 of the input range, "
+                             f"got {self.smoothgrad_sigma}")
         if not 1 <= self.ig_steps <= MAX_IG_STEPS:
             raise ValueError(f"Integrated Gradients steps must be between 1 and {MAX_IG_STEPS}, got {self.ig_steps}")
         if self.ig_baseline not in BASELINES:
@@ -124,7 +125,7 @@ def bilinear_resize(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 class AttributionEngine:
     """Compiles the one batched call for a model (a chain of Keras layers ending in a softmax Dense)."""
 
-    def __init__(self, model: "keras.Model") -> None:
+    def __init__(self, model: keras.Model) -> None:
         import tensorflow as tf
 
         from dashboard.tensors import dense_logits
@@ -224,7 +225,7 @@ def area_under_curve(fractions: np.ndarray, values: np.ndarray) -> float:
     return float(np.sum((values[1:] + values[:-1]) * np.diff(fractions)) / 2.0)
 
 
-def randomized_copy(model: "keras.Model", seed: int = 0) -> "keras.Model":
+def randomized_copy(model: keras.Model, seed: int = 0) -> keras.Model:
     """Return the same architecture with freshly initialised weights (Adebayo et al., 2018's sanity check)."""
     import keras
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 ENV_PREFIX = "CNNLENS_"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})

@@ -90,7 +90,8 @@ def _explanation_controls(lens: Lens) -> html.Div:
                                options=[{"label": "(no contrast)", "value": NO_CONTRAST}]
                                + [{"label": f"class {c}", "value": c} for c in range(classes)],
                                className="small-dropdown")], className="field"),
-        components.number_field("SmoothGrad samples", ids.SMOOTHGRAD_SAMPLES, 50, 1, attributions.MAX_SMOOTHGRAD_SAMPLES, 1),
+        components.number_field("SmoothGrad samples", ids.SMOOTHGRAD_SAMPLES, 50, 1,
+                                attributions.MAX_SMOOTHGRAD_SAMPLES, 1),
         components.number_field("SmoothGrad noise σ", ids.SMOOTHGRAD_SIGMA, 0.15, 0, 1, 0.05),
         components.number_field("IG steps", ids.IG_STEPS, 64, 1, attributions.MAX_IG_STEPS, 1),
         html.Div([html.Label("IG baseline", htmlFor=ids.IG_BASELINE),

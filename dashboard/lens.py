@@ -90,7 +90,7 @@ class Lens:
         self._explanations: LruCache[Explanation] = LruCache(TENSOR_CACHE_SIZE // 4)
 
     @classmethod
-    def start(cls, settings: Settings) -> "Lens":
+    def start(cls, settings: Settings) -> Lens:
         """Return a Lens with data loaded and the cached model served.
 
         With no usable cached model (or with --retrain) a training run starts in a fresh process and
@@ -300,7 +300,7 @@ class Lens:
 
 
 def _explanation(engine: attributions.AttributionEngine, random_engine: attributions.AttributionEngine,
-                 extractor: "TensorExtractor", image: np.ndarray, request: attributions.AttributionRequest, *,
+                 extractor: TensorExtractor, image: np.ndarray, request: attributions.AttributionRequest, *,
                  grad_cam_layer: str | None, sanity_check: bool, target: int) -> Explanation:
     maps = engine.explain(image, request, grad_cam_layer=grad_cam_layer)
     random_maps = random_engine.explain(image, request, grad_cam_layer=grad_cam_layer) if sanity_check else None

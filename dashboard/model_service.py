@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dashboard import storage
-from dashboard.runs import RUNS_FOLDER
 from dashboard.data import Dataset
+from dashboard.runs import RUNS_FOLDER
 
 if TYPE_CHECKING:  # TensorFlow is imported lazily; these names are for type checkers only.
     import keras
@@ -40,7 +40,7 @@ class OtherDataError(ModelLoadError):
     """Raised when a cached model is sound but was trained on other data than the data now served."""
 
 
-def build_seed_model(seed: int = 0, *, activation: str = "relu", learning_rate: float = 1e-3) -> "keras.Model":
+def build_seed_model(seed: int = 0, *, activation: str = "relu", learning_rate: float = 1e-3) -> keras.Model:
     """Return the classic MNIST CNN (hidden layers with `activation`), compiled with Adam and cross-entropy."""
     import keras
     from keras import layers
@@ -60,7 +60,7 @@ def build_seed_model(seed: int = 0, *, activation: str = "relu", learning_rate: 
     return model
 
 
-def _progress_callback(total_epochs: int) -> "keras.callbacks.Callback":
+def _progress_callback(total_epochs: int) -> keras.callbacks.Callback:
     import keras
 
     class LogProgress(keras.callbacks.Callback):
@@ -90,7 +90,7 @@ def _progress_callback(total_epochs: int) -> "keras.callbacks.Callback":
 
 def train_seed_model(
     data: Dataset, *, epochs: int, batch_size: int = 128, train_limit: int | None = None, seed: int = 0
-) -> tuple["keras.Model", dict[str, Any]]:
+) -> tuple[keras.Model, dict[str, Any]]:
     """Return a freshly trained seed model and a summary of the run (accuracy, timings)."""
     model = build_seed_model(seed)
     x_train, y_train = data.training_subset(train_limit, seed)
@@ -138,7 +138,7 @@ def library_versions() -> dict[str, str]:
             "python": platform.python_version()}
 
 
-def save_model(model: "keras.Model", summary: dict[str, Any], model_dir: Path) -> dict[str, Any]:
+def save_model(model: keras.Model, summary: dict[str, Any], model_dir: Path) -> dict[str, Any]:
     """Save the model and its metadata atomically into model_dir; return the metadata."""
     model_dir.mkdir(parents=True, exist_ok=True)
     model_path = model_dir / MODEL_FILE
@@ -179,7 +179,7 @@ def model_path_of(model_dir: Path, metadata: dict[str, Any]) -> Path:
     return model_dir / name
 
 
-def load_cached_model(model_dir: Path) -> tuple["keras.Model", dict[str, Any]]:
+def load_cached_model(model_dir: Path) -> tuple[keras.Model, dict[str, Any]]:
     """Return the cached model and its metadata after checking its hash, or raise ModelLoadError."""
     metadata = read_metadata(model_dir)
     model_path = model_path_of(model_dir, metadata)
@@ -214,9 +214,9 @@ def _move_aside(model_dir: Path, reason: str, suffix: str = "corrupt") -> None:
 class ServedModel:
     """A loaded model, its metadata, and the extractor that computes its tensors."""
 
-    model: "keras.Model"
+    model: keras.Model
     metadata: dict[str, Any]
-    extractor: "TensorExtractor"
+    extractor: TensorExtractor
 
     @property
     def version(self) -> str:
@@ -305,7 +305,7 @@ class ModelService:
         self.switch_to(model, metadata)
         return True
 
-    def switch_to(self, model: "keras.Model", metadata: dict[str, Any]) -> ServedModel:
+    def switch_to(self, model: keras.Model, metadata: dict[str, Any]) -> ServedModel:
         """Serve this model from now on; requests already running finish on the old one."""
         from dashboard.tensors import TensorExtractor
 

@@ -102,7 +102,7 @@ class TrainingOptions:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "TrainingOptions":
+    def from_dict(cls, values: dict[str, Any]) -> TrainingOptions:
         """Return options from a dict (unknown keys are refused)."""
         names = {field.name for field in dataclasses.fields(cls)}
         unknown = set(values) - names

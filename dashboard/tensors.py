@@ -60,12 +60,12 @@ class DigitTensors:
         return int(np.argmax(self.probabilities))
 
 
-def _activation_name(layer: "keras.layers.Layer") -> str | None:
+def _activation_name(layer: keras.layers.Layer) -> str | None:
     activation = getattr(layer, "activation", None)
     return getattr(activation, "__name__", None) if activation is not None else None
 
 
-def dense_logits(layer: "keras.layers.Layer", inputs):
+def dense_logits(layer: keras.layers.Layer, inputs):
     """Return a Dense layer's pre-activation W · x + b (the logits, when its activation is softmax)."""
     import tensorflow as tf
 
@@ -78,7 +78,7 @@ def short_weight_name(variable) -> str:
     return str(getattr(variable, "path", variable.name)).split("/")[-1]
 
 
-def weight_variables(model: "keras.Model") -> list[tuple[str, str, "keras.Variable"]]:
+def weight_variables(model: keras.Model) -> list[tuple[str, str, keras.Variable]]:
     """Return (layer name, weight name, variable) for every trainable weight, layer by layer."""
     return [(layer.name, short_weight_name(w), w) for layer in model.layers for w in layer.trainable_weights]
 
@@ -91,7 +91,7 @@ def by_layer(keys: list[tuple[str, str]], values) -> dict[str, dict[str, np.ndar
     return nested
 
 
-def describe_layers(model: "keras.Model") -> list[LayerInfo]:
+def describe_layers(model: keras.Model) -> list[LayerInfo]:
     """Return one LayerInfo per layer after the input, in order."""
     infos = []
     previous = None
@@ -134,7 +134,7 @@ class TensorExtractor:
     any chain of Keras layers works, not only the seed CNN.
     """
 
-    def __init__(self, model: "keras.Model") -> None:
+    def __init__(self, model: keras.Model) -> None:
         import keras
         import tensorflow as tf
 
@@ -204,7 +204,8 @@ class TensorExtractor:
         with self._weights_lock:
             if self._weights is None:
                 self._weights = by_layer(self._variable_keys,
-                                         [np.array(variable.numpy()) for _, _, variable in weight_variables(self.model)])
+                                         [np.array(variable.numpy())
+                                          for _, _, variable in weight_variables(self.model)])
             return self._weights
 
     def digit_tensors(self, image: np.ndarray, *, label: int, score_class: int = PREDICTED_CLASS) -> DigitTensors:

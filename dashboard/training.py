@@ -15,8 +15,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -93,7 +94,7 @@ class RunRecorder:
 
         self.callback = _Callback()
 
-    def _begin(self, model: "keras.Model", params: dict) -> None:
+    def _begin(self, model: keras.Model, params: dict) -> None:
         import keras
         import tensorflow as tf
 
@@ -271,7 +272,7 @@ def run_in_this_process(model_dir: Path, run_id: str, data: Dataset, *, serve: b
 RUNS_LOCK = ".runs.lock"
 
 
-def start_run(settings: "Settings", options: runs.TrainingOptions, *, serve: bool = True, detached: bool = False,
+def start_run(settings: Settings, options: runs.TrainingOptions, *, serve: bool = True, detached: bool = False,
               request: str | None = None) -> tuple[str, subprocess.Popen]:
     """Create a run and start its training process; raise RunError while another run is training, or if the
     page that drew the `request` token (its Start click) has already pressed Cancel.
@@ -298,7 +299,7 @@ def start_run(settings: "Settings", options: runs.TrainingOptions, *, serve: boo
             raise runs.RunError(f"could not start the training process: {error}") from None
 
 
-def cancel_request(settings: "Settings", token: str) -> str | None:
+def cancel_request(settings: Settings, token: str) -> str | None:
     """Cancel the run a page's Start request launched, or will launch; return its id if it exists yet."""
     from filelock import FileLock
 
@@ -307,7 +308,7 @@ def cancel_request(settings: "Settings", token: str) -> str | None:
         return runs.RunStore(settings.model_dir).cancel_request(token)
 
 
-def launch(settings: "Settings", run_id: str, *, serve: bool = True, detached: bool = False) -> subprocess.Popen:
+def launch(settings: Settings, run_id: str, *, serve: bool = True, detached: bool = False) -> subprocess.Popen:
     """Start training a run in a fresh Python process (never a fork of this one); return the process."""
     command = [sys.executable, "-m", "dashboard.training", "--model-dir", str(settings.model_dir), "--run", run_id,
                "--seed", str(settings.seed)]

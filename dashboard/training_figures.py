@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -45,7 +45,8 @@ def training_curves(runs: Sequence[RunCurves]) -> go.Figure:
         epochs = np.asarray(run.epochs, dtype=np.float64)
         for axis_name, metric, values, dash, split in (
             ("", "loss", run.test_loss, "solid", "test"), ("", "loss", run.train_loss, "dash", "train"),
-            ("2", "accuracy", run.test_accuracy, "solid", "test"), ("2", "accuracy", run.train_accuracy, "dash", "train"),
+            ("2", "accuracy", run.test_accuracy, "solid", "test"),
+            ("2", "accuracy", run.train_accuracy, "dash", "train"),
         ):
             traces.append(dict(
                 type="scatter", mode="lines+markers", x=epochs, y=_values(values), xaxis=f"x{axis_name}",

@@ -151,8 +151,8 @@ def kernel_view(
         return (figures.message_figure(f"{info.name} ({info.kind}) has weights ({names})<br>but no view for them yet.",
                                        height=KERNEL_HEIGHT), "")
     kernel = np.asarray(tensors["kernel"])
-    bias_note = f" Bias: {tensors['bias'].size} values, range {np.min(tensors['bias']):.3g} … {np.max(tensors['bias']):.3g}." \
-        if "bias" in tensors else ""
+    bias = tensors.get("bias")
+    bias_note = "" if bias is None else f" Bias: {bias.size} values, range {np.min(bias):.3g} … {np.max(bias):.3g}."
     if info.kind == "Conv2D" and kernel.ndim == 4:
         size, inputs, filters = shape_text(kernel.shape[:2]), kernel.shape[2], kernel.shape[3]
         maps, signed = _slice_or_norm(kernel, 0 if inputs == 1 else input_channel)

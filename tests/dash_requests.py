@@ -43,7 +43,8 @@ def body(dependency: dict, values: list[Any], layer_names: list[str]) -> dict:
             filled.append({"id": concrete, "property": slot["property"], "value": value})
     n_inputs = len(dependency["inputs"])
     first = filled[0][0] if isinstance(filled[0], list) else filled[0]
-    changed = f"{json.dumps(first['id'], separators=(',', ':')) if isinstance(first['id'], dict) else first['id']}.{first['property']}"
+    first_id = json.dumps(first["id"], separators=(",", ":")) if isinstance(first["id"], dict) else first["id"]
+    changed = f"{first_id}.{first['property']}"
     return {
         "output": dependency["output"],
         "outputs": outputs if len(outputs) > 1 or dependency["output"].startswith("..") else outputs[0],

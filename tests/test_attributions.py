@@ -102,10 +102,12 @@ def test_gradient_and_gradient_times_input(tiny_model, tiny_engine, tiny_image):
 
 def test_a_contrast_explains_the_difference_of_two_logits(tiny_engine, tiny_image):
     def gradient(weights):
-        return tiny_engine.explain(tiny_image, AttributionRequest(weights, smoothgrad_samples=1, ig_steps=1))["gradient"]
+        request = AttributionRequest(weights, smoothgrad_samples=1, ig_steps=1)
+        return tiny_engine.explain(tiny_image, request)["gradient"]
 
     contrast = gradient(class_score(3, 0, contrast=2))
-    np.testing.assert_allclose(contrast, gradient(class_score(3, 0)) - gradient(class_score(3, 2)), rtol=1e-5, atol=1e-7)
+    expected = gradient(class_score(3, 0)) - gradient(class_score(3, 2))
+    np.testing.assert_allclose(contrast, expected, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("arguments, message", [

@@ -25,6 +25,6 @@ def test_area_under_curve():
 def test_randomized_copy_has_the_architecture_but_other_weights(lens):
     model = lens.served.model
     copy = attributions.randomized_copy(model)
-    assert [type(l).__name__ for l in copy.layers] == [type(l).__name__ for l in model.layers]
+    assert [type(layer).__name__ for layer in copy.layers] == [type(layer).__name__ for layer in model.layers]
     kernel, random_kernel = model.get_layer("conv1").get_weights()[0], copy.get_layer("conv1").get_weights()[0]
     assert kernel.shape == random_kernel.shape and not np.allclose(kernel, random_kernel)

@@ -683,7 +683,7 @@ def test_every_search_form_the_server_understands_shows_its_digits(page, lens):
         box = dash_duo.wait_for_element(".dash-dropdown-content input.dash-dropdown-search", timeout=TIMEOUT)
         box.send_keys(query)
         try:
-            until(lambda: expected in _option_texts(dash_duo), timeout=8)
+            until(lambda expected=expected: expected in _option_texts(dash_duo), timeout=8)
         except dash_errors.TestingTimeoutError:
             hidden[query] = _option_texts(dash_duo)
         box.send_keys(Keys.ESCAPE)

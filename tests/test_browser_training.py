@@ -14,8 +14,20 @@ from selenium.webdriver.common.keys import Keys
 
 from dashboard import runs
 from tests.test_browser import (
-    GRAPHS, TIMEOUT, VIEWPORT, _assert_clean, _click_option, _fingerprints, _free_port, _open_dropdown, _open_section,
-    _screenshot, _set_viewport, _text, _wait_for_changes, _wait_for_figure,
+    GRAPHS,
+    TIMEOUT,
+    VIEWPORT,
+    _assert_clean,
+    _click_option,
+    _fingerprints,
+    _free_port,
+    _open_dropdown,
+    _open_section,
+    _screenshot,
+    _set_viewport,
+    _text,
+    _wait_for_changes,
+    _wait_for_figure,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:DeprecationWarning")]

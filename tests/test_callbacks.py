@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-
 from dash import no_update
 
 from dashboard import views
@@ -145,7 +144,8 @@ def test_digit_search(lens):
     options = digit.digit_options(lens, "12", [], 0)
     values = [o["value"] for o in options]
     assert values[0] == 0 and values[1] == 12
-    assert digit.digit_options(lens, "0012", [], 12)[0]["value"] == 12 and all(str(v).startswith("12") for v in values[1:])
+    assert digit.digit_options(lens, "0012", [], 12)[0]["value"] == 12
+    assert all(str(v).startswith("12") for v in values[1:])
     wrong = digit.digit_options(lens, "", ["on"], None)
     assert wrong and all("✗" in o["label"] for o in wrong)
     sevens = digit.digit_options(lens, "true 7", [], None)
@@ -188,7 +188,8 @@ def valid_values(dependency) -> list:
                 "explain-target.value": PREDICTED, "explain-contrast.value": "none", "smoothgrad-samples.value": 8,
                 "smoothgrad-sigma.value": 0.15, "ig-steps.value": 8, "ig-baseline.value": "black",
                 "gradcam-layer.value": "conv2", "overlay-opacity.value": 0.7, "sanity-check.value": [],
-                "checkpoint-view.data": {"model": "any"}, "explain-view.data": {"model": "any"}, "cancel-training-button.n_clicks": 1,
+                "checkpoint-view.data": {"model": "any"}, "explain-view.data": {"model": "any"},
+                "cancel-training-button.n_clicks": 1,
                 "training-run.data": None, "runs-poll.n_intervals": 1, "training-result.children": "",
                 "run-message.children": "", "runs-signature.data": None, "shown-run.value": "served",
                 "epoch-slider.value": 0, "timeline-steps.data": [], "compare-runs.value": [],

@@ -49,7 +49,8 @@ def test_help_answers_at_once_without_tensorflow():
     assert result.returncode == 0 and "--model-dir" in result.stdout and "CNNLENS_" in result.stdout
     assert time.perf_counter() - started < 4.0
     probe = subprocess.run(
-        [sys.executable, "-c", "import sys, app, dashboard.layout, dashboard.callbacks.layers, dashboard.callbacks.digit;"
+        [sys.executable, "-c",
+         "import sys, app, dashboard.layout, dashboard.callbacks.layers, dashboard.callbacks.digit;"
          " print('tensorflow' in sys.modules, 'keras' in sys.modules)"],
         cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert probe.stdout.strip() == "False False", probe.stderr

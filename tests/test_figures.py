@@ -100,8 +100,29 @@ def test_message_figure_shows_the_text():
     assert fig.layout.annotations[0].text == "nothing here"
 
 
+def test_every_builder_makes_valid_plotly():
+    """The builders skip Plotly's validators for speed: what they build must pass them."""
+    from dashboard import training_figures
+
+    rng = np.random.default_rng(6)
+    built = [
+        figures.digit_heatmap(rng.random((28, 28, 1)), scale=False), figures.digit_heatmap(rng.random((28, 28))),
+        figures.signed_heatmap(rng.normal(size=(28, 28)), value_name="∂score/∂pixel", scale=False),
+        figures.channel_mosaic(rng.random((5, 5, 7)), value_name="activation", signed=False),
+        figures.channel_mosaic(rng.normal(size=(3, 3, 64)), value_name="weight", signed=True, aspect=1.0),
+        figures.matrix_heatmap(rng.normal(size=(20, 10)), value_name="w", row_name="input", column_name="unit"),
+        figures.vector_bars(rng.normal(size=64), value_name="activation", index_name="unit"),
+        figures.probability_bars(rng.dirichlet(np.ones(10)), true_label=3, height=130),
+        figures.message_figure("a message"),
+        training_figures.distribution_heatmap(np.arange(3.0), np.linspace(-1, 1, 5), rng.integers(0, 9, (3, 4)),
+                                              value_name="weight", title="t"),
+    ]
+    for figure in built:
+        go.Figure(figure.to_plotly_json())  # raises ValueError on any invalid property
+
+
 def test_unvalidated_figures_are_valid_plotly():
-    """attribution_grid and deletion_curves skip validation for speed; their specs must still be valid."""
+    """attribution_grid and deletion_curves: their specs must be valid, and carry the true values."""
     rng = np.random.default_rng(5)
     image = rng.random((28, 28))
     maps = {name: rng.normal(size=(28, 28)) for name in ("gradient", "Grad-CAM")}

@@ -11,7 +11,7 @@ from dashboard.model_service import METADATA_FILE, MODEL_FILE, ModelService
 
 
 def test_seed_model_is_the_classic_mnist_cnn():
-    from keras import layers, losses, optimizers
+    from keras import losses, optimizers
 
     model = model_service.build_seed_model()
     kinds = [(type(layer).__name__, layer.name) for layer in model.layers]
@@ -116,7 +116,7 @@ def test_an_interrupted_save_leaves_the_old_model_in_place(tmp_path, model_dir):
 
 def test_current_before_loading_is_an_error(tmp_path):
     with pytest.raises(RuntimeError, match="no model"):
-        ModelService(tmp_path).current
+        _ = ModelService(tmp_path).current
 
 
 STARTER = """

@@ -56,7 +56,7 @@ def test_saliency_matches_finite_differences_of_the_logit(tiny_model, tiny_extra
         result = tiny_extractor.digit_tensors(tiny_image, label=0, score_class=target)
         assert result.saliency_class == target and result.score_kind == "logit"
         for row, col in PIXELS:
-            numeric = finite_difference(lambda: forward(chain, image)[1][target], image, (row, col, 0))
+            numeric = finite_difference(lambda target=target: forward(chain, image)[1][target], image, (row, col, 0))
             assert result.saliency[row, col, 0] == pytest.approx(numeric, rel=1e-3, abs=1e-6), (target, row, col)
     assert np.any(np.abs(result.saliency) > 1e-4), "a saliency of all zeros would make this test vacuous"
 
@@ -73,7 +73,7 @@ def test_weight_gradients_match_finite_differences_of_the_loss(tiny_model, tiny_
     assert result.loss == pytest.approx(cross_entropy(forward(chain, tiny_image)[1], label), rel=1e-4)
     rng = np.random.default_rng(3)
     checked = 0
-    for position, (kind, weights) in enumerate(chain):
+    for position, (_kind, weights) in enumerate(chain):
         if not weights:
             continue
         name = tiny_extractor.layers[position].name

@@ -94,7 +94,8 @@ def register(app: Dash, lens: Lens) -> None:
         prevent_initial_call=True,
     )(bind(digit_options, lens))
     app.callback(
-        Output(ids.INPUT_GRAPH, "figure"), Output(ids.PROBABILITY_GRAPH, "figure"), Output(ids.DIGIT_SUMMARY, "children"),
+        Output(ids.INPUT_GRAPH, "figure"), Output(ids.PROBABILITY_GRAPH, "figure"),
+        Output(ids.DIGIT_SUMMARY, "children"),
         Output(ids.SALIENCY_GRAPH, "figure"), Output(ids.SALIENCY_CAPTION, "children"), Output(ids.DIGIT, "options"),
         Input(ids.DIGIT, "value"), Input(ids.SALIENCY_CLASS, "value"), Input(ids.CHECKPOINT_VIEW, "data"),
         State(ids.DIGIT, "options"), State(ids.DIGIT, "search_value"), State(ids.MISCLASSIFIED_ONLY, "value"),

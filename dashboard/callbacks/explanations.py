@@ -57,7 +57,7 @@ def explanations(lens: Lens, gate, target, contrast, samples, sigma, steps, base
         rows.append(("randomized weights", result.random_maps))
     grid = figures.attribution_grid(image, rows, signed=attributions.SIGNED_METHODS, opacity=alpha)
     score = f"the class-{target_class} logit" + (f" minus the class-{contrast_class} logit"
-                                                 if contrast_class is not None and contrast_class != target_class else "")
+                                                 if contrast_class not in (None, target_class) else "")
     caption = (f"Attributions of {score} for digit #{index}. Red: raises the score, blue: lowers it; |gradient| "
                f"and Grad-CAM ({layer}) are non-negative. SmoothGrad averages {request.smoothgrad_samples} noisy "
                f"copies (σ = {request.smoothgrad_sigma:g}); Integrated Gradients integrates from a "

@@ -38,7 +38,9 @@ def activation_title(info: LayerInfo) -> str:
 
 def kernel_title(info: LayerInfo, tab: str) -> str:
     """Return the filter panel's title for a layer, on the filters or the gradients tab."""
-    return f"Filters and weights of {info.name}" if tab == WEIGHTS_TAB else f"Weight gradients of {info.name} for this digit"
+    if tab == WEIGHTS_TAB:
+        return f"Filters and weights of {info.name}"
+    return f"Weight gradients of {info.name} for this digit"
 
 
 def _activation_view(lens: Lens, info: LayerInfo, index: int, checkpoint) -> tuple:
@@ -80,8 +82,8 @@ def layer_views(lens: Lens, index, layer, input_channel, tab, view=None, shown_a
     changed = validate.triggered_props()
     everything = changed is None or bool(changed & {ids.SELECTED_LAYER, ids.CHECKPOINT_VIEW})
     activations = everything or ids.DIGIT in changed or shown_activation != activation_title(info)
-    kernels = (everything or bool(changed & {ids.INPUT_CHANNEL, ids.KERNEL_TAB}) or shown_kernel != kernel_title(info, tab)
-               or (ids.DIGIT in changed and tab == GRADIENTS_TAB))
+    kernels = (everything or bool(changed & {ids.INPUT_CHANNEL, ids.KERNEL_TAB})
+               or shown_kernel != kernel_title(info, tab) or (ids.DIGIT in changed and tab == GRADIENTS_TAB))
     left = _activation_view(lens, info, index, checkpoint) if activations else (no_update,) * 3
     right = _kernel_view(lens, info, index, tab, channel, checkpoint) if kernels else (no_update,) * 3
     return (*left, *right)

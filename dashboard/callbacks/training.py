@@ -9,20 +9,19 @@ at its next step, records itself cancelled, and the job returns.
 
 from __future__ import annotations
 
-import datetime
 import logging
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from dash import Dash, Input, Output, State, html, no_update
 
-from dashboard import ids, runs
+from dashboard import ids, runs, training_layout
 from dashboard.callbacks import validate
 from dashboard.callbacks.validate import InvalidInput, shows_errors
 from dashboard.config import Settings
-from dashboard import training_layout
-from dashboard.training_layout import SERVED, when_text
 from dashboard.lens import Lens
+from dashboard.training_layout import SERVED, when_text
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +54,8 @@ def progress_text(progress: dict[str, Any] | None) -> str:
     """Return one line saying where a training is: epoch, step, latest losses and accuracies."""
     if not progress:
         return "Starting a fresh Python process and TensorFlow (a few seconds)…"
-    parts = [f"epoch {progress['epoch']:.2f} of {progress['epochs']}", f"step {progress['step']:,}/{progress['steps']:,}"]
+    parts = [f"epoch {progress['epoch']:.2f} of {progress['epochs']}",
+             f"step {progress['step']:,}/{progress['steps']:,}"]
     if progress.get("train_loss") is not None:
         parts.append(f"train loss {progress['train_loss']:.4f}, accuracy {progress['train_accuracy']:.1%}")
     if progress.get("test_accuracy") is not None:
