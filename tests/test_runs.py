@@ -124,3 +124,32 @@ def test_one_run_at_a_time(tmp_path):
     with pytest.raises(runs.RunError, match=f"run {busy} is still training"):
         training.start_run(Settings(model_dir=tmp_path, offline=True), runs.TrainingOptions())
     assert len(store.list()) == 1
+
+
+def test_run_states_are_cheap_and_follow_every_change(tmp_path, monkeypatch):
+    """states() (the page's poll) reads a finished run once, re-reads it when its files change, always checks a
+    running one (so a dead training is seen), and counts checkpoints."""
+    store = runs.RunStore(tmp_path)
+    finished = store.create(runs.TrainingOptions())
+    store.transition(finished, runs.FINISHED)
+    storage_progress = store.folder(finished) / runs.PROGRESS_FILE
+    storage_progress.write_text('{"snapshots": 3}')
+    assert store.states() == [(finished, runs.FINISHED, 3)]
+
+    reads = []
+    real_record = runs.RunStore.record
+    monkeypatch.setattr(runs.RunStore, "record", lambda self, run_id: reads.append(run_id) or real_record(self, run_id))
+    assert store.states() == [(finished, runs.FINISHED, 3)] and reads == []  # unchanged: not read again
+    time.sleep(0.01)
+    storage_progress.write_text('{"snapshots": 4}')
+    assert store.states() == [(finished, runs.FINISHED, 4)] and reads == [finished]
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    running = store.create(runs.TrainingOptions())
+    store.update(running, status=runs.RUNNING, pid=gone.pid, host=socket.gethostname(), started=time.time())
+    reads.clear()
+    # The running run's process is gone: it is marked failed at once, without any file changing. (Order: by
+    # id, which is by second; two runs created within one second sort by their random suffix.)
+    assert set(store.states()) == {(running, runs.FAILED, 0), (finished, runs.FINISHED, 4)}
+    assert reads == [running]
