@@ -9,7 +9,7 @@ then a small NumPy function of those gradients. NumPy out; nothing here knows Pl
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -59,10 +59,12 @@ def class_score(classes: int, target: int, contrast: int | None = None) -> np.nd
 
 def blurred(image: np.ndarray, passes: int = 8) -> np.ndarray:
     """Return the image blurred by repeated 3x3 box filters (edges replicated): a baseline with no strokes."""
-    out = image.astype(np.float32)
+    out: np.ndarray = image.astype(np.float32)
     for _ in range(passes):
         padded = np.pad(out, ((1, 1), (1, 1), (0, 0)), mode="edge")
-        out = sum(padded[r:r + out.shape[0], c:c + out.shape[1]] for r in range(3) for c in range(3)) / 9.0
+        # cast: sum() of nine arrays is an array; its stub allows for the 0 it starts from (an empty sum).
+        total = sum(padded[r:r + out.shape[0], c:c + out.shape[1]] for r in range(3) for c in range(3))
+        out = cast(np.ndarray, total) / 9.0
     return out
 
 
@@ -188,7 +190,7 @@ class AttributionEngine:
         gradients = self.gradients(image, request)
         baseline = self.baseline(np.asarray(image, np.float32), request.ig_baseline)
         layer = grad_cam_layer or self.conv_layers[-1]
-        size = self.input_shape[:2]
+        size = (self.input_shape[0], self.input_shape[1])
         maps = {
             "gradient": vanilla_gradient(gradients),
             "gradient × input": gradient_times_input(gradients, image),

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
-from dash import dcc, html
+from typing import Any
 
-GRAPH_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"], "scrollZoom": False}
+from dash import dcc, html
+from dash.development.base_component import Component
+
+GRAPH_CONFIG: dcc.Graph.Config = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"],
+                                  "scrollZoom": False}
+
+
+def html_attributes(attributes: dict[str, str]) -> dict[str, Any]:
+    """Return aria-* and data-* attributes, typed to unpack into an html component's keywords.
+
+    The components take any such keyword, but Dash 4's typed signatures would match a dict[str, str] against
+    their named props (n_clicks, hidden…) when it is unpacked.
+    """
+    return attributes
+
 
 def graph(graph_id: str, figure_store: str | None = None, *, fill: bool = False) -> dcc.Loading:
     """Return a graph with its loading indicator. `fill`: the graph takes its height from the page's CSS
     (which sizes the lens's panels to the window), not from the figure."""
     # A panel whose figure the browser recolours gets it from a store inside the same Loading,
     # so the spinner still shows while the server computes.
-    children = [dcc.Graph(id=graph_id, config=GRAPH_CONFIG, className="panel-graph fill" if fill else "panel-graph",
-                          responsive=True if fill else "auto")]
+    children: list[Component] = [
+        dcc.Graph(id=graph_id, config=GRAPH_CONFIG, className="panel-graph fill" if fill else "panel-graph",
+                  responsive=True if fill else "auto")]
     if figure_store:
         children.insert(0, dcc.Store(id=figure_store))
     return dcc.Loading(children, type="circle", delay_show=250, color="#2563eb")
@@ -23,7 +38,7 @@ def panel(title, graph_id: str, caption, *, caption_id: str | None = None, contr
           fill: bool = False) -> html.Section:
     """Return one panel: a title, optional controls, a graph with a loading indicator, a caption."""
     heading = html.H2(title, id=title_id) if title_id else html.H2(title)
-    caption_props = {"id": caption_id} if caption_id else {}
+    caption_props: dict[str, Any] = {"id": caption_id} if caption_id else {}
     return html.Section(
         [html.Div([heading, controls] if controls is not None else [heading], className="panel-head"),
          graph(graph_id, figure_store, fill=fill),

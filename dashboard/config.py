@@ -7,6 +7,7 @@ import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 ENV_PREFIX = "CNNLENS_"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -64,7 +65,8 @@ def _env_bool(value: str) -> bool:
 def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
     """Return settings from CNNLENS_* environment variables over the defaults."""
     env = os.environ if environ is None else environ
-    values: dict[str, object] = {}
+    # Each value has its field's type by _convert's construction; mypy cannot follow the field names.
+    values: dict[str, Any] = {}
     for field in dataclasses.fields(Settings):
         raw = env.get(ENV_PREFIX + field.name.upper())
         if raw is None or raw == "":

@@ -79,12 +79,12 @@ def load_npz(path: Path, source: str | None = None) -> Dataset:
     """Return MNIST read from a Keras-format mnist.npz (x_train, y_train, x_test, y_test)."""
     try:
         with np.load(path, allow_pickle=False) as archive:
-            parts = [archive[key] for key in ("x_train", "y_train", "x_test", "y_test")]
+            x_train, y_train, x_test, y_test = (archive[key] for key in ("x_train", "y_train", "x_test", "y_test"))
     except FileNotFoundError:
         raise DataError(f"no MNIST file at {path}") from None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
         raise DataError(f"{path} is not a Keras-format mnist.npz ({error})") from None
-    return _as_dataset(*parts, source=source or f"MNIST from {path}")
+    return _as_dataset(x_train, y_train, x_test, y_test, source=source or f"MNIST from {path}")
 
 
 def keras_cache_path() -> Path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import plotly.colors
@@ -25,7 +26,8 @@ ACCENT = "#2563eb"
 MUTED = "#9ca3af"
 TRUE_COLOUR = "#059669"
 GRID = "#e5e7eb"
-IMAGE_AXES = {
+# Any: unpacked into figure_from's layout keywords, which mypy would otherwise check against height and title.
+IMAGE_AXES: dict[str, Any] = {
     "xaxis": dict(visible=False, constrain="domain"),
     "yaxis": dict(visible=False, autorange="reversed", scaleanchor="x", constrain="domain"),
 }

@@ -47,7 +47,7 @@ def _digit_controls(lens: Lens, digit_choices: list[dict]) -> html.Section:
 
 
 def _architecture_strip(lens: Lens) -> html.Nav:
-    cards = []
+    cards: list[html.Button | html.Span] = []
     for position, info in enumerate(lens.layers):
         name, kind, shape, parameters = views.layer_card_text(info)
         cards.append(html.Button(
@@ -57,14 +57,14 @@ def _architecture_strip(lens: Lens) -> html.Nav:
             className="layer-card selected" if position == 0 else "layer-card",
         ))
         if position < len(lens.layers) - 1:
-            cards.append(html.Span("→", className="arrow", **{"aria-hidden": "true"}))
+            cards.append(html.Span("→", className="arrow", **components.html_attributes({"aria-hidden": "true"})))
     return html.Nav([
         html.Button("◀", id=ids.PREVIOUS_LAYER, n_clicks=0, className="button step", title="Previous layer",
-                    **{"aria-label": "Previous layer"}),
+                    **components.html_attributes({"aria-label": "Previous layer"})),
         html.Div(cards, className="cards"),
         html.Button("▶", id=ids.NEXT_LAYER, n_clicks=0, className="button step", title="Next layer",
-                    **{"aria-label": "Next layer"}),
-    ], className="architecture", **{"aria-label": "Layers of the network"})
+                    **components.html_attributes({"aria-label": "Next layer"})),
+    ], className="architecture", **components.html_attributes({"aria-label": "Layers of the network"}))
 
 
 def _class_options(classes: int, *, short: bool = False) -> list[dict]:
@@ -157,7 +157,8 @@ def _sidebar(lens: Lens) -> html.Aside:
         html.Div([html.H2("Input"), saliency_class], className="panel-head"),
         html.Div([components.graph(ids.INPUT_GRAPH), components.graph(ids.SALIENCY_GRAPH)], className="pair"),
         html.P("", id=ids.SALIENCY_CAPTION, className="caption"),
-        html.P("", id=ids.DIGIT_SUMMARY, className="digit-summary", **{"aria-live": "polite"}),
+        html.P("", id=ids.DIGIT_SUMMARY, className="digit-summary",
+               **components.html_attributes({"aria-live": "polite"})),
     ], className="panel digit-panel")
     return html.Aside([
         digit,
@@ -189,10 +190,10 @@ def _kernel_panel(lens: Lens) -> html.Section:
 
 def _section(name: str, title: str, children: list) -> html.Section:
     """Return a section below the lens: a header that opens and closes it, and a body hidden until opened."""
+    chevron = html.Span("▸", className="chevron", **components.html_attributes({"aria-hidden": "true"}))
     return html.Section([
-        html.H2(html.Button([html.Span("▸", className="chevron", **{"aria-hidden": "true"}), title],
-                            id=ids.section_toggle(name), n_clicks=0, className="section-toggle",
-                            **{"aria-expanded": "false"})),
+        html.H2(html.Button([chevron, title], id=ids.section_toggle(name), n_clicks=0, className="section-toggle",
+                            **components.html_attributes({"aria-expanded": "false"}))),
         html.Div(children, id=ids.section_body(name), className="section-body closed"),
     ], id=f"{name}-section", className="panel section")
 
@@ -205,7 +206,7 @@ def _explanations_section(lens: Lens) -> html.Section:
             html.P("", id=ids.EXPLANATION_CAPTION, className="caption"),
             components.graph(ids.DELETION_GRAPH),
             html.P("", id=ids.DELETION_CAPTION, className="caption"),
-        ], className="lazy", **{"data-lazy": EXPLANATIONS}),
+        ], className="lazy", **components.html_attributes({"data-lazy": EXPLANATIONS})),
     ])
 
 
@@ -219,7 +220,7 @@ def _header(lens: Lens) -> html.Header:
                   html.Span("look inside a convolutional network, layer by layer", className="tagline")],
                  className="brand"),
         html.P(status, id=ids.STATUS, className="status", title=status),
-        html.Nav(links, className="section-links", **{"aria-label": "More views"}),
+        html.Nav(links, className="section-links", **components.html_attributes({"aria-label": "More views"})),
     ], className="top")
 
 

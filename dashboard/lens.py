@@ -285,16 +285,19 @@ class Lens:
         if cached is not None:
             return cached
         image, _ = self.image(index)
-        arguments = dict(grad_cam_layer=grad_cam_layer, sanity_check=sanity_check, target=target)
         if checkpoint is None:
             engine, random_engine = self._attribution_engines()
-            result = _explanation(engine, random_engine, self.served.extractor, image, request, **arguments)
+            result = _explanation(engine, random_engine, self.served.extractor, image, request,
+                                  grad_cam_layer=grad_cam_layer, sanity_check=sanity_check, target=target)
         else:
             stored = self.checkpoints.checkpoint(*checkpoint)
             swappable = self.checkpoints.model(self.checkpoints.activation_of(checkpoint[0]), for_explanations=True)
+            if swappable.engines is None:  # for_explanations=True always builds them
+                raise TypeError("the checkpoint's model has no attribution engines")
             with swappable.lock:  # the checkpoint's weights stay assigned for the whole computation
                 extractor = swappable.assign(stored)
-                result = _explanation(*swappable.engines, extractor, image, request, **arguments)
+                result = _explanation(*swappable.engines, extractor, image, request, grad_cam_layer=grad_cam_layer,
+                                      sanity_check=sanity_check, target=target)
         self._explanations.put(key, result)
         return result
 
@@ -308,6 +311,8 @@ def _explanation(engine: attributions.AttributionEngine, random_engine: attribut
     for name in attributions.METHODS:
         fractions, images = attributions.deletion_images(image, maps[name])
         batches.append(images)
+    if fractions is None:  # METHODS is never empty; np.concatenate below would refuse an empty list as well
+        raise ValueError("there are no attribution methods to run the deletion test on")
     probabilities = extractor.probabilities(np.concatenate(batches))[:, target]
     curves = dict(zip(attributions.METHODS, probabilities.reshape(len(attributions.METHODS), -1)))
     return Explanation(maps=maps, random_maps=random_maps, fractions=fractions, deletion=curves,

@@ -16,6 +16,7 @@ Nothing here imports TensorFlow: the web side lists, reads and deletes runs with
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import logging
 import math
@@ -149,7 +150,9 @@ def checkpoint_name(step: int) -> str:
 def save_checkpoint(path: Path, *, step: int, epoch: float, weights: dict[str, dict[str, np.ndarray]],
                     gradients: dict[str, dict[str, np.ndarray]]) -> None:
     """Write one checkpoint atomically as an .npz of float32 arrays."""
-    arrays: dict[str, np.ndarray] = {"step": np.int64(step), "epoch": np.float64(epoch)}
+    # Any: the values are arrays and NumPy scalars, and mypy would match a narrower type against savez's
+    # allow_pickle flag when the dict is unpacked into its keywords.
+    arrays: dict[str, Any] = {"step": np.int64(step), "epoch": np.float64(epoch)}
     for prefix, by_layer in (("weight", weights), ("gradient", gradients)):
         for layer, named in by_layer.items():
             for name, value in named.items():
@@ -211,7 +214,7 @@ class RunStore:
         self.root = Path(model_dir) / RUNS_FOLDER
         # (status, checkpoint count) per run, keyed by the mtimes of its record and progress files: the
         # page polls the runs' state every few seconds, and most polls change nothing.
-        self._states: dict[str, tuple[tuple[int, int], tuple[str, int]]] = {}
+        self._states: dict[str, tuple[tuple[int, ...], tuple[str, int]]] = {}
 
     def folder(self, run_id: Any) -> Path:
         """Return the folder of a run; raise RunError for an id that is not a run id."""
@@ -292,6 +295,7 @@ class RunStore:
             storage.write_json(folder / RUN_FILE, record)
             return record
 
+    # Below this method, `list` in the class body means RunStore.list: annotations there say builtins.list.
     def list(self) -> list[dict[str, Any]]:
         """Return every run's record, newest first (folders without a readable record are skipped)."""
         if not self.root.is_dir():
@@ -305,7 +309,7 @@ class RunStore:
                     continue
         return records
 
-    def active(self) -> list[dict[str, Any]]:
+    def active(self) -> builtins.list[dict[str, Any]]:
         """Return the runs that are queued or training now."""
         return [record for record in self.list() if record.get("status") in ACTIVE]
 
@@ -313,7 +317,7 @@ class RunStore:
         """Return where a run's training is now, or None before it started."""
         return storage.read_json(self.folder(run_id) / PROGRESS_FILE)
 
-    def history(self, run_id: str) -> list[dict[str, Any]]:
+    def history(self, run_id: str) -> builtins.list[dict[str, Any]]:
         """Return a run's snapshots (one per checkpoint), oldest first."""
         history = storage.read_json(self.folder(run_id) / HISTORY_FILE, {}) or {}
         snapshots = history.get("snapshots", [])
@@ -366,7 +370,7 @@ class RunStore:
             return None
         return run_id if _RUN_ID.match(run_id) else None
 
-    def states(self) -> list[tuple[str, str, int]]:
+    def states(self) -> builtins.list[tuple[str, str, int]]:
         """Return (id, status, checkpoints) for every run, newest first, cheaply enough to poll.
 
         A run whose record and progress files have not changed since the last call is not read again;

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 
-def atomic_write(path: Path, write: Callable[[Path], None], suffix: str = "") -> None:
+def atomic_write(path: Path, write: Callable[[Path], object], suffix: str = "") -> None:
     """Write through a temporary file in the same folder, fsync it, then os.replace it into place.
+
+    `write` fills the temporary file; what it returns (write_text's count, say) is ignored.
 
     A reader sees the old file or the new one, never half of one; a crash leaves no partial file.
     """

@@ -74,7 +74,7 @@ class RunRecorder:
         self._probe = (tf.constant(probe[0], tf.float32), tf.constant(probe[1], tf.int32))
         self._test = test
         self._last_progress = 0.0
-        self._train_logs: dict[str, float] = {}
+        self._train_logs: dict[str, float | None] = {}  # None: a NaN or infinite value
         self._model: keras.Model | None = None
 
         class _Callback(keras.callbacks.Callback):
@@ -149,6 +149,8 @@ class RunRecorder:
             self._last_progress = now
             self.write_progress(step)
             if self.should_stop():
+                if self._model is None:  # on_train_begin sets it before the first batch ends
+                    raise RuntimeError("a training batch ended before the training began")
                 self.cancelled = True
                 self._model.stop_training = True
 

@@ -73,8 +73,8 @@ def layer_norm_curves(epochs: np.ndarray, weight_norms: dict[str, Sequence[float
     traces = []
     for position, layer in enumerate(weight_norms):
         colour = LAYER_COLOURS[position % len(LAYER_COLOURS)]
-        for axis_name, values, what in (("", weight_norms[layer], "‖w‖"), ("2", gradient_norms[layer], "‖∂L/∂w‖")):
-            values = np.asarray(values, dtype=np.float64)
+        for axis_name, norms, what in (("", weight_norms[layer], "‖w‖"), ("2", gradient_norms[layer], "‖∂L/∂w‖")):
+            values = np.asarray(norms, dtype=np.float64)
             if values.shape != epochs.shape:
                 raise ValueError(f"{layer}: {len(values)} norms for {len(epochs)} epochs")
             traces.append(dict(

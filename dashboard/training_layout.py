@@ -100,7 +100,8 @@ def timeline_bar(lens: Lens) -> html.Section:
                                 disabled=disabled, included=False, allow_direct_input=False),
                      className="epoch-slider"),
         ], id=ids.EPOCH_FIELD, className="timeline-slider"),
-        html.P(view_sentence(lens, None), id=ids.VIEW_LABEL, className="view-label", **{"aria-live": "polite"}),
+        html.P(view_sentence(lens, None), id=ids.VIEW_LABEL, className="view-label",
+               **components.html_attributes({"aria-live": "polite"})),
         dcc.Interval(id=ids.PLAY_TIMER, interval=PLAY_INTERVAL_MS, disabled=True),
         dcc.Store(id=ids.CHECKPOINT_VIEW, data={"model": lens.served.version}),
         dcc.Store(id=ids.EXPLAIN_VIEW, data={"model": lens.served.version}),
@@ -137,7 +138,8 @@ def training_body(lens: Lens) -> list:
         _options_form(),
         html.Div([
             html.Progress(id=ids.TRAINING_PROGRESS, value="0", max=PROGRESS_MAX, className="progress"),
-            html.Span("", id=ids.TRAINING_STATUS, className="training-status", **{"aria-live": "polite"}),
+            html.Span("", id=ids.TRAINING_STATUS, className="training-status",
+                      **components.html_attributes({"aria-live": "polite"})),
         ], className="progress-row"),
         html.P("", id=ids.TRAINING_RESULT, className="caption"),
         html.H3("Runs"),
@@ -168,12 +170,12 @@ def training_body(lens: Lens) -> list:
         html.P("Histograms of every weight (left) and every probe-batch gradient (right) of the layer, one row "
                "per checkpoint, all rows on one value range; colour is the count on a log scale, hover gives "
                "the exact count.", className="caption"),
-    ], className="lazy", **{"data-lazy": "training"})
+    ], className="lazy", **components.html_attributes({"data-lazy": "training"}))
     comparison = html.Div([
         html.H3("The same digit in each compared run"),
         components.graph(ids.COMPARE_GRAPH),
         html.P("", id=ids.COMPARE_CAPTION, className="caption"),
-    ], className="lazy", **{"data-lazy": "compare"})
+    ], className="lazy", **components.html_attributes({"data-lazy": "compare"}))
     return [runs_and_curves, comparison]
 
 
@@ -188,7 +190,8 @@ def waiting_layout(status: str) -> html.Div:
             html.P("There is no trained model in the cache yet, so one is training now in its own process. "
                    "The page opens on it as soon as it is ready.", className="caption"),
             html.Progress(id=ids.FIRST_RUN_PROGRESS, value="0", max=PROGRESS_MAX, className="progress"),
-            html.P(status, id=ids.FIRST_RUN_STATUS, className="training-status", **{"aria-live": "polite"}),
+            html.P(status, id=ids.FIRST_RUN_STATUS, className="training-status",
+                   **components.html_attributes({"aria-live": "polite"})),
             dcc.Interval(id=ids.FIRST_RUN_POLL, interval=1000),
             dcc.Location(id=ids.FIRST_RUN_RELOAD, refresh=True),
         ], className="panel waiting"),

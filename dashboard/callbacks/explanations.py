@@ -67,7 +67,7 @@ def explanations(lens: Lens, gate, target, contrast, samples, sigma, steps, base
         caption += (" The second row is the same methods on a copy of the network with random weights: a map "
                     "that looks the same there does not depend on what the model learned.")
     curves = figures.deletion_curves(result.fractions, result.deletion, result.deletion_auc, target=int(target_class))
-    best = min(result.deletion_auc, key=result.deletion_auc.get)
+    best = min(result.deletion_auc, key=result.deletion_auc.__getitem__)
     deletion_caption = (f"Deletion test: remove the pixels each method ranks highest (set them to 0) and watch "
                         f"p(class {target_class}) fall. The smaller the area under the curve, the more faithful "
                         f"the map for this digit; here: {best} ({result.deletion_auc[best]:.3f}).")

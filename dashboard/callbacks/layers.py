@@ -79,8 +79,9 @@ def layer_views(lens: Lens, index, layer, input_channel, tab, view=None, shown_a
     info = _layer(lens, layer, checkpoint)
     tab = validate.one_of(tab, [WEIGHTS_TAB, GRADIENTS_TAB], what="Tab")
     channel = _input_channel(info, input_channel)
-    changed = validate.triggered_props()
-    everything = changed is None or bool(changed & {ids.SELECTED_LAYER, ids.CHECKPOINT_VIEW})
+    triggered = validate.triggered_props()
+    everything = triggered is None or bool(triggered & {ids.SELECTED_LAYER, ids.CHECKPOINT_VIEW})
+    changed = triggered or set()  # None (the first call) redraws everything, and then `changed` is not read
     activations = everything or ids.DIGIT in changed or shown_activation != activation_title(info)
     kernels = (everything or bool(changed & {ids.INPUT_CHANNEL, ids.KERNEL_TAB})
                or shown_kernel != kernel_title(info, tab) or (ids.DIGIT in changed and tab == GRADIENTS_TAB))

@@ -136,7 +136,7 @@ def distributions(lens: Lens, gate, layer) -> tuple:
         history = lens.runs.history(run_id) if run_id else []
     except runs.RunError as error:
         raise _run_error(error) from None
-    if not history:
+    if not run_id or not history:
         return _distribution_errors("No run to show yet: train one, or pick one above.")
     layer = validate.one_of(layer, list(history[0]["layers"]), what="Layer")
     # Read straight from the files, not through the panels' checkpoint cache: a long run has more

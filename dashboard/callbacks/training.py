@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from dash import Dash, Input, Output, State, html, no_update
+from dash import Dash, Input, NoUpdate, Output, State, html, no_update
 
 from dashboard import ids, runs, training_layout
 from dashboard.callbacks import validate
@@ -106,7 +106,7 @@ def _message(message: str):
 
 
 @shows_errors(_message)
-def cancel_training(lens: Lens, n_clicks, request) -> str:
+def cancel_training(lens: Lens, n_clicks, request) -> str | NoUpdate:
     """Stop the run this page's last Start launched, at its next step, or before it starts: Cancel names the
     Start request (a token), not a run, so it never reaches another run whatever the timing."""
     from dashboard import training
@@ -128,7 +128,8 @@ def _run_table(records: list[dict[str, Any]], progress: dict[str, dict], served_
     for record in records:
         run_id, status = record.get("id"), record.get("status")
         if status == runs.RUNNING:
-            status = f"running ({progress[run_id].get('fraction', 0):.0%})"
+            # Every listed record has an id: run_table keyed `progress` by record["id"].
+            status = f"running ({progress[record['id']].get('fraction', 0):.0%})"
         elif status == runs.FAILED and record.get("error"):
             status = f"failed: {record['error']}"
         accuracy = record.get("test_accuracy")
