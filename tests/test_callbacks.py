@@ -309,6 +309,7 @@ def test_dense_weights_as_maps_follow_flatten_order(lens):
 
 
 def test_explanations_panel(lens):
+    from dashboard import attributions
     from dashboard.callbacks import explanations
 
     def gate(digit_index):
@@ -318,9 +319,14 @@ def test_explanations_panel(lens):
         lens, gate(6), TRUE, 9, 10, 0.15, 32, "blurred", "conv1", 0.5, ["on"])
     label = lens.image(6)[1]
     assert f"class-{label} logit minus the class-9 logit" in caption and "random weights" in caption
-    assert len(grid.data) == 3  # the digit, the signed maps, the non-negative maps: one axis
+    assert len(grid.data) == 1 + 2 * 6  # the digit, then one tile per method and model: one axis
     assert np.asarray(grid.data[0].z).shape == (2 * 28 + 3, 6 * 28 + 5 * 3)  # trained and randomized rows
     assert all(trace.opacity == 0.5 for trace in grid.data[1:])
+    ig = next(t for t in grid.data if t.name == "Integrated Gradients · trained model")
+    expected = lens.explain(6, attributions.AttributionRequest(
+        class_weights=attributions.class_score(10, label, 9), smoothgrad_samples=10, smoothgrad_sigma=0.15, ig_steps=32,
+        ig_baseline="blurred"), grad_cam_layer="conv1", sanity_check=True, target=label).maps["Integrated Gradients"]
+    np.testing.assert_array_equal(np.asarray(ig.z), np.asarray(expected, np.float32).reshape(28, 28))
     assert len(curves.data) == 6 and "area" in curves.data[0].name
     assert f"p(class {label})" in deletion_caption
     for bad, words in [((0, 0.15, 64), "SmoothGrad samples 0"), ((50, 2.0, 64), "noise σ 2.0"),

@@ -131,16 +131,24 @@ def test_unvalidated_figures_are_valid_plotly():
                                      target=3)
     for figure in (grid, curves):
         go.Figure(figure.to_plotly_json())  # raises ValueError on any invalid property
-    assert len(grid.data) == 3 and grid.data[1].opacity == 0.4 == grid.data[2].opacity
-    # Every tile's true values are where hover reads them, and colours are shares of the tile's peak.
-    truth, z = np.asarray(grid.data[1].customdata)[..., 0], np.asarray(grid.data[1].z)
-    np.testing.assert_allclose(truth[31:59, 0:28], maps["gradient"], rtol=1e-6)
-    np.testing.assert_allclose(z[31:59, 0:28], maps["gradient"] / np.abs(maps["gradient"]).max(), rtol=1e-5)
-    assert grid.data[1].text[40][5] == "gradient · random"
+    # The digit underneath, then one tile per (row, method): 2 rows x 2 methods.
+    assert len(grid.data) == 5 and all(trace.opacity == 0.4 for trace in grid.data[1:])
+    assert np.asarray(grid.data[0].z).shape == (2 * 28 + 3, 2 * 28 + 3)
+    # Every tile holds the true values at its place, on its own range (signed: symmetric around zero).
+    random_gradient = next(t for t in grid.data[1:] if t.name == "gradient · random")
+    np.testing.assert_array_equal(np.asarray(random_gradient.z), maps["gradient"].astype(np.float32))
+    assert (random_gradient.x0, random_gradient.y0) == (0, 31)
+    assert random_gradient.zmax == pytest.approx(np.abs(maps["gradient"]).max(), rel=1e-6)
+    assert random_gradient.zmin == -random_gradient.zmax
+    cam = next(t for t in grid.data[1:] if t.name == "Grad-CAM · trained")
+    assert cam.zmin == 0.0 and (cam.x0, cam.y0) == (31, 0)
+    assert "gradient · random" in random_gradient.hovertemplate and "%{z" in random_gradient.hovertemplate
+    rows, cols = np.asarray(random_gradient.customdata)[..., 0], np.asarray(random_gradient.customdata)[..., 1]
+    assert rows[27, 3] == 27 and cols[27, 3] == 3
     with pytest.raises(ValueError, match="opacity"):
         figures.attribution_grid(image, [("trained", maps)], signed=[], opacity=1.5)
     # The browser gets explicit colour lists: paper white, ink black, positive red, as in the other panels.
     assert grid.to_plotly_json()["data"][0]["colorscale"][0][1] == "rgb(255,255,255)"
     assert grid.to_plotly_json()["data"][0]["colorscale"][-1][1] == "rgb(0,0,0)"
-    assert grid.to_plotly_json()["data"][1]["colorscale"][-1][1] == figures.DIVERGING[-1][1]
+    assert random_gradient.to_plotly_json()["colorscale"][-1][1] == figures.DIVERGING[-1][1]
     assert "rgb(103,0,31)" == figures.DIVERGING[-1][1]  # RdBu reversed: dark red at the positive end
