@@ -69,8 +69,13 @@ def measure_model_work(model_dir: Path, dataset) -> dict:
 
 def measure_attributions(model_dir: Path, dataset, repeats: int = 20) -> dict:
     """Median ms of the one compiled attribution call, per method's share of it, after warm-up."""
-    from dashboard.attributions import (MAX_IG_STEPS, MAX_SMOOTHGRAD_SAMPLES, AttributionEngine,
-                                        AttributionRequest, class_score)
+    from dashboard.attributions import (
+        MAX_IG_STEPS,
+        MAX_SMOOTHGRAD_SAMPLES,
+        AttributionEngine,
+        AttributionRequest,
+        class_score,
+    )
 
     engine = AttributionEngine(load_cached_model(model_dir)[0])
     configurations = {

@@ -32,6 +32,7 @@ from benchmarks.replay import CHROMIUM_CONNECTIONS_PER_HOST, Replayer  # noqa: E
 from benchmarks.server import Server  # noqa: E402
 from benchmarks.stats import percentile  # noqa: E402
 from dashboard.config import default_model_dir  # noqa: E402
+from dashboard.lens import TENSOR_CACHE_SIZE  # noqa: E402
 
 log = logging.getLogger("benchmarks.load")
 TARGET_P95_MS = report.TARGET_LOAD_P95_MS
@@ -241,8 +242,9 @@ def render(results: dict) -> str:
         f"{results['clients']} clients each repeatedly pick one at random and send all its requests together on "
         f"their own {results['connections_per_client']} connections, as a browser tab does. One sample per digit "
         f"change, from its first send to its last answer. {results['warmup_seconds']:g} s of the same load came "
-        "first, not measured. The same digits repeat, so the server's per-digit caches serve many of them after "
-        "the first round: this measures many users on a few digits, not every request a cold one.",
+        f"first, not measured. Each worker keeps the tensors of its last {TENSOR_CACHE_SIZE} digits: with "
+        f"{results['captured_actions']} digits picked at random, a digit a worker has seen recently is served "
+        "from that cache (about half of them at 150 digits, nearly all at 30), the rest compute.",
         "",
         "| measure | value |",
         "| --- | ---: |",

@@ -27,8 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import browser, capture, in_process, replay, report  # noqa: E402
-from benchmarks.capture import (AS_IT_OPENS, DIGIT_CHANGE, EVERY_PANEL_OPEN, LAYER_CLICK, OPEN_PANELS,  # noqa: E402
-                                PAGE_OPEN)
+from benchmarks.capture import AS_IT_OPENS, DIGIT_CHANGE, EVERY_PANEL_OPEN, LAYER_CLICK, OPEN_PANELS, PAGE_OPEN  # noqa: E402
 from benchmarks.server import Server  # noqa: E402
 from benchmarks.stats import summary  # noqa: E402
 from dashboard import data as data_module  # noqa: E402
