@@ -179,7 +179,7 @@
         if (trigger.type === constants.sectionLinkType) {
           if (!isOpen) { opened.push(name); }
           window.setTimeout(function () {
-            const section = document.getElementById(name + "-section");
+            const section = document.getElementById(constants.sectionIds[name]);
             if (section) { section.scrollIntoView({behavior: "smooth", block: "start"}); }
           }, 30);
         } else {

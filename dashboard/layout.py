@@ -143,6 +143,7 @@ def client_constants() -> dict:
 
     return {"previousLayer": ids.PREVIOUS_LAYER, "nextLayer": ids.NEXT_LAYER, "perChannel": PER_CHANNEL_SCALE,
             "served": SERVED, "visiblePanels": ids.VISIBLE_PANELS, "sectionLinkType": ids.SECTION_LINK_TYPE,
+            "sectionIds": {name: section_id(name) for name in SECTIONS},
             "gates": {gate: {"panel": panel, "keys": list(carries), "idleWhenEmpty": IDLE_WHEN_EMPTY.get(gate)}
                       for gate, (panel, carries) in LAZY_GATES.items()}}
 
@@ -188,6 +189,11 @@ def _kernel_panel(lens: Lens) -> html.Section:
     ], className="panel kernel-panel")
 
 
+def section_id(name: str) -> str:
+    """Return the id of a section below the lens (the header links scroll to it)."""
+    return f"{name}-section"
+
+
 def _section(name: str, title: str, children: list) -> html.Section:
     """Return a section below the lens: a header that opens and closes it, and a body hidden until opened."""
     chevron = html.Span("▸", className="chevron", **components.html_attributes({"aria-hidden": "true"}))
@@ -195,7 +201,7 @@ def _section(name: str, title: str, children: list) -> html.Section:
         html.H2(html.Button([chevron, title], id=ids.section_toggle(name), n_clicks=0, className="section-toggle",
                             **components.html_attributes({"aria-expanded": "false"}))),
         html.Div(children, id=ids.section_body(name), className="section-body closed"),
-    ], id=f"{name}-section", className="panel section")
+    ], id=section_id(name), className="panel section")
 
 
 def _explanations_section(lens: Lens) -> html.Section:
