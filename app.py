@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from dashboard.config import Settings, settings_from_args, settings_from_env
 
@@ -31,7 +32,7 @@ def _report_unexpected_error(error: Exception) -> None:
                                              "the server log. Try another digit or layer."})
 
 
-def create_app(settings: Settings, lens: "Lens | None" = None) -> "dash.Dash":
+def create_app(settings: Settings, lens: Lens | None = None) -> dash.Dash:
     """Return the Dash app for these settings (loading data and the model unless a lens is given)."""
     import dash
 
