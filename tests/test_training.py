@@ -258,7 +258,9 @@ def test_three_processes_starting_on_an_empty_folder_start_one_training(tmp_path
 
     folder = tmp_path / "shared"
     outputs = run_side_by_side(STARTER, str(folder), count=3, timeout=120)
-    assert [out.strip() for out, _ in outputs] == ["waiting"] * 3  # each served at once, none trained itself
+    # Each served at once: "waiting" (the run still trains) or, for a starter slowed by TensorFlow's import on a
+    # busy machine, "ready" (it came after the run had published its model). None trained itself: one run.
+    assert {out.strip() for out, _ in outputs} <= {"waiting", "ready"} and "waiting" in [o.strip() for o, _ in outputs]
     store = runs.RunStore(folder)
     (record,) = store.list()
     deadline = time.time() + 120
