@@ -239,12 +239,15 @@ def build_layout(lens: Lens, digit_choices: list[dict]) -> html.Div:
     sections below that compute only while open and on screen.
     """
     first_layer = lens.layers[0].name
+    # What the page knows of the runs when it opens; the poll (runs_signature) brings changes.
+    signature = lens.run_signature()
+    shown_options, compare_options = training_layout.run_choices(lens, signature)
     return html.Div([
         _header(lens),
         html.Div(id=ids.ERROR_BANNER, className="error-banner", role="alert"),
         _digit_controls(lens, digit_choices),
         _architecture_strip(lens),
-        training_layout.timeline_bar(lens),
+        training_layout.timeline_bar(lens, signature, shown_options),
         dcc.Store(id=ids.SELECTED_LAYER, data=first_layer),
         dcc.Store(id=ids.LAYER_TABLE, data=layer_table(lens)),
         dcc.Store(id=ids.DIGIT_POOL, data={"size": lens.test_size,
@@ -263,6 +266,7 @@ def build_layout(lens: Lens, digit_choices: list[dict]) -> html.Div:
             _kernel_panel(lens),
         ], className="lens"),
         _explanations_section(lens),
-        _section(TRAINING, "Training and runs: watch the network learn", training_layout.training_body(lens)),
+        _section(TRAINING, "Training and runs: watch the network learn",
+                 training_layout.training_body(lens, compare_options)),
         html.Footer("CNN Lens · every number on hover is the model's true value.", className="footer"),
     ], className="page")

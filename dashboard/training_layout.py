@@ -77,14 +77,12 @@ def view_sentence(lens: Lens, checkpoint: tuple[str, int] | None) -> str:
             "the served model's predictions.")
 
 
-def timeline_bar(lens: Lens) -> html.Section:
+def timeline_bar(lens: Lens, signature: dict, shown_options: list[dict]) -> html.Section:
     """The bar that picks what the main panels show: the served model, or any checkpoint of any run.
 
     Everything it shows at first is in the page itself (the run choices, the served run's slider, the
     sentence), so the first screen's panels need no round trip to learn what to show.
     """
-    signature = lens.run_signature()
-    shown_options, _ = run_choices(lens, signature)
     served_run = lens.models.served_run
     maximum, value, marks, disabled, play_disabled, steps = slider_for(
         lens.runs.history(served_run) if served_run else [])
@@ -129,11 +127,10 @@ def _options_form() -> html.Div:
     ], className="explain-controls")
 
 
-def training_body(lens: Lens) -> list:
+def training_body(lens: Lens, compare_options: list[dict]) -> list:
     """Return the training section's contents: the form and its progress, the runs, curves, distributions and
     the run comparison. Its two lazy parts (training, compare) compute only while on screen."""
     layer_names = [info.name for info in lens.layers if info.has_weights]
-    _, compare_options = run_choices(lens, lens.run_signature())
     runs_and_curves = html.Div([
         _options_form(),
         html.Div([

@@ -27,7 +27,7 @@ def _shown_run(lens: Lens, shown) -> str | None:
 
 
 def _slider_error(message: str):
-    return 0, 0, {}, True, True, []
+    return training_layout.slider_for([])
 
 
 @shows_errors(_slider_error)
