@@ -124,34 +124,35 @@ def bilinear_resize(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return (top * (1 - fr) + bottom * fr).astype(np.float32)
 
 
+CONV_KINDS = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D")
+
+
 class AttributionEngine:
-    """Compiles the one batched call for a model (a chain of Keras layers ending in a softmax Dense)."""
+    """Compiles the one batched call for a model (any Keras image classifier dashboard.graph accepts)."""
 
     def __init__(self, model: keras.Model) -> None:
         import tensorflow as tf
 
-        from dashboard.tensors import dense_logits
+        from dashboard import graph
+        from dashboard.tensors import class_scores
 
-        self.chain = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+        steps, output = graph.layer_steps(model)
         self.input_shape = tuple(int(d) for d in model.input_shape[1:])
         self.classes = int(model.output_shape[-1])
-        self.conv_layers = [layer.name for layer in self.chain if type(layer).__name__ == "Conv2D"]
-        last = self.chain[-1]
-        if type(last).__name__ != "Dense" or len(self.chain) < 2:
-            raise ValueError("attributions need a model whose last layer is a Dense layer")
-        chain, conv_names = self.chain, set(self.conv_layers)
+        self.conv_layers = [step.name for step in steps if step.kind in CONV_KINDS]
+        if not self.conv_layers:
+            raise ValueError("attributions need a model with at least one convolution (for Grad-CAM)")
+        _, scores_of = class_scores(steps, output)
+        conv_names = list(self.conv_layers)
 
         @tf.function(input_signature=[tf.TensorSpec((None, *self.input_shape), tf.float32),
                                       tf.TensorSpec((self.classes,), tf.float32)], reduce_retracing=True)
         def batched(images, class_weights):
             with tf.GradientTape(persistent=True) as tape:
                 tape.watch(images)
-                x, conv_outputs = images, []
-                for layer in chain[:-1]:
-                    x = layer(x, training=False)
-                    if layer.name in conv_names:
-                        conv_outputs.append(x)
-                scores = tf.linalg.matvec(dense_logits(last, x), class_weights)
+                values = graph.run_steps(steps, images)
+                conv_outputs = [values[name] for name in conv_names]
+                scores = tf.linalg.matvec(scores_of(values), class_weights)
                 total = tf.reduce_sum(scores)
             input_gradients = tape.gradient(total, images)
             conv_gradients = tape.gradient(total, conv_outputs)

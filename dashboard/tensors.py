@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from dashboard import graph
+
 if TYPE_CHECKING:
     import keras
 
@@ -34,6 +36,8 @@ class LayerInfo:
     # For a pooling layer: its window and stride (rows, columns).
     pool_size: tuple[int, ...] | None = None
     strides: tuple[int, ...] | None = None
+    # The layers feeding this one ("input": the model's input); more than one where branches meet.
+    inputs: tuple[str, ...] = ()
 
     @property
     def has_weights(self) -> bool:
@@ -78,9 +82,20 @@ def short_weight_name(variable) -> str:
     return str(getattr(variable, "path", variable.name)).split("/")[-1]
 
 
+def _weight_variables_of(steps: list[graph.Step]) -> list[tuple[str, str, keras.Variable]]:
+    seen: set[int] = set()
+    variables = []
+    for step in steps:
+        if id(step.layer) in seen:  # a layer called twice: its weights belong to its first call
+            continue
+        seen.add(id(step.layer))
+        variables += [(step.name, short_weight_name(w), w) for w in step.layer.trainable_weights]
+    return variables
+
+
 def weight_variables(model: keras.Model) -> list[tuple[str, str, keras.Variable]]:
     """Return (layer name, weight name, variable) for every trainable weight, layer by layer."""
-    return [(layer.name, short_weight_name(w), w) for layer in model.layers for w in layer.trainable_weights]
+    return _weight_variables_of(graph.layer_steps(model)[0])
 
 
 def by_layer(keys: list[tuple[str, str]], values) -> dict[str, dict[str, np.ndarray]]:
@@ -91,31 +106,44 @@ def by_layer(keys: list[tuple[str, str]], values) -> dict[str, dict[str, np.ndar
     return nested
 
 
-def describe_layers(model: keras.Model) -> list[LayerInfo]:
-    """Return one LayerInfo per layer after the input, in order."""
+def _shape(tensor) -> tuple[int, ...]:
+    return tuple(int(d) for d in tensor.shape[1:])
+
+
+def describe_steps(steps: list[graph.Step], symbolic: dict) -> list[LayerInfo]:
+    """Return one LayerInfo per step, given every step's symbolic output (graph.run_steps on a keras.Input)."""
+    kinds = {step.name: step.kind for step in steps}
+    feeding = {step.name: step.inputs for step in steps}
     infos = []
-    previous = None
-    for layer in model.layers:
-        if type(layer).__name__ == "InputLayer":
-            continue
-        shape = tuple(int(d) for d in layer.output.shape[1:])
+    for step in steps:
+        layer = step.layer
         unflattened = None
-        if type(layer).__name__ == "Dense" and previous is not None and type(previous).__name__ == "Flatten":
-            source = tuple(int(d) for d in previous.input.shape[1:])
+        if step.kind == "Dense" and len(step.inputs) == 1 and kinds.get(step.inputs[0]) == "Flatten":
+            source = _shape(symbolic[feeding[step.inputs[0]][0]])
             unflattened = source if len(source) == 3 else None
-        previous = layer
+        pooling = hasattr(layer, "pool_size")
         infos.append(LayerInfo(
-            name=layer.name,
-            kind=type(layer).__name__,
-            output_shape=shape,
-            parameters=int(layer.count_params()),
+            name=step.name,
+            kind=step.kind,
+            output_shape=_shape(symbolic[step.name]),
+            parameters=int(layer.count_params()) if layer.built else 0,
             weight_shapes={short_weight_name(w): tuple(int(d) for d in w.shape) for w in layer.trainable_weights},
             activation=_activation_name(layer),
             unflattened_input=unflattened,
             pool_size=_pair(getattr(layer, "pool_size", None)),
-            strides=_pair(getattr(layer, "strides", None)) if hasattr(layer, "pool_size") else None,
+            strides=_pair(getattr(layer, "strides", None)) if pooling else None,
+            inputs=step.inputs,
         ))
     return infos
+
+
+def describe_layers(model: keras.Model) -> list[LayerInfo]:
+    """Return one LayerInfo per layer call after the input, in an order where inputs come first."""
+    import keras
+
+    steps = graph.all_steps(model)
+    symbolic = graph.run_steps(steps, keras.Input(shape=tuple(int(d) for d in model.inputs[0].shape[1:])))
+    return describe_steps(steps, symbolic)
 
 
 def _pair(value) -> tuple[int, ...] | None:
@@ -125,13 +153,28 @@ def _pair(value) -> tuple[int, ...] | None:
     return tuple(int(v) for v in value) if isinstance(value, (tuple, list)) else (int(value), int(value))
 
 
+def class_scores(steps: list[graph.Step], output: str):
+    """Return (kind, function of the step values -> class scores): "logit" when the output is a softmax whose
+    input can be read (a Dense with softmax, or a softmax activation layer), else "output" (the output itself).
+
+    Saliency differentiates the score before the softmax (Simonyan et al., 2014): after it, one class can
+    only rise by pushing others down.
+    """
+    last = next(step for step in steps if step.name == output)
+    softmax_layer = last.kind == "Softmax" or (last.kind == "Activation" and _activation_name(last.layer) == "softmax")
+    if len(last.inputs) == 1 and last.kind == "Dense" and _activation_name(last.layer) == "softmax":
+        return "logit", lambda values: dense_logits(last.layer, values[last.inputs[0]])
+    if len(last.inputs) == 1 and softmax_layer:
+        return "logit", lambda values: values[last.inputs[0]]
+    return "output", lambda values: values[output]
+
+
 class TensorExtractor:
     """Computes every layer's tensors for one image in one compiled TensorFlow call.
 
-    The extraction graph is rebuilt by calling the model's own layers on a fresh
-    ``keras.Input``: wrapping a loaded model as ``keras.Model(model.inputs, [...])``
-    gives ``None`` gradients in Keras 3. The layer list is read from the model, so
-    any chain of Keras layers works, not only the seed CNN.
+    The extraction graph is rebuilt by running the model's own layers on a fresh ``keras.Input``
+    (see dashboard.graph), so any Keras image classifier the graph module accepts works: chains,
+    branches, nested sub-models.
     """
 
     def __init__(self, model: keras.Model) -> None:
@@ -139,28 +182,21 @@ class TensorExtractor:
         import tensorflow as tf
 
         self.model = model
-        self.layers = describe_layers(model)
+        self.steps, output = graph.layer_steps(model)
         self.input_shape = tuple(int(d) for d in model.input_shape[1:])
         self.classes = int(model.output_shape[-1])
-        chain = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
         fresh_input = keras.Input(shape=self.input_shape)
-        outputs, x = [], fresh_input
-        for layer in chain:
-            x = layer(x)
-            outputs.append(x)
-        graph = keras.Model(fresh_input, outputs)
-
-        last = chain[-1]
-        # Saliency is the gradient of the class score before the softmax (Simonyan et al., 2014):
-        # after the softmax, one class can only rise by pushing others down.
-        logits_available = len(chain) >= 2 and type(last).__name__ == "Dense" and _activation_name(last) == "softmax"
-        self.score_kind = "logit" if logits_available else "output"
-        variables = weight_variables(model)
+        symbolic = graph.run_steps(self.steps, fresh_input)
+        self.layers = describe_steps(self.steps, symbolic)
+        names = [info.name for info in self.layers]
+        extraction = keras.Model(fresh_input, [symbolic[name] for name in names])
+        self.score_kind, scores_of = class_scores(self.steps, output)
+        output_position = names.index(output)
+        variables = _weight_variables_of(self.steps)
+        self._variables = variables
         self._variable_keys = [(layer_name, weight_name) for layer_name, weight_name, _ in variables]
         trainable = [w for _, _, w in variables]
-
-        def scores_of(layer_outputs):
-            return dense_logits(last, layer_outputs[-2]) if logits_available else layer_outputs[-1]
+        logits_available = self.score_kind == "logit"
 
         spec = tf.TensorSpec((1, *self.input_shape), tf.float32)
         scalar = tf.TensorSpec((), tf.int32)
@@ -169,9 +205,10 @@ class TensorExtractor:
         def one_pass(image, score_class, label):
             with tf.GradientTape(persistent=True) as tape:
                 tape.watch(image)
-                layer_outputs = graph(image, training=False)
-                scores = scores_of(layer_outputs)[0]
-                probabilities = layer_outputs[-1][0]
+                layer_outputs = extraction(image, training=False)
+                values = {**dict(zip(names, layer_outputs)), graph.INPUT: image}
+                scores = scores_of(values)[0]
+                probabilities = layer_outputs[output_position][0]
                 chosen = tf.where(score_class < 0, tf.argmax(probabilities, output_type=tf.int32), score_class)
                 score = scores[chosen]
                 if logits_available:
@@ -185,7 +222,7 @@ class TensorExtractor:
 
         @tf.function(input_signature=[tf.TensorSpec((None, *self.input_shape), tf.float32)], reduce_retracing=True)
         def probabilities_of(images):
-            return graph(images, training=False)[-1]
+            return extraction(images, training=False)[output_position]
 
         self._one_pass = one_pass
         self._probabilities_of = probabilities_of
@@ -204,8 +241,7 @@ class TensorExtractor:
         with self._weights_lock:
             if self._weights is None:
                 self._weights = by_layer(self._variable_keys,
-                                         [np.array(variable.numpy())
-                                          for _, _, variable in weight_variables(self.model)])
+                                         [np.array(variable.numpy()) for _, _, variable in self._variables])
             return self._weights
 
     def digit_tensors(self, image: np.ndarray, *, label: int, score_class: int = PREDICTED_CLASS) -> DigitTensors:
