@@ -17,9 +17,11 @@ class SwappableModel:
     Whoever holds the lock computes with exactly the checkpoint they asked for.
     """
 
-    def __init__(self, activation: str, *, with_engines: bool) -> None:
+    def __init__(self, activation: str, *, with_engines: bool, input_shape: tuple[int, ...] = (28, 28, 1),
+                 classes: int = 10) -> None:
         self.lock = threading.Lock()
-        self.extractor = TensorExtractor(build_seed_model(activation=activation))
+        self.extractor = TensorExtractor(build_seed_model(activation=activation, input_shape=input_shape,
+                                                          classes=classes))
         self.engines = None
         if with_engines:
             model = self.extractor.model
@@ -47,8 +49,10 @@ class CheckpointViews:
 
     CACHE_SIZE = 48
 
-    def __init__(self, store: runs.RunStore) -> None:
+    def __init__(self, store: runs.RunStore, *, input_shape: tuple[int, ...] = (28, 28, 1), classes: int = 10) -> None:
         self.store = store
+        # The runs train the seed architecture adapted to the data: its image shape and class count.
+        self._architecture = {"input_shape": input_shape, "classes": classes}
         self._checkpoints: LruCache[runs.Checkpoint] = LruCache(self.CACHE_SIZE)
         self._models: dict[tuple[str, bool], SwappableModel] = {}
         # Building a model takes ~0.5 s: under a lock of its own, so checkpoint reads never wait for it.
@@ -72,5 +76,6 @@ class CheckpointViews:
         key = (activation, for_explanations)
         with self._models_lock:
             if key not in self._models:
-                self._models[key] = SwappableModel(activation, with_engines=for_explanations)
+                self._models[key] = SwappableModel(activation, with_engines=for_explanations,
+                                                   **self._architecture)
             return self._models[key]

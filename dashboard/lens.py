@@ -17,7 +17,7 @@ import numpy as np
 from dashboard import attributions, runs
 from dashboard.checkpoint_views import CheckpointViews
 from dashboard.config import Settings
-from dashboard.data import Dataset, load_mnist
+from dashboard.data import Dataset, load_data
 from dashboard.lru import LruCache
 from dashboard.model_service import LOCK_FILE, ModelService, ServedModel
 from dashboard.tensors import PREDICTED_CLASS, DigitTensors, LayerInfo
@@ -80,7 +80,7 @@ class Lens:
         self.models = models
         self.settings = settings or Settings(model_dir=models.model_dir)
         self.runs = runs.RunStore(models.model_dir)
-        self.checkpoints = CheckpointViews(self.runs)
+        self.checkpoints = CheckpointViews(self.runs, input_shape=data.image_shape, classes=data.classes)
         # A digit change fires several callbacks at once that all need the same tensors: computing
         # them once (~3 ms) under this lock beats four concurrent passes competing for two cores.
         self._compute_lock = threading.Lock()
@@ -99,7 +99,7 @@ class Lens:
         from filelock import FileLock
 
         started = time.perf_counter()
-        data = load_mnist(settings.data, offline=settings.offline, seed=settings.seed)
+        data = load_data(settings.data, offline=settings.offline, seed=settings.seed)
         models = ModelService(settings.model_dir)
         lens = cls(data, models, settings)
         settings.model_dir.mkdir(parents=True, exist_ok=True)

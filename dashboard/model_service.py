@@ -40,20 +40,28 @@ class OtherDataError(ModelLoadError):
     """Raised when a cached model is sound but was trained on other data than the data now served."""
 
 
-def build_seed_model(seed: int = 0, *, activation: str = "relu", learning_rate: float = 1e-3) -> keras.Model:
-    """Return the classic MNIST CNN (hidden layers with `activation`), compiled with Adam and cross-entropy."""
+MIN_SEED_INPUT = 10  # two 3x3 convs and two 2x2 pools leave at least one pixel
+
+
+def build_seed_model(seed: int = 0, *, activation: str = "relu", learning_rate: float = 1e-3,
+                     input_shape: tuple[int, ...] = (28, 28, 1), classes: int = 10) -> keras.Model:
+    """Return the classic MNIST CNN (hidden layers with `activation`) for images of `input_shape` and `classes`
+    classes, compiled with Adam and cross-entropy."""
     import keras
     from keras import layers
 
+    if len(input_shape) != 3 or min(input_shape[:2]) < MIN_SEED_INPUT:
+        raise ValueError(f"the seed CNN needs images of at least {MIN_SEED_INPUT}×{MIN_SEED_INPUT} pixels, "
+                         f"got {input_shape}")
     keras.utils.set_random_seed(seed)
-    inputs = keras.Input(shape=(28, 28, 1), name="digit")
+    inputs = keras.Input(shape=tuple(input_shape), name="digit" if tuple(input_shape) == (28, 28, 1) else "image")
     x = layers.Conv2D(32, (3, 3), activation=activation, name="conv1")(inputs)
     x = layers.MaxPooling2D((2, 2), name="pool1")(x)
     x = layers.Conv2D(64, (3, 3), activation=activation, name="conv2")(x)
     x = layers.MaxPooling2D((2, 2), name="pool2")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(64, activation=activation, name="dense")(x)
-    outputs = layers.Dense(10, activation="softmax", name="probabilities")(x)
+    outputs = layers.Dense(classes, activation="softmax", name="probabilities")(x)
     model = keras.Model(inputs, outputs, name="seed_cnn")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
@@ -92,7 +100,7 @@ def train_seed_model(
     data: Dataset, *, epochs: int, batch_size: int = 128, train_limit: int | None = None, seed: int = 0
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Return a freshly trained seed model and a summary of the run (accuracy, timings)."""
-    model = build_seed_model(seed)
+    model = build_seed_model(seed, input_shape=data.image_shape, classes=data.classes)
     x_train, y_train = data.training_subset(train_limit, seed)
     log.info("training the seed CNN on %d digits for %d epoch(s)", len(x_train), epochs)
     started = time.perf_counter()

@@ -208,7 +208,8 @@ def train_run(store: runs.RunStore, run_id: str, data: Dataset, *, should_stop: 
     probe_pick = np.random.default_rng(options.seed + 1).permutation(len(x_train))[:PROBE_TRAIN_DIGITS]
     test_count = min(PROBE_TEST_DIGITS, len(data.x_test))
     stop = should_stop or (lambda: store.cancel_requested(run_id))
-    model = build_seed_model(options.seed, activation=options.activation, learning_rate=options.learning_rate)
+    model = build_seed_model(options.seed, activation=options.activation, learning_rate=options.learning_rate,
+                             input_shape=data.image_shape, classes=data.classes)
     recorder = RunRecorder(store, run_id, probe=(x_train[probe_pick], y_train[probe_pick]),
                            test=(data.x_test[:test_count], data.y_test[:test_count]),
                            epochs=options.epochs, should_stop=stop)
@@ -348,13 +349,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Interactive requests on the same machine come first: training takes what the web leaves.
     os.nice(10)
-    from dashboard.data import DataError, load_mnist
+    from dashboard.data import DataError, load_data
 
     store = runs.RunStore(args.model_dir)
     # Running from the start (TensorFlow's import and the data take seconds): the heartbeat counts from here.
     store.transition(args.run, runs.RUNNING, started=time.time(), **runs.process_identity(os.getpid()))
     try:
-        data = load_mnist(args.data, offline=args.offline, seed=args.seed)
+        data = load_data(args.data, offline=args.offline, seed=args.seed)
     except DataError as error:
         store.transition(args.run, runs.FAILED, finished=time.time(), error=str(error))
         log.error("run %s: %s", args.run, error)

@@ -63,14 +63,17 @@ def test_no_network_falls_back_quickly(tmp_path, monkeypatch):
 def test_bad_files_give_clear_errors(tmp_path, content):
     path = tmp_path / "mnist.npz"
     path.write_bytes(content)
-    with pytest.raises(data.DataError, match="not a Keras-format mnist.npz"):
+    with pytest.raises(data.DataError, match="is not an .npz with x_train, y_train, x_test and y_test"):
         data.load_npz(path)
 
 
 def test_missing_file_and_wrong_shapes(tmp_path):
-    with pytest.raises(data.DataError, match="no MNIST file"):
+    with pytest.raises(data.DataError, match="no data file"):
         data.load_npz(tmp_path / "absent.npz")
     path = tmp_path / "bad.npz"
+    np.savez(path, x_train=np.zeros((2, 25)), y_train=np.zeros(2, int), x_test=np.zeros((1, 25)), y_test=np.zeros(1))
+    with pytest.raises(data.DataError, match=r"expected images of shape \(N, H, W\) or \(N, H, W, C\), got \(2, 25\)"):
+        data.load_npz(path)
     np.savez(path, x_train=np.zeros((2, 5, 5)), y_train=np.zeros(2), x_test=np.zeros((1, 5, 5)), y_test=np.zeros(1))
-    with pytest.raises(data.DataError, match="28, 28"):
+    with pytest.raises(data.DataError, match="labels must be integers"):
         data.load_npz(path)
