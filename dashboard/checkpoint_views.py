@@ -52,7 +52,7 @@ class CheckpointViews:
     def __init__(self, store: runs.RunStore, *, input_shape: tuple[int, ...] = (28, 28, 1), classes: int = 10) -> None:
         self.store = store
         # The runs train the seed architecture adapted to the data: its image shape and class count.
-        self._architecture = {"input_shape": input_shape, "classes": classes}
+        self._input_shape, self._classes = input_shape, classes
         self._checkpoints: LruCache[runs.Checkpoint] = LruCache(self.CACHE_SIZE)
         self._models: dict[tuple[str, bool], SwappableModel] = {}
         # Building a model takes ~0.5 s: under a lock of its own, so checkpoint reads never wait for it.
@@ -77,5 +77,5 @@ class CheckpointViews:
         with self._models_lock:
             if key not in self._models:
                 self._models[key] = SwappableModel(activation, with_engines=for_explanations,
-                                                   **self._architecture)
+                                                   input_shape=self._input_shape, classes=self._classes)
             return self._models[key]
