@@ -1,6 +1,7 @@
 """CNN Lens: create the Dash app and serve it.
 
-    python app.py [--host 127.0.0.1] [--port 8050] [--model-dir DIR] [--data PATH] [--epochs N] [--retrain]
+    python app.py [--host 127.0.0.1] [--port 8050] [--model-dir DIR] [--data PATH|NAME] [--model FILE.keras ...]
+                  [--epochs N] [--retrain]
     gunicorn app:server        (settings from CNNLENS_* environment variables)
 """
 
@@ -16,6 +17,7 @@ from dashboard.config import Settings, settings_from_args, settings_from_env
 if TYPE_CHECKING:
     import dash
 
+    from dashboard.catalog import Catalog
     from dashboard.lens import Lens
 
 log = logging.getLogger("cnn_lens")
@@ -32,17 +34,22 @@ def _report_unexpected_error(error: Exception) -> None:
                                              "the server log. Try another digit or layer."})
 
 
-def create_app(settings: Settings, lens: Lens | None = None) -> dash.Dash:
-    """Return the Dash app for these settings (loading data and the model unless a lens is given)."""
+def create_app(settings: Settings, lens: Lens | None = None, catalog: Catalog | None = None) -> dash.Dash:
+    """Return the Dash app for these settings (loading data and the models unless a lens or a catalog is given)."""
     import dash
+    import flask
 
     from dashboard import layout, serving, training_layout, worker
     from dashboard.callbacks import register_all
     from dashboard.callbacks.digit import digit_options
     from dashboard.callbacks.training import first_run
+    from dashboard.catalog import Catalog, CatalogError
     from dashboard.lens import Lens
 
-    lens = lens or Lens.start(settings)
+    if catalog is None:
+        lens = lens or Lens.start(settings)
+        catalog = Catalog.start(settings, lens) if settings.models else Catalog(lens)
+    lens = catalog.default
     manager = worker.background_manager(settings)
     # The page is one of two layouts: the dashboard, or the first training's progress until a model is
     # served. Dash checks every callback's ids against both (validation_layout) while one is shown; with
@@ -54,9 +61,17 @@ def create_app(settings: Settings, lens: Lens | None = None) -> dash.Dash:
     )
 
     def page():
-        if lens.ready:
-            return layout.build_layout(lens, digit_options(lens, "", [], 0))
-        return training_layout.waiting_layout(first_run(lens, 0)[1])
+        # The URL names the model (?model=key, as the model picker sets it); without one, the seed CNN.
+        key = flask.request.args.get("model") if flask.has_request_context() else None
+        notice = ""
+        try:
+            shown = catalog.resolve(key)
+        except CatalogError as error:
+            log.info("page asked for a model it cannot show: %s", error)
+            shown, notice = lens, f"{error}. Showing the {lens.name} instead."
+        if shown.ready:
+            return layout.build_layout(shown, digit_options(shown, "", [], 0), catalog.choices(), notice)
+        return training_layout.waiting_layout(first_run(shown, 0)[1])
 
     app.layout = page
     if lens.ready:
@@ -65,7 +80,7 @@ def create_app(settings: Settings, lens: Lens | None = None) -> dash.Dash:
     # Browsers that accept zstd get it first (flask-compress's order), at its fast default level.
     app.server.config["COMPRESS_LEVEL"] = 1
     serving.harden(app, secret=serving.secret_key(settings.model_dir, settings.secret_key))
-    register_all(app, lens, manager)
+    register_all(app, catalog, manager)
     return app
 
 

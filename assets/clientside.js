@@ -119,6 +119,12 @@
     },
 
     /* A random test digit, or a random misclassified one when the switch is on. */
+    /* Choosing another model opens the page on it: its layers, classes and controls are its own. */
+    openModel: function (chosen, current) {
+      if (!chosen || chosen === current) { return noUpdate(); }
+      return "?model=" + encodeURIComponent(chosen);
+    },
+
     randomDigit: function (clicks, misclassifiedOnly, pool) {
       if (!clicks || !pool) { return noUpdate(); }
       const onlyWrong = Array.isArray(misclassifiedOnly) && misclassifiedOnly.length > 0;

@@ -39,6 +39,12 @@ class Settings:
     # Redis URL for training jobs on Celery workers (e.g. redis://127.0.0.1:6379/0); unset: an embedded
     # diskcache job queue on this machine.
     redis_url: str | None = None
+    # Users' own .keras files (or folders of them) shown beside the seed CNN, each opened safely.
+    models: tuple[Path, ...] = ()
+    # A model file larger than this is refused unread; the probe process that opens a new file gets this
+    # much address space.
+    max_model_mb: float = 200.0
+    probe_memory_mb: int = 4096
     # Signs Flask sessions; when unset, one is generated per install and kept beside the model cache.
     secret_key: str | None = dataclasses.field(default=None, repr=False)
 
@@ -51,6 +57,8 @@ class Settings:
             raise ValueError(f"batch size must be at least 1, got {self.batch_size}")
         if self.train_limit is not None and self.train_limit < 10:
             raise ValueError(f"train limit must be at least 10 digits, got {self.train_limit}")
+        if not 0 < self.max_model_mb <= 10_000:
+            raise ValueError(f"max model size must be between 0 and 10,000 MB, got {self.max_model_mb}")
         if self.debug and self.host not in LOOPBACK_HOSTS:
             raise ValueError(
                 f"debug mode runs arbitrary code from the browser; it is refused on host {self.host!r} "
@@ -76,7 +84,14 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
 
 
 def _convert(name: str, raw: str) -> object:
-    if name in {"port", "epochs", "batch_size", "seed", "train_limit"}:
+    if name == "models":
+        return tuple(Path(part).expanduser() for part in raw.split(os.pathsep) if part)
+    if name == "max_model_mb":
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"{ENV_PREFIX}{name.upper()} must be a number, got {raw!r}") from None
+    if name in {"port", "epochs", "batch_size", "seed", "train_limit", "probe_memory_mb"}:
         try:
             return int(raw)
         except ValueError:
@@ -93,14 +108,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="app.py",
         description="CNN Lens: a dashboard that shows the filters, activations and "
-        "gradients of an MNIST CNN, layer by layer.",
+        "gradients of a CNN, layer by layer: the seed MNIST CNN, and any Keras image classifier you give it.",
         epilog="Each flag can also be set through an environment variable, e.g. "
         "CNNLENS_MODEL_DIR, CNNLENS_DATA, CNNLENS_EPOCHS, CNNLENS_PORT, CNNLENS_REDIS_URL.",
     )
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 8050)")
     parser.add_argument("--model-dir", type=Path, help="folder for the trained model cache")
-    parser.add_argument("--data", type=Path, help="a Keras-format mnist.npz to use")
+    parser.add_argument("--data", type=Path,
+                        help="the data: a Keras dataset name (mnist, fashion_mnist, cifar10), an .npz with x_train, "
+                             "y_train, x_test, y_test, or a folder of images with one sub-folder per class "
+                             "(default: MNIST from the best source)")
+    parser.add_argument("--model", dest="models", type=Path, action="append",
+                        help="a .keras image classifier (or a folder of them) to show beside the seed CNN; "
+                             "repeatable (CNNLENS_MODELS: paths separated by ':')")
+    parser.add_argument("--max-model-mb", type=float, help="refuse model files larger than this (default 200)")
     parser.add_argument("--epochs", type=int, help="training epochs (default 5)")
     parser.add_argument("--batch-size", type=int, help="training batch size (default 128)")
     parser.add_argument("--train-limit", type=int, help="train on at most N digits")
@@ -115,6 +137,8 @@ def settings_from_args(argv: Sequence[str] | None = None, environ: Mapping[str, 
     """Return settings from CLI flags, falling back to environment variables, then defaults."""
     args = build_parser().parse_args(argv)
     base = settings_from_env(environ)
+    if args.models is not None:
+        args.models = tuple(args.models)
     overrides = {
         field.name: getattr(args, field.name)
         for field in dataclasses.fields(Settings)

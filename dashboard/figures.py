@@ -21,6 +21,7 @@ import plotly.graph_objects as go
 SEQUENTIAL = plotly.colors.get_colorscale("Viridis")
 DIVERGING = plotly.colors.get_colorscale("RdBu_r")
 INK = plotly.colors.get_colorscale("Greys")  # white paper (0) to black ink (1)
+GREY = plotly.colors.get_colorscale("gray")  # black (0) to white (1): a photograph's brightness
 FONT = dict(family="Inter, system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size=12, color="#1f2937")
 ACCENT = "#2563eb"
 MUTED = "#9ca3af"
@@ -85,12 +86,29 @@ def _require_2d(array: np.ndarray, what: str) -> np.ndarray:
     return array
 
 
-def digit_heatmap(image: np.ndarray, *, title: str | None = None, height: int = 260, scale: bool = True) -> go.Figure:
-    """Return the input digit as a heatmap of its pixel values (0 = white paper, 1 = black ink); `scale`
-    draws the colour bar (a small panel leaves it out and says what the colours mean in words)."""
+def digit_heatmap(image: np.ndarray, *, title: str | None = None, height: int = 260, scale: bool = True,
+                  ink: bool = True) -> go.Figure:
+    """Return a greyscale input as a heatmap of its pixel values: as ink (0 = white paper, 1 = black ink) or,
+    with ink=False, as brightness (0 = black); `scale` draws the colour bar (a small panel leaves it out and
+    says what the colours mean in words)."""
     pixels = _require_2d(image, "image").astype(np.float32)
-    trace = dict(type="heatmap", z=pixels, colorscale=INK, zmin=0.0, zmax=1.0, colorbar=_colorbar("pixel"),
+    trace = dict(type="heatmap", z=pixels, colorscale=INK if ink else GREY, zmin=0.0, zmax=1.0,
+                 colorbar=_colorbar("pixel"),
                  showscale=scale, hovertemplate="row %{y}, col %{x}<br>pixel %{z:.4f}<extra></extra>")
+    return figure_from([trace], height=height, title=title, **IMAGE_AXES)
+
+
+def colour_image(image: np.ndarray, *, title: str | None = None, height: int = 260) -> go.Figure:
+    """Return an RGB image (H, W, 3) of values in [0, 1] as a picture; hover reads each channel's true value."""
+    pixels = np.asarray(image, np.float32)
+    if pixels.ndim != 3 or pixels.shape[-1] != 3:
+        raise ValueError(f"a colour image must be H x W x 3, got shape {pixels.shape}")
+    if pixels.size and (pixels.min() < 0.0 or pixels.max() > 1.0):
+        raise ValueError("a colour image's values must lie in [0, 1]")
+    # go.Image draws 0-255; the hover divides back, so it shows the true values in [0, 1].
+    trace = dict(type="image", z=pixels * 255.0, colormodel="rgb", zmin=[0, 0, 0], zmax=[255, 255, 255],
+                 hovertemplate="row %{y}, col %{x}<br>red %{z[0]:.1f}, green %{z[1]:.1f}, blue %{z[2]:.1f} "
+                               "(of 255)<extra></extra>")
     return figure_from([trace], height=height, title=title, **IMAGE_AXES)
 
 

@@ -7,6 +7,10 @@ from dash import ALL
 # Header and messages.
 STATUS = "status-line"
 ERROR_BANNER = "error-banner"
+# Which model of the catalog the page shows (every server callback reads it), and the picker that changes it.
+MODEL_KEY = "model-key"
+MODEL_PICKER = "model-picker"
+MODEL_LOCATION = "model-location"
 # Values the browser-side callbacks need from Python (assets/clientside.js reads ids and choices from it).
 CLIENT_CONSTANTS = "client-constants"
 

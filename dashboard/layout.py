@@ -15,26 +15,30 @@ TRUE = "true"
 def status_line(lens: Lens) -> str:
     """Return the header's line about the served model and the data."""
     served, predictions = lens.served, lens.predictions()
+    accuracy = (f"test accuracy {predictions.accuracy:.1%} ({len(predictions.misclassified):,} of "
+                f"{lens.test_size:,} misclassified)")
+    if not lens.trainable:
+        return (f"{lens.name} ({served.model.count_params():,} parameters, {len(lens.layers)} layers, input: "
+                f"{lens.scaling.describe()}) · {accuracy} · data: {lens.data.describe()}")
     epochs = served.metadata.get("epochs", "?")
     activation = served.metadata.get("activation", "relu")
     run = served.metadata.get("run")
     origin = f"run {run}" if run else "trained at start-up"
-    return (f"Model {served.version} ({origin}, {activation}, {epochs} epoch(s)) · test accuracy "
-            f"{predictions.accuracy:.1%} ({len(predictions.misclassified):,} of {lens.test_size:,} misclassified) · "
+    return (f"Model {served.version} ({origin}, {activation}, {epochs} epoch(s)) · {accuracy} · "
             f"data: {lens.data.describe()}")
 
 
 def _digit_controls(lens: Lens, digit_choices: list[dict]) -> html.Section:
     return html.Section([
         html.Div([
-            html.Label("Test digit", htmlFor=ids.DIGIT),
+            html.Label(f"Test {lens.noun}", htmlFor=ids.DIGIT),
             # The first options ship with the page (Dash 4's Dropdown drops a value missing from its options);
             # the server sends others as the user searches.
             dcc.Dropdown(id=ids.DIGIT, value=digit_choices[0]["value"], clearable=False, searchable=True,
                          maxHeight=320, placeholder="Type an index, or 'true 7', 'pred 3'…",
                          options=digit_choices, className="digit-dropdown"),
         ], className="inline-field grow"),
-        html.Button("Random digit", id=ids.RANDOM_DIGIT, n_clicks=0, className="button"),
+        html.Button(f"Random {lens.noun}", id=ids.RANDOM_DIGIT, n_clicks=0, className="button"),
         dcc.Checklist(id=ids.MISCLASSIFIED_ONLY, options=[{"label": "only misclassified", "value": "on"}],
                       value=[], className="switch"),
         html.Div([
@@ -67,10 +71,15 @@ def _architecture_strip(lens: Lens) -> html.Nav:
     ], className="architecture", **components.html_attributes({"aria-label": "Layers of the network"}))
 
 
-def _class_options(classes: int, *, short: bool = False) -> list[dict]:
+def class_label(names: tuple[str, ...], c: int) -> str:
+    """Return how the page names class c: "class 7" where the names are the indices, else "3: cat"."""
+    return f"class {c}" if names[c] == str(c) else f"{c}: {names[c]}"
+
+
+def _class_options(names: tuple[str, ...], *, short: bool = False) -> list[dict]:
     return ([{"label": "predicted" if short else "predicted class", "value": PREDICTED},
              {"label": "true label" if short else "true class", "value": TRUE}]
-            + [{"label": f"class {c}", "value": c} for c in range(classes)])
+            + [{"label": class_label(names, c), "value": c} for c in range(len(names))])
 
 
 NO_CONTRAST = "none"
@@ -79,16 +88,16 @@ NO_CONTRAST = "none"
 def _explanation_controls(lens: Lens) -> html.Div:
     from dashboard import attributions
 
-    classes = lens.served.extractor.classes
+    names = lens.class_names
     conv_layers = lens.conv_layer_names
     return html.Div([
         html.Div([html.Label("Explain", htmlFor=ids.EXPLAIN_TARGET),
                   dcc.Dropdown(id=ids.EXPLAIN_TARGET, value=PREDICTED, clearable=False, searchable=False,
-                               options=_class_options(classes), className="small-dropdown")], className="field"),
+                               options=_class_options(names), className="small-dropdown")], className="field"),
         html.Div([html.Label("rather than", htmlFor=ids.EXPLAIN_CONTRAST),
                   dcc.Dropdown(id=ids.EXPLAIN_CONTRAST, value=NO_CONTRAST, clearable=False, searchable=False,
                                options=[{"label": "(no contrast)", "value": NO_CONTRAST}]
-                               + [{"label": f"class {c}", "value": c} for c in range(classes)],
+                               + [{"label": class_label(names, c), "value": c} for c in range(len(names))],
                                className="small-dropdown")], className="field"),
         components.number_field("SmoothGrad samples", ids.SMOOTHGRAD_SAMPLES, 50, 1,
                                 attributions.MAX_SMOOTHGRAD_SAMPLES, 1),
@@ -152,7 +161,7 @@ def _sidebar(lens: Lens) -> html.Aside:
     saliency_class = html.Div([
         html.Label("saliency of", htmlFor=ids.SALIENCY_CLASS),
         dcc.Dropdown(id=ids.SALIENCY_CLASS, value=PREDICTED, clearable=False, searchable=False,
-                     options=_class_options(lens.served.extractor.classes, short=True), className="small-dropdown"),
+                     options=_class_options(lens.class_names, short=True), className="small-dropdown"),
     ], className="inline-field")
     digit = html.Section([
         html.Div([html.H2("Input"), saliency_class], className="panel-head"),
@@ -216,23 +225,36 @@ def _explanations_section(lens: Lens) -> html.Section:
     ])
 
 
-def _header(lens: Lens) -> html.Header:
+def model_picker(lens: Lens, choices: list[dict]) -> html.Div:
+    """Return the header's model picker (hidden with one model): choosing a model opens the page on it."""
+    return html.Div([
+        html.Label("Model", htmlFor=ids.MODEL_PICKER),
+        dcc.Dropdown(id=ids.MODEL_PICKER, value=lens.key, clearable=False, searchable=False, options=choices,
+                     optionHeight=44, className="model-dropdown"),
+        dcc.Store(id=ids.MODEL_KEY, data=lens.key),
+        dcc.Location(id=ids.MODEL_LOCATION, refresh=True),
+    ], className="inline-field model-field", hidden=len(choices) < 2)
+
+
+def _header(lens: Lens, model_choices: list[dict]) -> html.Header:
     links = [html.Button(title, id=ids.section_link(name), n_clicks=0, className="section-link",
-                         title=f"Open {title.lower()} below the lens")
+                         title=f"Open {title.lower()} below the lens", hidden=name == TRAINING and not lens.trainable)
              for name, title in SECTIONS.items()]
     status = status_line(lens)
     return html.Header([
         html.Div([html.H1("CNN Lens"),
                   html.Span("look inside a convolutional network, layer by layer", className="tagline")],
                  className="brand"),
+        model_picker(lens, model_choices),
         html.P(status, id=ids.STATUS, className="status", title=status),
         html.Nav(links, className="section-links", **components.html_attributes({"aria-label": "More views"})),
     ], className="top")
 
 
-def build_layout(lens: Lens, digit_choices: list[dict]) -> html.Div:
+def build_layout(lens: Lens, digit_choices: list[dict], model_choices: list[dict] | None = None,
+                 notice: str = "") -> html.Div:
     """Return the whole page for the lens's current model, opening on the first of `digit_choices` (the
-    dropdown's first options).
+    dropdown's first options); `model_choices` fill the model picker (the catalog's choices).
 
     The first screen is the lens: the digit, the layer strip, the selected layer's activations with its
     filters or gradients beside them, and the input, probabilities and saliency. Everything else is in
@@ -243,11 +265,11 @@ def build_layout(lens: Lens, digit_choices: list[dict]) -> html.Div:
     signature = lens.run_signature()
     shown_options, compare_options = training_layout.run_choices(lens, signature)
     return html.Div([
-        _header(lens),
-        html.Div(id=ids.ERROR_BANNER, className="error-banner", role="alert"),
+        _header(lens, model_choices or []),
+        html.Div(notice, id=ids.ERROR_BANNER, className="error-banner", role="alert"),
         _digit_controls(lens, digit_choices),
         _architecture_strip(lens),
-        training_layout.timeline_bar(lens, signature, shown_options),
+        html.Div(training_layout.timeline_bar(lens, signature, shown_options), hidden=not lens.trainable),
         dcc.Store(id=ids.SELECTED_LAYER, data=first_layer),
         dcc.Store(id=ids.LAYER_TABLE, data=layer_table(lens)),
         dcc.Store(id=ids.DIGIT_POOL, data={"size": lens.test_size,
@@ -266,7 +288,7 @@ def build_layout(lens: Lens, digit_choices: list[dict]) -> html.Div:
             _kernel_panel(lens),
         ], className="lens"),
         _explanations_section(lens),
-        _section(TRAINING, "Training and runs: watch the network learn",
-                 training_layout.training_body(lens, compare_options)),
+        html.Div(_section(TRAINING, "Training and runs: watch the network learn",
+                          training_layout.training_body(lens, compare_options)), hidden=not lens.trainable),
         html.Footer("CNN Lens · every number on hover is the model's true value.", className="footer"),
     ], className="page")

@@ -72,22 +72,73 @@ class Predictions:
     accuracy: float
 
 
+SEED_KEY = "seed"
+# Input scalings a model may expect of pixels in [0, 1] (the Dataset's): name -> (multiply, add).
+SCALINGS = {"0-1": (1.0, 0.0), "0-255": (255.0, 0.0), "-1-1": (2.0, -1.0)}
+# The tensor cache's budget: big models keep fewer images' tensors.
+TENSOR_CACHE_BYTES = 256 * 2**20
+
+
+@dataclasses.dataclass(frozen=True)
+class Scaling:
+    """How pixels in [0, 1] become the model's input: x * multiply + add, then (x - mean) / std per channel."""
+
+    multiply: float = 1.0
+    add: float = 0.0
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+
+    def apply(self, image: np.ndarray) -> np.ndarray:
+        """Return the model's input for an image (H, W, C) or a batch (N, H, W, C) of pixels in [0, 1]."""
+        x: np.ndarray = np.asarray(image, np.float32)
+        if (self.multiply, self.add) != (1.0, 0.0):
+            x = (x * np.float32(self.multiply) + np.float32(self.add)).astype(np.float32)
+        if self.mean is not None and self.std is not None:
+            x = ((x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)).astype(np.float32)
+        return x
+
+    def describe(self) -> str:
+        """Return the scaling in words, e.g. "pixels 0-255"."""
+        if self.mean is not None:
+            return "pixels 0-1, minus the mean, over the standard deviation, per channel"
+        for name, pair in SCALINGS.items():
+            if pair == (self.multiply, self.add):
+                return f"pixels {name}"
+        return f"pixels × {self.multiply:g} + {self.add:g}"
+
+
 class Lens:
     """Owns the dataset and the model service; answers the page's questions with arrays."""
 
-    def __init__(self, data: Dataset, models: ModelService, settings: Settings | None = None) -> None:
+    def __init__(self, data: Dataset, models: ModelService, settings: Settings | None = None, *,
+                 key: str = SEED_KEY, name: str = "seed CNN", scaling: Scaling | None = None,
+                 trainable: bool = True) -> None:
         self.data = data
         self.models = models
         self.settings = settings or Settings(model_dir=models.model_dir)
+        # Which model of the catalog this is (the page's model picker and its URL use it), and its name.
+        self.key, self.name = key, name
+        self.scaling = scaling or Scaling()
+        # Only the seed CNN is trained from the page; a user's model is shown as it is.
+        self.trainable = trainable
         self.runs = runs.RunStore(models.model_dir)
         self.checkpoints = CheckpointViews(self.runs, input_shape=data.image_shape, classes=data.classes)
         # A digit change fires several callbacks at once that all need the same tensors: computing
         # them once (~3 ms) under this lock beats four concurrent passes competing for two cores.
         self._compute_lock = threading.Lock()
-        self._tensor_cache: LruCache[DigitTensors] = LruCache(TENSOR_CACHE_SIZE)
+        self._tensor_cache: LruCache[DigitTensors] = LruCache(self._tensor_cache_size())
         self._predictions: Predictions | None = None
         self._engines: tuple[str, attributions.AttributionEngine, attributions.AttributionEngine] | None = None
         self._explanations: LruCache[Explanation] = LruCache(TENSOR_CACHE_SIZE // 4)
+
+    def _tensor_cache_size(self) -> int:
+        """Return how many images' tensors to keep: TENSOR_CACHE_SIZE, fewer for a model whose tensors are big."""
+        if not self.models.has_model:
+            return TENSOR_CACHE_SIZE
+        extractor = self.models.current.extractor
+        values = sum(int(np.prod(info.output_shape)) + sum(int(np.prod(s)) for s in info.weight_shapes.values())
+                     for info in extractor.layers)
+        return int(max(4, min(TENSOR_CACHE_SIZE, TENSOR_CACHE_BYTES // max(1, 4 * values))))
 
     @classmethod
     def start(cls, settings: Settings) -> Lens:
@@ -176,8 +227,22 @@ class Lens:
         return self.checkpoints.checkpoint(*checkpoint).weights
 
     def image(self, index: int) -> tuple[np.ndarray, int]:
-        """Return test digit `index` as (image (28, 28, 1), true label)."""
-        return self.data.x_test[index], int(self.data.y_test[index])
+        """Return test image `index` as the model takes it (scaled), and its true label."""
+        return self.scaling.apply(self.data.x_test[index]), int(self.data.y_test[index])
+
+    def picture(self, index: int) -> np.ndarray:
+        """Return test image `index` as pixels in [0, 1], (H, W, C), for display."""
+        return self.data.x_test[index]
+
+    @property
+    def noun(self) -> str:
+        """Return what one test example is called in the page: "digit" or "image"."""
+        return self.data.noun
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """Return the dataset's class names."""
+        return self.data.class_names
 
     def tensors(self, index: int, score_class: int = PREDICTED_CLASS,
                 checkpoint: tuple[str, int] | None = None) -> DigitTensors:
@@ -222,7 +287,7 @@ class Lens:
         if current is not None and current.version == served.version:
             return current
         started = time.perf_counter()
-        probabilities = served.extractor.probabilities(self.data.x_test)
+        probabilities = served.extractor.probabilities(self.scaling.apply(self.data.x_test))
         predicted = probabilities.argmax(axis=1)
         result = Predictions(
             version=served.version,

@@ -107,7 +107,8 @@ def timeline_bar(lens: Lens, signature: dict, shown_options: list[dict]) -> html
         # The run list's signature and the training job's stores live here, outside the (closed) training
         # section: the run choices above and Start/Cancel depend on them whether or not it is open.
         dcc.Store(id=ids.RUNS_SIGNATURE, data=signature),
-        dcc.Interval(id=ids.RUNS_POLL, interval=RUNS_POLL_MS),
+        # A model nobody trains from the page (a user's own) has no runs to poll for.
+        dcc.Interval(id=ids.RUNS_POLL, interval=RUNS_POLL_MS, disabled=not lens.trainable),
         dcc.Store(id=ids.TRAINING_RUN),
         dcc.Store(id=ids.TRAINING_REQUEST),
     ], className="timeline")
@@ -178,7 +179,10 @@ def training_body(lens: Lens, compare_options: list[dict]) -> list:
 
 def waiting_layout(status: str) -> html.Div:
     """Return the page shown while the first model trains: its progress, then a reload when it is served."""
+    from dashboard.lens import SEED_KEY
+
     return html.Div([
+        dcc.Store(id=ids.MODEL_KEY, data=SEED_KEY),
         html.Header([html.Div([html.H1("CNN Lens"),
                                html.Span("look inside a convolutional network, layer by layer", className="tagline")],
                               className="brand")], className="top"),

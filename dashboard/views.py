@@ -23,6 +23,8 @@ PROBABILITY_HEIGHT = 130
 # The plot areas' width / height at 1280x800, for laying out the tiles as large as they can be drawn.
 ACTIVATION_ASPECT = 1.25
 KERNEL_ASPECT = 1.0
+# The probability panel shows at most this many bars (the likeliest classes and the true one).
+MAX_BARS = 10
 
 
 def shape_text(shape: tuple[int, ...]) -> str:
@@ -188,26 +190,63 @@ def kernel_view(
                                   height=KERNEL_HEIGHT), ""
 
 
-def saliency_view(saliency: np.ndarray, *, score_class: int, score_kind: str) -> tuple[go.Figure, str]:
-    """Return (figure, caption) for the input gradient of one class score."""
-    score = f"class-{score_class} logit" if score_kind == "logit" else f"class-{score_class} output"
+def saliency_view(saliency: np.ndarray, *, score_class: int, score_kind: str,
+                  class_names: tuple[str, ...] | None = None, ink: bool = True) -> tuple[go.Figure, str]:
+    """Return (figure, caption) for the input gradient of one class score (summed over colour channels)."""
+    name = class_names[score_class] if class_names is not None else str(score_class)
+    quoted = f"class-{score_class}" if name == str(score_class) else f"“{name}”"
+    score = f"{quoted} logit" if score_kind == "logit" else f"{quoted} output"
+    saliency = np.asarray(saliency)
+    colour = saliency.ndim == 3 and saliency.shape[-1] > 1
+    if colour:
+        saliency = saliency.sum(axis=-1)
     figure = figures.signed_heatmap(saliency, value_name="∂score/∂pixel", height=SIDEBAR_HEIGHT, scale=False)
-    return figure, (f"Left: the pixels, white 0 to black 1. Right: saliency, ∂({score})/∂pixel, from "
-                    f"{float(np.min(saliency)):.3g} (blue: more ink lowers the score) to {float(np.max(saliency)):.3g} "
+    pixels = ("the image" if colour else "the pixels, white 0 to black 1") if ink or colour else \
+        "the pixels, black 0 to white 1"
+    summed = ", summed over the colour channels" if colour else ""
+    more = "more ink" if ink and not colour else "a brighter pixel"
+    return figure, (f"Left: {pixels}. Right: saliency, ∂({score})/∂pixel{summed}, from "
+                    f"{float(np.min(saliency)):.3g} (blue: {more} lowers the score) to {float(np.max(saliency)):.3g} "
                     "(red: raises it).")
 
 
-def input_view(image: np.ndarray) -> go.Figure:
-    """Return the input digit as the sidebar shows it."""
-    return figures.digit_heatmap(image, height=SIDEBAR_HEIGHT, scale=False)
+def backdrop(picture: np.ndarray, *, ink: bool = True) -> np.ndarray:
+    """Return an input as the grey (H, W) backdrop the attribution maps are drawn over, in ink terms (0 white,
+    1 black): a digit's ink as it is, anything else's brightness inverted, so it reads like a photograph."""
+    picture = np.asarray(picture, np.float32)
+    grey = picture.mean(axis=-1) if picture.ndim == 3 else picture
+    return grey if ink and (picture.ndim == 2 or picture.shape[-1] == 1) else 1.0 - grey
 
 
-def probability_view(probabilities: np.ndarray, *, true_label: int) -> go.Figure:
-    """Return the class probabilities as the sidebar shows them."""
-    return figures.probability_bars(probabilities, true_label=true_label, height=PROBABILITY_HEIGHT)
+def input_view(image: np.ndarray, *, ink: bool = True) -> go.Figure:
+    """Return the input as the sidebar shows it: a colour picture, or greyscale as ink (digits) or brightness."""
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 3:
+        return figures.colour_image(image, height=SIDEBAR_HEIGHT)
+    if image.ndim == 3 and image.shape[-1] != 1:
+        image = image.mean(axis=-1)
+    return figures.digit_heatmap(image, height=SIDEBAR_HEIGHT, scale=False, ink=ink)
 
 
-def digit_option_label(index: int, label: int, predicted: int, confidence: float) -> str:
-    """Return the dropdown text for one test digit, e.g. "#42 · true 4 · pred 4 (99.1%)"."""
+def probability_view(probabilities: np.ndarray, *, true_label: int,
+                     class_names: tuple[str, ...] | None = None) -> go.Figure:
+    """Return the class probabilities as the sidebar shows them (at most the 10 likeliest classes and the true one
+    when there are more)."""
+    probabilities = np.asarray(probabilities).reshape(-1)
+    names = list(class_names) if class_names is not None else [str(c) for c in range(probabilities.size)]
+    if probabilities.size > MAX_BARS:
+        keep = sorted(set(np.argsort(-probabilities, kind="stable")[:MAX_BARS - 1].tolist()) | {true_label})
+        return figures.probability_bars(probabilities[keep], true_label=keep.index(true_label),
+                                        class_names=[names[c] for c in keep], height=PROBABILITY_HEIGHT)
+    return figures.probability_bars(probabilities, true_label=true_label, class_names=names,
+                                    height=PROBABILITY_HEIGHT)
+
+
+def digit_option_label(index: int, label: int, predicted: int, confidence: float,
+                       class_names: tuple[str, ...] | None = None) -> str:
+    """Return the dropdown text for one test image, e.g. "#42 · true 4 · pred 4 (99.1%)" or with class names
+    "#7 · true cat · pred dog (61.0%) ✗"."""
     mark = "" if label == predicted else " ✗"
-    return f"#{index} · true {label} · pred {predicted} ({confidence:.1%}){mark}"
+    true_name = class_names[label] if class_names is not None else label
+    predicted_name = class_names[predicted] if class_names is not None else predicted
+    return f"#{index} · true {true_name} · pred {predicted_name} ({confidence:.1%}){mark}"

@@ -144,3 +144,21 @@ def pytest_setup_options():
                  "--disable-sync", "--no-first-run", "--window-size=1280,800"):
         options.add_argument(flag)
     return options
+
+
+@pytest.fixture(scope="session")
+def user_model_folder(tmp_path_factory):
+    """A folder of users' .keras files (see tests/user_models.write_model_folder)."""
+    from tests import user_models
+
+    return user_models.write_model_folder(tmp_path_factory.mktemp("user-models"))
+
+
+@pytest.fixture(scope="session")
+def catalog(test_settings, lens, user_model_folder):
+    """The seed CNN's lens and the users' models beside it, opened as the app opens them."""
+    import dataclasses
+
+    from dashboard.catalog import Catalog
+
+    return Catalog.start(dataclasses.replace(test_settings, models=(user_model_folder,)), lens)

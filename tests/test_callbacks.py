@@ -199,7 +199,7 @@ def valid_values(dependency) -> list:
                 "explain-gate.data": {"digit": 3, "view": {"model": "any"}},
                 "compare-gate.data": {"compare": [], "digit": 3, "view": {"model": "any"}, "shown": "served"},
                 "training-gate.data": {"shown": "served", "compare": [], "signature": None},
-                "training-request.data": "0123456789abcdef0123456789abcdef"}
+                "training-request.data": "0123456789abcdef0123456789abcdef", "model-key.data": "seed"}
     values = []
     for slot in dependency["inputs"] + dependency["state"]:
         values.append(0 if slot["id"].startswith("{") else defaults[f"{slot['id']}.{slot['property']}"])
@@ -220,7 +220,7 @@ def test_every_callback_answers_a_valid_request(client, dependencies, lens):
 
 def test_posting_a_browser_side_callback_to_the_server_is_refused_cleanly(client, lens):
     browser_side = [d for d in client.get("/_dash-dependencies").get_json() if d.get("clientside_function")]
-    assert len(browser_side) == 13
+    assert len(browser_side) == 14
     for dependency in browser_side:
         values = [0] * (len(dependency["inputs"]) + len(dependency["state"]))
         response = post(client, dependency, values, lens)

@@ -6,16 +6,17 @@ from typing import Any
 
 from dash import Dash
 
-from dashboard.lens import Lens
+from dashboard.catalog import Catalog
 
 
-def register_all(app: Dash, lens: Lens, manager: Any = None) -> None:
-    """Attach every callback of the page to the app, bound to this lens (`manager` runs training jobs)."""
+def register_all(app: Dash, catalog: Catalog, manager: Any = None) -> None:
+    """Attach every callback of the page to the app, each resolving the page's model in the catalog (`manager`
+    runs training jobs)."""
     from dashboard.callbacks import clientside, digit, explanations, layers, timeline, training
 
     clientside.register(app)
-    training.register(app, lens, manager)
-    timeline.register(app, lens)
-    explanations.register(app, lens)
-    digit.register(app, lens)
-    layers.register(app, lens)
+    training.register(app, catalog, manager)
+    timeline.register(app, catalog)
+    explanations.register(app, catalog)
+    digit.register(app, catalog)
+    layers.register(app, catalog)

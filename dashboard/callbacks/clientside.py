@@ -41,6 +41,11 @@ def register(app: Dash) -> None:
             Output(graph, "figure"), Input(figure_store, "data"), Input(ids.SCALE_MODE, "value"), constants,
         )
     app.clientside_callback(
+        ClientsideFunction(NAMESPACE, "openModel"),
+        Output(ids.MODEL_LOCATION, "search"), Input(ids.MODEL_PICKER, "value"), State(ids.MODEL_KEY, "data"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
         ClientsideFunction(NAMESPACE, "randomDigit"),
         Output(ids.DIGIT, "value"),
         Input(ids.RANDOM_DIGIT, "n_clicks"), State(ids.MISCLASSIFIED_ONLY, "value"), State(ids.DIGIT_POOL, "data"),

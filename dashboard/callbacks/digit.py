@@ -7,6 +7,7 @@ from dash import Dash, Input, Output, State, no_update
 from dashboard import figures, ids, views
 from dashboard.callbacks import validate
 from dashboard.callbacks.validate import shows_errors
+from dashboard.catalog import Catalog
 from dashboard.layout import PREDICTED, TRUE
 from dashboard.lens import Lens
 from dashboard.tensors import PREDICTED_CLASS
@@ -15,7 +16,8 @@ from dashboard.tensors import PREDICTED_CLASS
 def digit_option(lens: Lens, index: int, query: str = "") -> dict:
     """Return one dropdown option; `search` repeats the query the server matched, so the browser keeps it."""
     summary = lens.summary(index)
-    label = views.digit_option_label(summary.index, summary.label, summary.predicted, summary.confidence)
+    label = views.digit_option_label(summary.index, summary.label, summary.predicted, summary.confidence,
+                                     lens.class_names)
     # Dash 4's Dropdown filters options again in the browser by word; the server already did the matching.
     return {"label": label, "value": summary.index, "search": f"{label} {query}".strip()}
 
@@ -60,9 +62,8 @@ def digit_views(lens: Lens, index, class_choice, view=None, options=None, search
     """
     index = validate.digit_index(index, lens.test_size)
     checkpoint = validate.checkpoint_view(view, lens)
-    classes = lens.served.extractor.classes
-    choice = validate.one_of(class_choice, [PREDICTED, TRUE, *range(classes)], what="Class")
-    image, label = lens.image(index)
+    choice = validate.one_of(class_choice, [PREDICTED, TRUE, *range(lens.data.classes)], what="Class")
+    label = int(lens.data.y_test[index])
     if choice == PREDICTED:
         score_class = PREDICTED_CLASS
     elif choice == TRUE:
@@ -71,19 +72,23 @@ def digit_views(lens: Lens, index, class_choice, view=None, options=None, search
         score_class = int(choice)
     tensors = lens.tensors(index, score_class, checkpoint=checkpoint)
     saliency_figure, saliency_caption = views.saliency_view(
-        tensors.saliency, score_class=tensors.saliency_class, score_kind=tensors.score_kind)
+        tensors.saliency, score_class=tensors.saliency_class, score_kind=tensors.score_kind,
+        class_names=lens.class_names, ink=lens.noun == "digit")
     if validate.triggered_by(ids.SALIENCY_CLASS):
         return no_update, no_update, no_update, saliency_figure, saliency_caption, no_update
     predicted, confidence = tensors.predicted_class, float(tensors.probabilities.max())
     verdict = "correct" if predicted == label else "wrong"
-    summary = (f"Digit #{index}: true label {label}, predicted {predicted} with {confidence:.1%} "
-               f"confidence ({verdict}); cross-entropy loss {tensors.loss:.4f}.")
-    picture = no_update if validate.triggered_by(ids.CHECKPOINT_VIEW) else views.input_view(image)
-    return (picture, views.probability_view(tensors.probabilities, true_label=label), summary, saliency_figure,
+    names = lens.class_names
+    summary = (f"{lens.noun.capitalize()} #{index}: true label {names[label]}, predicted {names[predicted]} with "
+               f"{confidence:.1%} confidence ({verdict}); cross-entropy loss {tensors.loss:.4f}.")
+    picture = (no_update if validate.triggered_by(ids.CHECKPOINT_VIEW)
+               else views.input_view(lens.picture(index), ink=lens.noun == "digit"))
+    probabilities = views.probability_view(tensors.probabilities, true_label=label, class_names=names)
+    return (picture, probabilities, summary, saliency_figure,
             saliency_caption, _options_with(lens, index, options, search, misclassified))
 
 
-def register(app: Dash, lens: Lens) -> None:
+def register(app: Dash, catalog: Catalog) -> None:
     """Attach the digit callbacks to the app."""
     bind = validate.bind
     # The options follow the search and the switch; a digit picked some other way (Random digit, a link)
@@ -91,12 +96,14 @@ def register(app: Dash, lens: Lens) -> None:
     app.callback(
         Output(ids.DIGIT, "options", allow_duplicate=True),
         Input(ids.DIGIT, "search_value"), Input(ids.MISCLASSIFIED_ONLY, "value"), State(ids.DIGIT, "value"),
+        validate.model_state(),
         prevent_initial_call=True,
-    )(bind(digit_options, lens))
+    )(bind(digit_options, catalog))
     app.callback(
         Output(ids.INPUT_GRAPH, "figure"), Output(ids.PROBABILITY_GRAPH, "figure"),
         Output(ids.DIGIT_SUMMARY, "children"),
         Output(ids.SALIENCY_GRAPH, "figure"), Output(ids.SALIENCY_CAPTION, "children"), Output(ids.DIGIT, "options"),
         Input(ids.DIGIT, "value"), Input(ids.SALIENCY_CLASS, "value"), Input(ids.CHECKPOINT_VIEW, "data"),
         State(ids.DIGIT, "options"), State(ids.DIGIT, "search_value"), State(ids.MISCLASSIFIED_ONLY, "value"),
-    )(bind(digit_views, lens))
+        validate.model_state(),
+    )(bind(digit_views, catalog))

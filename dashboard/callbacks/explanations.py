@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dash import Dash, Input, Output, no_update
 
-from dashboard import attributions, figures, ids, layout
+from dashboard import attributions, figures, ids, layout, views
 from dashboard.callbacks import validate
 from dashboard.callbacks.validate import shows_errors
+from dashboard.catalog import Catalog
 from dashboard.layout import NO_CONTRAST, PREDICTED, TRUE
 from dashboard.lens import Lens
 
@@ -31,7 +32,7 @@ def explanations(lens: Lens, gate, target, contrast, samples, sigma, steps, base
     checkpoint = validate.checkpoint_view(request_for["view"], lens)
     classes = lens.served.extractor.classes
     choice = validate.one_of(target, [PREDICTED, TRUE, *range(classes)], what="Class to explain")
-    image, label = lens.image(index)
+    label = int(lens.data.y_test[index])
     predicted = lens.tensors(index, checkpoint=checkpoint).predicted_class
     target_class = {PREDICTED: predicted, TRUE: label}.get(choice, choice)
     contrast = validate.one_of(contrast, [NO_CONTRAST, *range(classes)], what="Contrast class")
@@ -55,7 +56,8 @@ def explanations(lens: Lens, gate, target, contrast, samples, sigma, steps, base
     rows = [("trained model" if checkpoint is None else f"step {checkpoint[1]:,}", result.maps)]
     if result.random_maps is not None:
         rows.append(("randomized weights", result.random_maps))
-    grid = figures.attribution_grid(image, rows, signed=attributions.SIGNED_METHODS, opacity=alpha)
+    backdrop = views.backdrop(lens.picture(index), ink=lens.noun == "digit")
+    grid = figures.attribution_grid(backdrop, rows, signed=attributions.SIGNED_METHODS, opacity=alpha)
     score = f"the class-{target_class} logit" + (f" minus the class-{contrast_class} logit"
                                                  if contrast_class not in (None, target_class) else "")
     caption = (f"Attributions of {score} for digit #{index}. Red: raises the score, blue: lowers it; |gradient| "
@@ -74,7 +76,7 @@ def explanations(lens: Lens, gate, target, contrast, samples, sigma, steps, base
     return grid, caption, curves, deletion_caption
 
 
-def register(app: Dash, lens: Lens) -> None:
+def register(app: Dash, catalog: Catalog) -> None:
     """Attach the explanations callback to the app."""
     app.callback(
         Output(ids.EXPLANATION_GRAPH, "figure"), Output(ids.EXPLANATION_CAPTION, "children"),
@@ -82,7 +84,7 @@ def register(app: Dash, lens: Lens) -> None:
         Input(ids.EXPLAIN_GATE, "data"), Input(ids.EXPLAIN_TARGET, "value"), Input(ids.EXPLAIN_CONTRAST, "value"),
         Input(ids.SMOOTHGRAD_SAMPLES, "value"), Input(ids.SMOOTHGRAD_SIGMA, "value"), Input(ids.IG_STEPS, "value"),
         Input(ids.IG_BASELINE, "value"), Input(ids.GRADCAM_LAYER, "value"), Input(ids.OVERLAY_OPACITY, "value"),
-        Input(ids.SANITY_CHECK, "value"),
+        Input(ids.SANITY_CHECK, "value"), validate.model_state(),
         # Nothing to draw until the panel is first on screen and its gate is written.
         prevent_initial_call=True,
-    )(validate.bind(explanations, lens))
+    )(validate.bind(explanations, catalog))

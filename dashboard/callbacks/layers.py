@@ -7,6 +7,7 @@ from dash import Dash, Input, Output, State, no_update
 from dashboard import figures, ids, views
 from dashboard.callbacks import validate
 from dashboard.callbacks.validate import shows_errors
+from dashboard.catalog import Catalog
 from dashboard.layout import GRADIENTS_TAB, WEIGHTS_TAB
 from dashboard.lens import Lens
 from dashboard.tensors import LayerInfo
@@ -90,7 +91,7 @@ def layer_views(lens: Lens, index, layer, input_channel, tab, view=None, shown_a
     return (*left, *right)
 
 
-def register(app: Dash, lens: Lens) -> None:
+def register(app: Dash, catalog: Catalog) -> None:
     """Attach the layer callback to the app."""
     app.callback(
         Output(ids.ACTIVATION_FIGURE, "data"), Output(ids.ACTIVATION_CAPTION, "children"),
@@ -98,5 +99,5 @@ def register(app: Dash, lens: Lens) -> None:
         Output(ids.KERNEL_FIGURE, "data"), Output(ids.KERNEL_CAPTION, "children"), Output(ids.KERNEL_TITLE, "children"),
         Input(ids.DIGIT, "value"), Input(ids.SELECTED_LAYER, "data"), Input(ids.INPUT_CHANNEL, "value"),
         Input(ids.KERNEL_TAB, "value"), Input(ids.CHECKPOINT_VIEW, "data"),
-        State(ids.ACTIVATION_TITLE, "children"), State(ids.KERNEL_TITLE, "children"),
-    )(validate.bind(layer_views, lens))
+        State(ids.ACTIVATION_TITLE, "children"), State(ids.KERNEL_TITLE, "children"), validate.model_state(),
+    )(validate.bind(layer_views, catalog))

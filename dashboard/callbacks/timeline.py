@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 from dash import Dash, Input, Output, State, no_update
 
-from dashboard import figures, ids, layout, runs, training_figures, training_layout
+from dashboard import figures, ids, layout, runs, training_figures, training_layout, views
 from dashboard.callbacks import validate
 from dashboard.callbacks.validate import InvalidInput, shows_errors
+from dashboard.catalog import Catalog
 from dashboard.lens import Lens
 from dashboard.training_layout import SERVED
 
@@ -192,10 +193,12 @@ def compare_runs(lens: Lens, gate) -> tuple:
         tensors = lens.tensors(index, checkpoint=(run_id, int(nearest["step"])))
         short = f"…{run_id[-4:]}"  # row labels run vertically: the caption says the rest
         rows.append((f"{short} · epoch {nearest['epoch']:.3g}",
-                     {"saliency": tensors.saliency, "gradient × input": tensors.saliency * image}))
+                     {"saliency": tensors.saliency.sum(axis=-1),
+                      "gradient × input": (tensors.saliency * image).sum(axis=-1)}))
         verdicts.append(f"{short} ({runs.describe_options(lens.runs.record(run_id))}) says {tensors.predicted_class} "
                         f"({tensors.probabilities.max():.0%})")
-    grid = figures.attribution_grid(image, rows, signed=("saliency", "gradient × input"))
+    grid = figures.attribution_grid(views.backdrop(lens.picture(index), ink=lens.noun == "digit"), rows,
+                                    signed=("saliency", "gradient × input"))
     caption = (f"Digit #{index} (true label {label}) in each run, at the checkpoint nearest epoch "
                f"{epoch if epoch is not None else 'last'}: " + "; ".join(verdicts) + ". Left: the gradient of the "
                "predicted class's logit; right: that gradient times the pixels. Red raises the score, blue lowers "
@@ -204,27 +207,29 @@ def compare_runs(lens: Lens, gate) -> tuple:
 
 
 
-def register(app: Dash, lens: Lens) -> None:
+def register(app: Dash, catalog: Catalog) -> None:
     """Attach the timeline callbacks to the app."""
     bind = validate.bind
     app.callback(
         Output(ids.EPOCH_SLIDER, "max"), Output(ids.EPOCH_SLIDER, "value"), Output(ids.EPOCH_SLIDER, "marks"),
         Output(ids.EPOCH_SLIDER, "disabled"), Output(ids.PLAY_BUTTON, "disabled"), Output(ids.TIMELINE_STEPS, "data"),
         Input(ids.SHOWN_RUN, "value"), Input(ids.RUNS_SIGNATURE, "data"), State(ids.EPOCH_SLIDER, "value"),
-        State(ids.TIMELINE_STEPS, "data"), prevent_initial_call=True,  # the page ships with the served run's slider
-    )(bind(timeline, lens))
-    app.callback(Output(ids.VIEW_LABEL, "children"), Input(ids.CHECKPOINT_VIEW, "data"),
-                 prevent_initial_call=True)(bind(view_label, lens))
+        State(ids.TIMELINE_STEPS, "data"),
+        validate.model_state(), prevent_initial_call=True,  # the page ships with the served run's slider
+    )(bind(timeline, catalog))
+    app.callback(Output(ids.VIEW_LABEL, "children"), Input(ids.CHECKPOINT_VIEW, "data"), validate.model_state(),
+                 prevent_initial_call=True)(bind(view_label, catalog))
     # The gated panels have nothing to draw until they are first on screen.
     app.callback(
         Output(ids.CURVES_GRAPH, "figure"), Output(ids.NORMS_GRAPH, "figure"),
-        Input(ids.TRAINING_GATE, "data"), prevent_initial_call=True,
-    )(bind(curves, lens))
+        Input(ids.TRAINING_GATE, "data"), validate.model_state(), prevent_initial_call=True,
+    )(bind(curves, catalog))
     app.callback(
         Output(ids.WEIGHT_DISTRIBUTION_GRAPH, "figure"), Output(ids.GRADIENT_DISTRIBUTION_GRAPH, "figure"),
-        Input(ids.TRAINING_GATE, "data"), Input(ids.DISTRIBUTION_LAYER, "value"), prevent_initial_call=True,
-    )(bind(distributions, lens))
+        Input(ids.TRAINING_GATE, "data"), Input(ids.DISTRIBUTION_LAYER, "value"),
+        validate.model_state(), prevent_initial_call=True,
+    )(bind(distributions, catalog))
     app.callback(
         Output(ids.COMPARE_GRAPH, "figure"), Output(ids.COMPARE_CAPTION, "children"),
-        Input(ids.COMPARE_GATE, "data"), prevent_initial_call=True,
-    )(bind(compare_runs, lens))
+        Input(ids.COMPARE_GATE, "data"), validate.model_state(), prevent_initial_call=True,
+    )(bind(compare_runs, catalog))

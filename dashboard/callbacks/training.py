@@ -19,6 +19,7 @@ from dash import Dash, Input, NoUpdate, Output, State, html, no_update
 from dashboard import ids, runs, training_layout
 from dashboard.callbacks import validate
 from dashboard.callbacks.validate import InvalidInput, shows_errors
+from dashboard.catalog import Catalog
 from dashboard.config import Settings
 from dashboard.lens import Lens
 from dashboard.training_layout import SERVED, when_text
@@ -234,29 +235,31 @@ def register_background(app: Dash, settings: Settings, manager: Any = None) -> N
                                 activation)
 
 
-def register(app: Dash, lens: Lens, manager: Any = None) -> None:
+def register(app: Dash, catalog: Catalog, manager: Any = None) -> None:
     """Attach the training callbacks to the app."""
     bind = validate.bind
-    register_background(app, lens.settings, manager)
+    register_background(app, catalog.default.settings, manager)
     app.callback(Output(ids.RUN_MESSAGE, "children", allow_duplicate=True),
-                 Input(ids.CANCEL_TRAINING, "n_clicks"), State(ids.TRAINING_REQUEST, "data"),
-                 prevent_initial_call=True)(bind(cancel_training, lens))
+                 Input(ids.CANCEL_TRAINING, "n_clicks"), State(ids.TRAINING_REQUEST, "data"), validate.model_state(),
+                 prevent_initial_call=True)(bind(cancel_training, catalog))
     app.callback(
         Output(ids.RUNS_SIGNATURE, "data"), Output(ids.SHOWN_RUN, "options"), Output(ids.COMPARE_RUNS, "options"),
         Input(ids.RUNS_POLL, "n_intervals"), Input(ids.TRAINING_RESULT, "children"), Input(ids.RUN_MESSAGE, "children"),
-        State(ids.RUNS_SIGNATURE, "data"), prevent_initial_call=True,  # the page ships with the signature
-    )(bind(runs_signature, lens))
-    app.callback(Output(ids.RUN_TABLE, "children"), Input(ids.TRAINING_GATE, "data"),
-                 prevent_initial_call=True)(bind(run_table, lens))
+        State(ids.RUNS_SIGNATURE, "data"),
+        validate.model_state(), prevent_initial_call=True,  # the page ships with the signature
+    )(bind(runs_signature, catalog))
+    app.callback(Output(ids.RUN_TABLE, "children"), Input(ids.TRAINING_GATE, "data"), validate.model_state(),
+                 prevent_initial_call=True)(bind(run_table, catalog))
     app.callback(
         Output(ids.RUN_MESSAGE, "children"), Output(ids.SHOWN_RUN, "value"),
-        Input(ids.DELETE_CONFIRM, "submit_n_clicks"), State(ids.SHOWN_RUN, "value"), prevent_initial_call=True,
-    )(bind(delete_run, lens))
+        Input(ids.DELETE_CONFIRM, "submit_n_clicks"), State(ids.SHOWN_RUN, "value"),
+        validate.model_state(), prevent_initial_call=True,
+    )(bind(delete_run, catalog))
     app.callback(
         Output(ids.STATUS, "children"), Output(ids.STATUS, "title"), Output(ids.DIGIT_POOL, "data"),
-        Input(ids.RUNS_SIGNATURE, "data"), prevent_initial_call=True,
-    )(bind(model_status, lens))
+        Input(ids.RUNS_SIGNATURE, "data"), validate.model_state(), prevent_initial_call=True,
+    )(bind(model_status, catalog))
     app.callback(
         Output(ids.FIRST_RUN_PROGRESS, "value"), Output(ids.FIRST_RUN_STATUS, "children"),
-        Output(ids.FIRST_RUN_RELOAD, "href"), Input(ids.FIRST_RUN_POLL, "n_intervals"),
-    )(bind(first_run, lens))
+        Output(ids.FIRST_RUN_RELOAD, "href"), Input(ids.FIRST_RUN_POLL, "n_intervals"), validate.model_state(),
+    )(bind(first_run, catalog))

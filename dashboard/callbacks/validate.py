@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Collection
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from dashboard.runs import RunError
 
@@ -108,11 +108,41 @@ def shows_errors(on_error: Callable[[str], Result]) -> Callable[[Callable[..., R
     return decorate
 
 
+def model_state() -> Any:
+    """Return the State every server callback ends with: the key of the model the page shows (see bind)."""
+    from dash import State
+
+    from dashboard import ids
+
+    return State(ids.MODEL_KEY, "data")
+
+
 def bind(callback: Callable[..., Result], lens: Any) -> Callable[..., Result]:
-    """Return the callback with its first argument (the lens) filled in, keeping its name for Dash."""
+    """Return the callback with its first argument (the lens) filled in, keeping its name for Dash.
+
+    Given a catalog of models (anything with `resolve`), the callback's last argument is the page's model key
+    (model_state()), resolved to that model's lens; an unknown key puts a message in the page's banner and
+    changes nothing else.
+    """
 
     def bound(*args: Any) -> Result:
-        return callback(lens, *args)
+        if not hasattr(lens, "resolve"):
+            return callback(lens, *args)
+        try:
+            chosen = lens.resolve(args[-1])
+        except ValueError as error:
+            from dash import ctx, no_update, set_props
+
+            from dashboard import ids
+
+            log.info("refused model key in %s: %s", callback.__name__, error)
+            set_props(ids.ERROR_BANNER, {"children": str(error)})
+            # Every output stays as it is (PreventUpdate would drop the banner's message too).
+            outputs = ctx.outputs_list
+            if isinstance(outputs, list):
+                return cast(Result, [no_update] * len(outputs))
+            return cast(Result, no_update)
+        return callback(chosen, *args[:-1])
 
     # Not functools.wraps: its __wrapped__ would make inspect.signature report the lens argument.
     bound.__name__, bound.__qualname__, bound.__module__ = callback.__name__, callback.__qualname__, callback.__module__
