@@ -118,13 +118,23 @@
       return [options, valid ? current : options[0].value, "inline-field"];
     },
 
-    /* A random test digit, or a random misclassified one when the switch is on. */
+    /* A wide layer's pages of channels (strongest first); a new layer opens on its first page. */
+    channelPageControl: function (layerName, current, layers) {
+      const layer = (layers || []).find(function (l) { return l.name === layerName; });
+      const options = layer ? layer.page_options : [];
+      if (!options.length) {
+        return current === null ? [[], noUpdate(), "inline-field hidden"] : [[], null, "inline-field hidden"];
+      }
+      return [options, 0, "inline-field"];
+    },
+
     /* Choosing another model opens the page on it: its layers, classes and controls are its own. */
     openModel: function (chosen, current) {
       if (!chosen || chosen === current) { return noUpdate(); }
       return "?model=" + encodeURIComponent(chosen);
     },
 
+    /* A random test digit, or a random misclassified one when the switch is on. */
     randomDigit: function (clicks, misclassifiedOnly, pool) {
       if (!clicks || !pool) { return noUpdate(); }
       const onlyWrong = Array.isArray(misclassifiedOnly) && misclassifiedOnly.length > 0;

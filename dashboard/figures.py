@@ -142,25 +142,52 @@ def mosaic_columns(channels: int, tile_height: int, tile_width: int, *, aspect: 
     return min((empty, columns) for columns, (scale, empty) in scales.items() if scale >= 0.98 * best)[1]
 
 
-def tile_channels(maps: np.ndarray, columns: int, gutter: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def block_peaks(values: np.ndarray, block: int) -> np.ndarray:
+    """Return a map shrunk `block` times along its first two axes, each cell the value of largest magnitude in
+    its block x block square (the sign kept), so a peak survives the shrinking; edges are padded with NaN."""
+    values = np.asarray(values, np.float32)
+    if block <= 1:
+        return values
+    rows, columns = values.shape[:2]
+    out_r, out_c = math.ceil(rows / block), math.ceil(columns / block)
+    padded = np.full((out_r * block, out_c * block, *values.shape[2:]), np.nan, np.float32)
+    padded[:rows, :columns] = values
+    blocks = padded.reshape(out_r, block, out_c, block, *values.shape[2:]).swapaxes(1, 2)
+    blocks = blocks.reshape(out_r, out_c, block * block, *values.shape[2:])
+    magnitude = np.where(np.isnan(blocks), -1.0, np.abs(blocks))
+    pick = np.argmax(magnitude, axis=2)
+    return np.take_along_axis(blocks, pick[:, :, None], axis=2)[:, :, 0]
+
+
+def display_block(cells: int, budget: int) -> int:
+    """Return the smallest block side that brings `cells` values under `budget` once shrunk (1: no shrinking)."""
+    return max(1, math.ceil(math.sqrt(cells / budget))) if cells > budget else 1
+
+
+def tile_channels(maps: np.ndarray, columns: int, gutter: int = 1, *, channel_ids: Sequence[int] | None = None,
+                  block: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Return (mosaic, positions): channels of an (H, W, C) array tiled row-major with NaN gutters.
 
     ``positions`` has shape (mosaic H, mosaic W, 3) holding channel, row and column of each
-    cell (zeros in gutters), so hover can name them. It is uint8 when every index fits.
+    cell (zeros in gutters), so hover can name them. It is uint8 when every index fits. ``channel_ids``
+    names the channels (default 0..C-1); ``block`` > 1 says the maps were shrunk that many times, so a cell's
+    row and column are those of its block's first cell in the full map.
     """
     height, width, channels = maps.shape
+    names = np.arange(channels) if channel_ids is None else np.asarray(channel_ids)
     rows = math.ceil(channels / columns)
     mosaic_h = rows * height + (rows - 1) * gutter
     mosaic_w = columns * width + (columns - 1) * gutter
     mosaic = np.full((mosaic_h, mosaic_w), np.nan, dtype=np.float32)
-    index_type = np.uint8 if max(height, width, channels) <= 256 else np.uint16
+    largest = max(height * block, width * block, int(names.max(initial=0)) + 1)
+    index_type = np.uint8 if largest <= 256 else np.uint16
     positions = np.zeros((mosaic_h, mosaic_w, 3), dtype=index_type)
-    grid_r, grid_c = np.mgrid[0:height, 0:width]
+    grid_r, grid_c = np.mgrid[0:height, 0:width] * block
     for channel in range(channels):
         top = (channel // columns) * (height + gutter)
         left = (channel % columns) * (width + gutter)
         mosaic[top:top + height, left:left + width] = maps[:, :, channel]
-        positions[top:top + height, left:left + width, 0] = channel
+        positions[top:top + height, left:left + width, 0] = names[channel]
         positions[top:top + height, left:left + width, 1] = grid_r
         positions[top:top + height, left:left + width, 2] = grid_c
     return mosaic, positions
@@ -175,8 +202,13 @@ def channel_mosaic(
     title: str | None = None,
     height: int | None = None,
     aspect: float = 2.0,
+    channel_ids: Sequence[int] | None = None,
+    block: int = 1,
 ) -> go.Figure:
     """Return ONE heatmap tiling every channel of an (H, W, C) array, true values on hover.
+
+    ``channel_ids`` names the tiles (a page of a layer's channels); ``block`` > 1 says the maps were shrunk
+    by ``block_peaks``: hover then names the block ("rows 4-7") and its value of largest magnitude.
 
     The tiles are laid out to be as large as possible in a panel ``aspect`` times as wide as it is tall.
 
@@ -190,14 +222,18 @@ def channel_mosaic(
         raise ValueError(f"maps must be an (H, W, C) array, got shape {maps.shape}")
     tile_height, tile_width, channels = maps.shape
     columns = mosaic_columns(channels, tile_height, tile_width, aspect=aspect)
-    mosaic, positions = tile_channels(maps, columns)
-    peaks = np.max(np.abs(maps), axis=(0, 1))
+    mosaic, positions = tile_channels(maps, columns, channel_ids=channel_ids, block=block)
+    peaks = np.nan_to_num(np.nanmax(np.abs(maps), axis=(0, 1)))
     limit = float(np.max(peaks)) or 1.0
+    where = ("row %{customdata[1]}, col %{customdata[2]}" if block == 1 else
+             f"the {block}×{block} block from row %{{customdata[1]}}, col %{{customdata[2]}}")
+    value = f"{value_name} %{{z:.4g}}" + ("" if block == 1 else " (largest |value| in the block)")
     trace = dict(
         type="heatmap", z=mosaic, customdata=positions, hoverongaps=False, colorbar=_colorbar(value_name),
-        hovertemplate=(f"{channel_name} %{{customdata[0]}}<br>row %{{customdata[1]}}, col %{{customdata[2]}}<br>"
-                       f"{value_name} %{{z:.4g}}<extra></extra>"),
-        meta=dict(channel_peaks=[float(p) for p in peaks], signed=signed, value_name=value_name),
+        hovertemplate=f"{channel_name} %{{customdata[0]}}<br>{where}<br>{value}<extra></extra>",
+        # Indexed by the channel number hover shows: a list for every channel, a mapping for a page of them.
+        meta=dict(channel_peaks=[float(p) for p in peaks] if channel_ids is None else
+                  {str(int(c)): float(p) for c, p in zip(channel_ids, peaks)}, signed=signed, value_name=value_name),
     )
     if signed:
         trace.update(colorscale=DIVERGING, zmid=0.0, zmin=-limit, zmax=limit)
@@ -209,33 +245,89 @@ def channel_mosaic(
     return figure_from([trace], height=height, title=title, **IMAGE_AXES)
 
 
+def colour_kernels(kernel: np.ndarray, *, value_name: str, height: int, aspect: float = 1.0) -> go.Figure:
+    """Return a first layer's (kh, kw, 3, N) kernels over an RGB input as N colour pictures, one per filter.
+
+    Every filter is drawn on one shared scale, grey = 0: a pixel's red, green and blue are 0.5 plus its red,
+    green and blue weights over twice the layer's largest |weight|, so a reddish pixel is a filter that adds
+    red there. Each tile is its own image trace holding its true weights for hover (no hover on the gutters).
+    """
+    kernel = np.asarray(kernel, np.float32)
+    if kernel.ndim != 4 or kernel.shape[2] != 3:
+        raise ValueError(f"colour kernels must be (kh, kw, 3, filters), got shape {kernel.shape}")
+    size_h, size_w, _, filters = kernel.shape
+    limit = float(np.max(np.abs(kernel))) or 1.0
+    columns = mosaic_columns(filters, size_h, size_w, aspect=aspect)
+    tiles = []
+    for f in range(filters):
+        weights = kernel[:, :, :, f]
+        top, left = (f // columns) * (size_h + 1), (f % columns) * (size_w + 1)
+        tiles.append(dict(
+            type="image", z=np.clip(127.5 + 127.5 * weights / limit, 0, 255), x0=left, y0=top, dx=1, dy=1,
+            customdata=weights, colormodel="rgb", zmin=[0, 0, 0], zmax=[255, 255, 255], name=f"filter {f}",
+            hovertemplate=(f"filter {f}<br>row %{{y}}, col %{{x}} of the mosaic<br>{value_name}: red "
+                           "%{customdata[0]:.4g}, green %{customdata[1]:.4g}, blue %{customdata[2]:.4g}"
+                           "<extra></extra>")))
+    return figure_from(tiles, height=height, **IMAGE_AXES)
+
+
+def channel_bars(vectors: dict[str, np.ndarray], *, index_name: str, height: int) -> go.Figure:
+    """Return per-channel vectors of one length (a normalisation layer's gamma and beta) as grouped bars."""
+    palette = [ACCENT, "#ea580c", "#059669", "#9333ea"]
+    traces = []
+    for colour, (name, values) in zip(palette * 2, vectors.items()):
+        values = np.asarray(values, np.float32).reshape(-1)
+        traces.append(dict(type="bar", name=name, x=np.arange(values.size), y=values,
+                           marker=dict(color=colour, line=dict(width=0)),
+                           hovertemplate=f"{index_name} %{{x}}<br>{name} %{{y:.4g}}<extra></extra>"))
+    return figure_from(traces, height=height, barmode="group", bargap=0.15,
+                       legend=dict(orientation="h", x=0, y=1.08, font=dict(size=11)),
+                       xaxis=axis(title=axis_title(index_name), showgrid=False),
+                       yaxis=axis(gridcolor=GRID, zerolinecolor=MUTED))
+
+
 def matrix_heatmap(
     matrix: np.ndarray, *, value_name: str, row_name: str, column_name: str, title: str | None = None,
-    height: int = 360,
+    height: int = 360, block: int = 1,
 ) -> go.Figure:
-    """Return a (rows, columns) matrix such as dense weights as a heatmap, diverging around zero."""
+    """Return a (rows, columns) matrix such as dense weights as a heatmap, diverging around zero.
+
+    ``block`` > 1 says the matrix was shrunk by ``block_peaks``: the axes still count the full matrix's rows
+    and columns, and hover names the block and its value of largest magnitude.
+    """
     matrix = np.asarray(matrix, dtype=np.float32)
     if matrix.ndim != 2:
         raise ValueError(f"matrix must be 2-D, got shape {matrix.shape}")
-    limit = float(np.max(np.abs(matrix))) or 1.0
+    limit = float(np.nan_to_num(np.nanmax(np.abs(matrix)))) or 1.0
+    if block == 1:
+        hover = f"{row_name} %{{y}}<br>{column_name} %{{x}}<br>{value_name} %{{z:.4g}}<extra></extra>"
+    else:
+        hover = (f"the {block}×{block} block from {row_name} %{{y}}, {column_name} %{{x}}<br>"
+                 f"{value_name} %{{z:.4g}} (largest |value| in the block)<extra></extra>")
     trace = dict(type="heatmap", z=matrix, colorscale=DIVERGING, zmid=0.0, zmin=-limit, zmax=limit,
-                 colorbar=_colorbar(value_name),
-                 hovertemplate=f"{row_name} %{{y}}<br>{column_name} %{{x}}<br>{value_name} %{{z:.4g}}<extra></extra>")
+                 colorbar=_colorbar(value_name), x0=0, dx=block, y0=0, dy=block, hoverongaps=False,
+                 hovertemplate=hover)
     return figure_from([trace], height=height, title=title,
                    xaxis=axis(title=axis_title(column_name), showgrid=False, zeroline=False),
                    yaxis=axis(title=axis_title(row_name), autorange="reversed", showgrid=False, zeroline=False))
 
 
 def vector_bars(
-    values: np.ndarray, *, value_name: str, index_name: str, title: str | None = None, height: int = 260
+    values: np.ndarray, *, value_name: str, index_name: str, title: str | None = None, height: int = 260,
+    block: int = 1,
 ) -> go.Figure:
-    """Return a 1-D vector (a dense layer's activations) as a bar chart, one bar per unit."""
+    """Return a 1-D vector (a dense layer's activations) as a bar chart, one bar per unit (or, with ``block``
+    > 1, per block of that many units, its value of largest magnitude)."""
     values = np.asarray(values, dtype=np.float32).reshape(-1)
     if values.size == 0:
         raise ValueError("values must not be empty")
     colours = np.where(values >= 0, ACCENT, "#dc2626").tolist()
-    trace = dict(type="bar", x=np.arange(values.size), y=values, marker=dict(color=colours, line=dict(width=0)),
-                 hovertemplate=f"{index_name} %{{x}}<br>{value_name} %{{y:.4g}}<extra></extra>")
+    which = f"{index_name} %{{x}}" if block == 1 else f"{index_name}s %{{x}} to %{{customdata}}"
+    hover = f"{which}<br>{value_name} %{{y:.4g}}" + ("" if block == 1 else " (largest |value| of them)")
+    trace = dict(type="bar", x=np.arange(values.size) * block, y=values,
+                 marker=dict(color=colours, line=dict(width=0)), hovertemplate=hover + "<extra></extra>")
+    if block > 1:
+        trace["customdata"] = np.arange(1, values.size + 1) * block - 1
     return figure_from([trace], height=height, title=title, bargap=0.05 if values.size > 100 else 0.2,
                    xaxis=axis(title=axis_title(index_name), showgrid=False),
                    yaxis=axis(title=axis_title(value_name), gridcolor=GRID, zerolinecolor=MUTED))

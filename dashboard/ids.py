@@ -56,6 +56,9 @@ KERNEL_CAPTION = "kernel-caption"
 KERNEL_TITLE = "kernel-title"
 INPUT_CHANNEL = "input-channel"
 INPUT_CHANNEL_FIELD = "input-channel-field"
+# Which page of a wide layer's channels the activation panel shows (strongest first).
+CHANNEL_PAGE = "channel-page"
+CHANNEL_PAGE_FIELD = "channel-page-field"
 
 # Sections below the lens, closed until opened; each computes only while it is open and on screen.
 SECTION_TOGGLE_TYPE = "section-toggle"

@@ -120,7 +120,8 @@ def _explanation_controls(lens: Lens) -> html.Div:
 
 def layer_table(lens: Lens) -> list[dict]:
     """Return what the browser needs to step through layers and offer their input channels."""
-    return [{"name": info.name, "channel_options": views.channel_options(info)} for info in lens.layers]
+    return [{"name": info.name, "channel_options": views.channel_options(info), "page_options": views.page_options(info)}
+            for info in lens.layers]
 
 
 WEIGHTS_TAB, GRADIENTS_TAB = "weights", "gradients"
@@ -196,6 +197,16 @@ def _kernel_panel(lens: Lens) -> html.Section:
         components.graph(ids.KERNEL_GRAPH, ids.KERNEL_FIGURE, fill=True),
         html.P("", id=ids.KERNEL_CAPTION, className="caption"),
     ], className="panel kernel-panel")
+
+
+def _page_control(lens: Lens) -> html.Div:
+    """Return the activation panel's page control for layers with more channels than one page shows."""
+    first_pages = views.page_options(lens.layers[0])
+    return html.Div([
+        html.Label("channels", htmlFor=ids.CHANNEL_PAGE),
+        dcc.Dropdown(id=ids.CHANNEL_PAGE, value=0 if first_pages else None, clearable=False, searchable=False,
+                     options=first_pages, className="small-dropdown page-dropdown"),
+    ], id=ids.CHANNEL_PAGE_FIELD, className="inline-field" if first_pages else "inline-field hidden")
 
 
 def section_id(name: str) -> str:
@@ -284,7 +295,7 @@ def build_layout(lens: Lens, digit_choices: list[dict], model_choices: list[dict
             _sidebar(lens),
             components.panel("Activations", ids.ACTIVATION_GRAPH, "", caption_id=ids.ACTIVATION_CAPTION,
                              title_id=ids.ACTIVATION_TITLE, figure_store=ids.ACTIVATION_FIGURE,
-                             class_name="activation-panel", fill=True),
+                             controls=_page_control(lens), class_name="activation-panel", fill=True),
             _kernel_panel(lens),
         ], className="lens"),
         _explanations_section(lens),

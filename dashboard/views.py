@@ -25,6 +25,16 @@ ACTIVATION_ASPECT = 1.25
 KERNEL_ASPECT = 1.0
 # The probability panel shows at most this many bars (the likeliest classes and the true one).
 MAX_BARS = 10
+# A layer with more channels than this shows them a page at a time, strongest for this input first.
+PAGE_CHANNELS = 64
+# Most values one panel draws (the seed CNN's largest, conv1's 26x26x32, is 21,632); a bigger map or matrix is
+# shrunk by blocks for display, each cell its block's value of largest magnitude, so a response stays small.
+CELL_BUDGET = 30_000
+BAR_BUDGET = 4_096
+# The control values of the kernel panel beyond input channels: a colour picture per filter of a conv over
+# RGB, and a separable conv's depthwise kernels.
+COLOUR = "colour"
+DEPTHWISE = "depthwise"
 
 
 def shape_text(shape: tuple[int, ...]) -> str:
@@ -47,8 +57,33 @@ def _formula(info: LayerInfo) -> str:
     return ""
 
 
-def activation_view(info: LayerInfo, activation: np.ndarray) -> tuple[go.Figure, str]:
-    """Return (figure, caption) for a layer's activations on one digit."""
+def channel_pages(info: LayerInfo) -> int:
+    """Return how many pages of PAGE_CHANNELS the layer's activation maps fill (1: no paging)."""
+    if len(info.output_shape) != 3:
+        return 1
+    return max(1, -(-info.output_shape[-1] // PAGE_CHANNELS))
+
+
+def page_options(info: LayerInfo) -> list[dict]:
+    """Return the choices of the channel-page control for a layer (empty: the control is hidden)."""
+    pages = channel_pages(info)
+    if pages == 1:
+        return []
+    channels = info.output_shape[-1]
+    return [{"label": f"strongest {p * PAGE_CHANNELS + 1}–{min(channels, (p + 1) * PAGE_CHANNELS)} of {channels}",
+             "value": p} for p in range(pages)]
+
+
+def ranked_channels(activation: np.ndarray) -> np.ndarray:
+    """Return an (H, W, C) activation's channel numbers, strongest first: by mean |activation| over the map,
+    ties by channel number."""
+    strength = np.mean(np.abs(np.asarray(activation, np.float64)), axis=(0, 1))
+    return np.lexsort((np.arange(strength.size), -strength))
+
+
+def activation_view(info: LayerInfo, activation: np.ndarray, page: int = 0) -> tuple[go.Figure, str]:
+    """Return (figure, caption) for a layer's activations on one image: every channel, or with more than
+    PAGE_CHANNELS one page of them, strongest for this image first; maps too large to send are shrunk."""
     activation = np.asarray(activation)
     signed = bool(np.min(activation) < 0)
     colours = ("red > 0 > blue" if signed else "dark = 0, bright = large")
@@ -59,8 +94,22 @@ def activation_view(info: LayerInfo, activation: np.ndarray) -> tuple[go.Figure,
             "Conv2D": f"{_formula(info)}: one {tile} tile per filter ({channels} channels)",
             "MaxPooling2D": f"{pooling_text(info)} of the previous layer: {channels} tiles of {tile}",
         }.get(info.kind, f"{info.kind} output: {channels} tiles of {tile}")
+        shown: np.ndarray | None = None
+        if channels > PAGE_CHANNELS:
+            page = min(max(int(page), 0), channel_pages(info) - 1)
+            shown = ranked_channels(activation)[page * PAGE_CHANNELS:(page + 1) * PAGE_CHANNELS]
+            activation = activation[:, :, shown]
+            first = page * PAGE_CHANNELS + 1
+            lead += (f"; {shown.size} of {channels} shown, ranks {first}–{first + shown.size - 1} by mean |activation| "
+                     "for this image (“channels” pages through the rest)")
+        block = figures.display_block(activation.size, CELL_BUDGET)
+        if block > 1:
+            activation = figures.block_peaks(activation, block)
+            lead += (f"; each map drawn at 1/{block} size, a cell per {block}×{block} block showing its value of "
+                     "largest magnitude")
         figure = figures.channel_mosaic(activation, value_name="activation", signed=signed, height=ACTIVATION_HEIGHT,
-                                        aspect=ACTIVATION_ASPECT)
+                                        aspect=ACTIVATION_ASPECT, channel_ids=None if shown is None else shown.tolist(),
+                                        block=block)
         return figure, f"{lead}; colour: {colours}. Hover for channel, row, column and value."
     if activation.ndim == 1:
         if info.kind == "Flatten":
@@ -69,18 +118,40 @@ def activation_view(info: LayerInfo, activation: np.ndarray) -> tuple[go.Figure,
             lead = "p = softmax(W · x + b): the class probabilities"
         else:
             lead = f"{_formula(info) or info.kind}: one bar per unit ({activation.size:,} units)"
-        figure = figures.vector_bars(activation, value_name="activation", index_name="unit", height=ACTIVATION_HEIGHT)
+        block = max(1, -(-activation.size // BAR_BUDGET))
+        if block > 1:
+            lead += f"; one bar per {block} units, the value of largest magnitude among them"
+            activation = _vector_peaks(activation, block)
+        figure = figures.vector_bars(activation, value_name="activation", index_name="unit", height=ACTIVATION_HEIGHT,
+                                     block=block)
         return figure, f"{lead}. Hover for each unit's value."
     return figures.message_figure(f"{info.name} outputs shape {activation.shape}, which has no view yet.",
                                   height=ACTIVATION_HEIGHT), ""
 
 
+def _vector_peaks(values: np.ndarray, block: int) -> np.ndarray:
+    """Return a vector shrunk `block` times, each entry its block's value of largest magnitude."""
+    padded = np.full(-(-values.size // block) * block, np.nan, np.float32)
+    padded[:values.size] = values
+    blocks = padded.reshape(-1, block)
+    pick = np.argmax(np.where(np.isnan(blocks), -1.0, np.abs(blocks)), axis=1)
+    return blocks[np.arange(blocks.shape[0]), pick]
+
+
 def channel_options(info: LayerInfo) -> list[dict]:
-    """Return the choices of the input-channel control for a layer (empty: the control is hidden)."""
+    """Return the choices of the kernel panel's control for a layer (empty: the control is hidden): a colour
+    picture per filter, the L2 norm over input channels or one input channel's slice, a dense layer's whole
+    matrix, a separable conv's depthwise kernels or pointwise matrix."""
+    kernel = info.weight_shapes.get("kernel", ())
+    if info.kind == "SeparableConv2D":
+        return [{"label": "depthwise kernels", "value": DEPTHWISE}, {"label": "pointwise matrix", "value": FULL_MATRIX}]
+    if info.kind == "Conv2D" and len(kernel) == 4 and kernel[0] * kernel[1] == 1:
+        return []  # a 1×1 conv's kernel is an (inputs × filters) matrix, drawn whole
     count = input_channel_count(info)
     if count == 1 and not offers_full_matrix(info):
         return []
-    options = [{"label": "all (L2 norm)", "value": SUMMARY_CHANNEL}]
+    options = [{"label": "colour (RGB)", "value": COLOUR}] if offers_colour(info) else []
+    options.append({"label": "all (L2 norm)", "value": SUMMARY_CHANNEL})
     if offers_full_matrix(info):
         options.append({"label": "full matrix", "value": FULL_MATRIX})
     return options + [{"label": f"channel {c}", "value": c} for c in range(count)]
@@ -98,6 +169,12 @@ def input_channel_count(info: LayerInfo) -> int:
     if info.kind == "Dense" and info.unflattened_input is not None:
         return info.unflattened_input[-1]
     return 1
+
+
+def offers_colour(info: LayerInfo) -> bool:
+    """Return whether a conv layer's filters read three channels (an RGB image), so can be drawn as colours."""
+    kernel = info.weight_shapes.get("kernel", ())
+    return info.kind == "Conv2D" and len(kernel) == 4 and kernel[2] == 3 and kernel[0] * kernel[1] > 1
 
 
 def offers_full_matrix(info: LayerInfo) -> bool:
@@ -136,6 +213,54 @@ def _weight_mosaic(maps: np.ndarray, signed: bool, value_name: str, *, channel_n
     return figure, colours
 
 
+def _matrix_view(matrix: np.ndarray, value_name: str, *, row_name: str, column_name: str,
+                 lead: str, bias_note: str) -> tuple[go.Figure, str]:
+    """Return a weight matrix (inputs × units) as a heatmap, shrunk by blocks when it is larger than a panel
+    should send."""
+    block = figures.display_block(matrix.size, CELL_BUDGET)
+    shown = figures.block_peaks(matrix, block)
+    figure = figures.matrix_heatmap(shown, value_name=value_name, row_name=row_name, column_name=column_name,
+                                    height=KERNEL_HEIGHT, block=block)
+    shrunk = "" if block == 1 else (f" Drawn at 1/{block} size: a cell per {block}×{block} block, its value of "
+                                    "largest magnitude.")
+    return figure, (f"{value_name} of {lead}: {matrix.shape[0]:,} {row_name}s (rows) × {matrix.shape[1]:,} "
+                    f"{column_name}s (columns); colour: red > 0 > blue, white = 0.{shrunk}{bias_note}")
+
+
+def _conv_kernel_view(info: LayerInfo, kernel: np.ndarray, input_channel: int | str, value_name: str,
+                      bias_note: str) -> tuple[go.Figure, str]:
+    size, inputs, filters = shape_text(kernel.shape[:2]), kernel.shape[2], kernel.shape[3]
+    if kernel.shape[0] * kernel.shape[1] == 1:
+        return _matrix_view(kernel[0, 0], value_name, row_name="input channel", column_name="filter",
+                            lead=f"the 1×1 conv {info.name} (each filter mixes the input channels at one pixel)",
+                            bias_note=bias_note)
+    if input_channel == COLOUR and inputs == 3:
+        figure = figures.colour_kernels(kernel, value_name=value_name, height=KERNEL_HEIGHT, aspect=KERNEL_ASPECT)
+        return figure, (f"{value_name}: the {filters} {size} filters of {info.name} over the red, green and blue "
+                        "input, drawn as colours on one scale: grey = 0, a pixel's colour is where the filter adds "
+                        f"(or, in its complement, takes away) that colour. Hover for the true weights.{bias_note}")
+    maps, signed = _slice_or_norm(kernel, 0 if inputs == 1 else input_channel)
+    if inputs == 1:
+        lead = f"the {filters} learned {size} kernels of {info.name}"
+    elif not signed:
+        lead = f"each of the {filters} filters summarised: L2 norm over its {inputs} input channels"
+    else:
+        lead = f"the {size} slice for input channel {input_channel} of each of the {filters} filters"
+    figure, colours = _weight_mosaic(maps, signed, value_name, channel_name="filter")
+    return figure, f"{value_name}: {lead}; colour: {colours}.{bias_note}"
+
+
+def _depthwise_view(info: LayerInfo, kernel: np.ndarray, value_name: str, bias_note: str) -> tuple[go.Figure, str]:
+    """Return a depthwise kernel (kh, kw, C, multiplier) as one tile per channel (and multiplier)."""
+    height, width, inputs, multiplier = kernel.shape
+    maps = kernel.reshape(height, width, inputs * multiplier)
+    figure, colours = _weight_mosaic(maps, True, value_name, channel_name="output channel")
+    each = "" if multiplier == 1 else f" ({multiplier} per input channel, output channel = input × {multiplier} + k)"
+    return figure, (f"{value_name}: the {inputs * multiplier} {shape_text((height, width))} depthwise kernels of "
+                    f"{info.name}, one per channel{each}: each filters its own input channel only; colour: "
+                    f"{colours}.{bias_note}")
+
+
 def kernel_view(
     info: LayerInfo, tensors: dict[str, np.ndarray] | None, *, input_channel: int | str,
     value_name: str,
@@ -143,29 +268,41 @@ def kernel_view(
     """Return (figure, caption) for a layer's kernels or their gradients.
 
     For a conv layer with several input channels, ``input_channel`` picks the 3×3 slice of
-    every filter for one input channel, or SUMMARY_CHANNEL for the L2 norm over all of them.
+    every filter for one input channel, SUMMARY_CHANNEL for the L2 norm over all of them, or COLOUR for
+    filters over RGB drawn as colour pictures; for a separable conv, DEPTHWISE or FULL_MATRIX (pointwise).
     """
     if not tensors:
         return (figures.message_figure(_no_weights_text(info), height=KERNEL_HEIGHT),
                 "Layers without weights have nothing to show here.")
+    bias = tensors.get("bias")
+    bias_note = "" if bias is None else f" Bias: {bias.size} values, range {np.min(bias):.3g} … {np.max(bias):.3g}."
+    if "depthwise_kernel" in tensors and "pointwise_kernel" in tensors:
+        pointwise = np.asarray(tensors["pointwise_kernel"])
+        if input_channel == FULL_MATRIX:
+            return _matrix_view(pointwise.reshape(pointwise.shape[-2], pointwise.shape[-1]), value_name,
+                                row_name="channel", column_name="filter", bias_note=bias_note,
+                                lead=f"the pointwise (1×1) step of {info.name}, mixing the depthwise outputs")
+        figure, caption = _depthwise_view(info, np.asarray(tensors["depthwise_kernel"]), value_name, "")
+        return figure, (f"{caption} Then a pointwise 1×1 step ({shape_text(pointwise.shape[-2:])}) mixes them: "
+                        f"choose “pointwise matrix”.{bias_note}")
+    vectors = {name: np.asarray(array) for name, array in tensors.items()}
+    if "kernel" not in tensors and all(v.ndim == 1 for v in vectors.values()) \
+            and len({v.size for v in vectors.values()}) == 1:
+        names = " and ".join(vectors)
+        figure = figures.channel_bars(vectors, index_name="channel", height=KERNEL_HEIGHT)
+        how = {"BatchNormalization": "y = gamma · (x − moving mean) / √(moving variance + ε) + beta, per channel",
+               "LayerNormalization": "y = gamma · (x − mean) / √(variance + ε) + beta, the mean and variance taken "
+                                     "over each position's channels"}.get(info.kind, "one value per channel")
+        return figure, f"{value_name}: {names} of {info.name}, one bar each per channel; {how}."
     if "kernel" not in tensors:
         names = ", ".join(f"{name} {shape_text(np.shape(array))}" for name, array in tensors.items())
         return (figures.message_figure(f"{info.name} ({info.kind}) has weights ({names})<br>but no view for them yet.",
                                        height=KERNEL_HEIGHT), "")
     kernel = np.asarray(tensors["kernel"])
-    bias = tensors.get("bias")
-    bias_note = "" if bias is None else f" Bias: {bias.size} values, range {np.min(bias):.3g} … {np.max(bias):.3g}."
+    if info.kind == "DepthwiseConv2D" and kernel.ndim == 4:
+        return _depthwise_view(info, kernel, value_name, bias_note)
     if info.kind == "Conv2D" and kernel.ndim == 4:
-        size, inputs, filters = shape_text(kernel.shape[:2]), kernel.shape[2], kernel.shape[3]
-        maps, signed = _slice_or_norm(kernel, 0 if inputs == 1 else input_channel)
-        if inputs == 1:
-            lead = f"the {filters} learned {size} kernels of {info.name}"
-        elif not signed:
-            lead = f"each of the {filters} filters summarised: L2 norm over its {inputs} input channels"
-        else:
-            lead = f"the {size} slice for input channel {input_channel} of each of the {filters} filters"
-        figure, colours = _weight_mosaic(maps, signed, value_name, channel_name="filter")
-        return figure, f"{value_name}: {lead}; colour: {colours}.{bias_note}"
+        return _conv_kernel_view(info, kernel, input_channel, value_name, bias_note)
     if kernel.ndim == 2 and info.unflattened_input is not None and input_channel != FULL_MATRIX:
         height, width, inputs = info.unflattened_input
         units = kernel.shape[1]
@@ -182,10 +319,8 @@ def kernel_view(
         return figure, (f"{value_name}: {lead}; one tile per unit; colour: {colours}. "
                         f"Choose “full matrix” for all {kernel.shape[0]:,} × {units} weights at once.{bias_note}")
     if kernel.ndim == 2:
-        figure = figures.matrix_heatmap(kernel, value_name=value_name, row_name="input", column_name="unit",
-                                        height=KERNEL_HEIGHT)
-        return figure, (f"{value_name} of {info.name}: {kernel.shape[0]:,} inputs (rows) × {kernel.shape[1]} units "
-                        f"(columns); colour: red > 0 > blue, white = 0.{bias_note}")
+        return _matrix_view(kernel, value_name, row_name="input", column_name="unit", lead=info.name,
+                            bias_note=bias_note)
     return figures.message_figure(f"{info.name}'s kernel has shape {kernel.shape}, which has no view yet.",
                                   height=KERNEL_HEIGHT), ""
 

@@ -609,10 +609,10 @@ def test_out_of_range_digit_reaches_the_page_as_a_message(page):
     assert [o["id"] for o in outputs] == ["activation-figure", "activation-caption", "activation-title",
                                           "kernel-figure", "kernel-caption", "kernel-title"]
     assert [i["id"] for i in callback["inputs"]] == ["digit-dropdown", "selected-layer", "input-channel", "kernel-tab",
-                                                     "checkpoint-view"]
+                                                     "checkpoint-view", "channel-page"]
 
     def post(index, layer="conv1"):
-        values = [index, layer, None, "weights", {"model": "any"}]
+        values = [index, layer, None, "weights", {"model": "any"}, None]
         body = {
             "output": callback["output"], "outputs": outputs,
             "inputs": [{"id": slot["id"], "property": slot["property"], "value": value}

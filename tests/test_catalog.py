@@ -54,9 +54,10 @@ def test_the_residual_model_sees_its_own_data_scaled_by_its_own_preprocessing(ca
 def test_every_layer_of_the_residual_model_through_the_layer_callback(catalog):
     residual = catalog.resolve("residual")
     for info in residual.layers:
-        for tab in (WEIGHTS_TAB, GRADIENTS_TAB):
+        choices = [option["value"] for option in views.channel_options(info)] or [None]
+        for tab, channel in [(tab, channel) for tab in (WEIGHTS_TAB, GRADIENTS_TAB) for channel in choices]:
             figure, caption, title, kernel, kernel_caption, kernel_title = layers.layer_views(
-                residual, 5, info.name, views.SUMMARY_CHANNEL, tab)
+                residual, 5, info.name, channel, tab)
             assert title == f"Activations of {info.name} ({info.kind})"
             assert "went wrong" not in caption and "went wrong" not in kernel_caption, (info.name, tab)
             if len(info.output_shape) == 3:
@@ -122,7 +123,7 @@ def test_an_unknown_model_key_is_a_message_not_a_traceback(test_settings, catalo
     client = create_app(test_settings, catalog=catalog).server.test_client()
     dependency = next(d for d in server_callbacks(client.get("/_dash-dependencies").get_json())
                       if "activation-figure" in d["output"])
-    body = dash_requests.body(dependency, [3, "conv2", "summary", "weights", {"model": "any"}, "", "", "no-such"], [])
+    body = dash_requests.body(dependency, [3, "conv2", "summary", "weights", {"model": "any"}, 0, "", "", "no-such"], [])
     response = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json")
     text = response.get_data(as_text=True)
     assert response.status_code == 200 and "Model 'no-such' is not one of: seed, residual" in text

@@ -35,6 +35,13 @@ def register(app: Dash) -> None:
         Input(ids.SELECTED_LAYER, "data"), State(ids.INPUT_CHANNEL, "value"), State(ids.LAYER_TABLE, "data"),
         prevent_initial_call=True,
     )
+    app.clientside_callback(
+        ClientsideFunction(NAMESPACE, "channelPageControl"),
+        Output(ids.CHANNEL_PAGE, "options"), Output(ids.CHANNEL_PAGE, "value"),
+        Output(ids.CHANNEL_PAGE_FIELD, "className"),
+        Input(ids.SELECTED_LAYER, "data"), State(ids.CHANNEL_PAGE, "value"), State(ids.LAYER_TABLE, "data"),
+        prevent_initial_call=True,
+    )
     for figure_store, graph in [(ids.ACTIVATION_FIGURE, ids.ACTIVATION_GRAPH), (ids.KERNEL_FIGURE, ids.KERNEL_GRAPH)]:
         app.clientside_callback(
             ClientsideFunction(NAMESPACE, "applyColourScale"),

@@ -19,12 +19,22 @@ def _layer(lens: Lens, name, checkpoint=None) -> LayerInfo:
 
 
 def _input_channel(info: LayerInfo, value):
-    count = views.input_channel_count(info)
-    if count == 1 and not views.offers_full_matrix(info):
+    options = views.channel_options(info)
+    if not options:
         return 0
-    if value == views.SUMMARY_CHANNEL or (value == views.FULL_MATRIX and views.offers_full_matrix(info)):
-        return value
-    return validate.integer(value, low=0, high=count - 1, what="Input channel")
+    if value is None:  # the control is being swapped to this layer's choices: its first one
+        return options[0]["value"]
+    named = [option["value"] for option in options if isinstance(option["value"], str)]
+    if isinstance(value, str) or len(named) == len(options):
+        return validate.one_of(value, named, what="Input channel")
+    return validate.integer(value, low=0, high=views.input_channel_count(info) - 1, what="Input channel")
+
+
+def _channel_page(info: LayerInfo, value) -> int:
+    pages = views.channel_pages(info)
+    if pages == 1 or value is None:
+        return 0
+    return validate.integer(value, low=0, high=pages - 1, what="Channel page")
 
 
 def _layer_views_error(message: str):
@@ -44,9 +54,9 @@ def kernel_title(info: LayerInfo, tab: str) -> str:
     return f"Weight gradients of {info.name} for this digit"
 
 
-def _activation_view(lens: Lens, info: LayerInfo, index: int, checkpoint) -> tuple:
+def _activation_view(lens: Lens, info: LayerInfo, index: int, checkpoint, page: int) -> tuple:
     tensors = lens.tensors(index, checkpoint=checkpoint)
-    figure, caption = views.activation_view(info, tensors.activations[info.name])
+    figure, caption = views.activation_view(info, tensors.activations[info.name], page)
     return figure, caption, activation_title(info)
 
 
@@ -65,7 +75,7 @@ def _kernel_view(lens: Lens, info: LayerInfo, index: int, tab: str, channel, che
 
 
 @shows_errors(_layer_views_error)
-def layer_views(lens: Lens, index, layer, input_channel, tab, view=None, shown_activation=None,
+def layer_views(lens: Lens, index, layer, input_channel, tab, view=None, page=None, shown_activation=None,
                 shown_kernel=None) -> tuple:
     """Return the selected layer's activations for the digit (figure, caption, title), and beside them its
     filters or, on the other tab, their loss gradients for the digit (figure, caption, title).
@@ -80,13 +90,15 @@ def layer_views(lens: Lens, index, layer, input_channel, tab, view=None, shown_a
     info = _layer(lens, layer, checkpoint)
     tab = validate.one_of(tab, [WEIGHTS_TAB, GRADIENTS_TAB], what="Tab")
     channel = _input_channel(info, input_channel)
+    page = _channel_page(info, page)
     triggered = validate.triggered_props()
     everything = triggered is None or bool(triggered & {ids.SELECTED_LAYER, ids.CHECKPOINT_VIEW})
     changed = triggered or set()  # None (the first call) redraws everything, and then `changed` is not read
-    activations = everything or ids.DIGIT in changed or shown_activation != activation_title(info)
+    activations = (everything or bool(changed & {ids.DIGIT, ids.CHANNEL_PAGE})
+                   or shown_activation != activation_title(info))
     kernels = (everything or bool(changed & {ids.INPUT_CHANNEL, ids.KERNEL_TAB})
                or shown_kernel != kernel_title(info, tab) or (ids.DIGIT in changed and tab == GRADIENTS_TAB))
-    left = _activation_view(lens, info, index, checkpoint) if activations else (no_update,) * 3
+    left = _activation_view(lens, info, index, checkpoint, page) if activations else (no_update,) * 3
     right = _kernel_view(lens, info, index, tab, channel, checkpoint) if kernels else (no_update,) * 3
     return (*left, *right)
 
@@ -98,6 +110,6 @@ def register(app: Dash, catalog: Catalog) -> None:
         Output(ids.ACTIVATION_TITLE, "children"),
         Output(ids.KERNEL_FIGURE, "data"), Output(ids.KERNEL_CAPTION, "children"), Output(ids.KERNEL_TITLE, "children"),
         Input(ids.DIGIT, "value"), Input(ids.SELECTED_LAYER, "data"), Input(ids.INPUT_CHANNEL, "value"),
-        Input(ids.KERNEL_TAB, "value"), Input(ids.CHECKPOINT_VIEW, "data"),
+        Input(ids.KERNEL_TAB, "value"), Input(ids.CHECKPOINT_VIEW, "data"), Input(ids.CHANNEL_PAGE, "value"),
         State(ids.ACTIVATION_TITLE, "children"), State(ids.KERNEL_TITLE, "children"), validate.model_state(),
     )(validate.bind(layer_views, catalog))
