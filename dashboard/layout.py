@@ -120,8 +120,8 @@ def _explanation_controls(lens: Lens) -> html.Div:
 
 def layer_table(lens: Lens) -> list[dict]:
     """Return what the browser needs to step through layers and offer their input channels."""
-    return [{"name": info.name, "channel_options": views.channel_options(info), "page_options": views.page_options(info)}
-            for info in lens.layers]
+    return [{"name": info.name, "channel_options": views.channel_options(info),
+             "page_options": views.page_options(info)} for info in lens.layers]
 
 
 WEIGHTS_TAB, GRADIENTS_TAB = "weights", "gradients"

@@ -290,7 +290,7 @@ def test_dense_weights_as_maps_follow_flatten_order(lens):
     """Each dense unit's 5x5 maps, applied to pool2's maps, must give that unit's activation."""
     info = lens.layer("dense")
     assert info.unflattened_input == (5, 5, 64) and views.input_channel_count(info) == 64
-    kernel, bias = lens.weights()["dense"]["kernel"], lens.weights()["dense"]["bias"]
+    bias = lens.weights()["dense"]["bias"]
     tensors = lens.tensors(9)
     pool2 = tensors.activations["pool2"].astype(np.float64)
     maps_per_channel = []

@@ -123,7 +123,8 @@ def test_an_unknown_model_key_is_a_message_not_a_traceback(test_settings, catalo
     client = create_app(test_settings, catalog=catalog).server.test_client()
     dependency = next(d for d in server_callbacks(client.get("/_dash-dependencies").get_json())
                       if "activation-figure" in d["output"])
-    body = dash_requests.body(dependency, [3, "conv2", "summary", "weights", {"model": "any"}, 0, "", "", "no-such"], [])
+    values = [3, "conv2", "summary", "weights", {"model": "any"}, 0, "", "", "no-such"]
+    body = dash_requests.body(dependency, values, [])
     response = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json")
     text = response.get_data(as_text=True)
     assert response.status_code == 200 and "Model 'no-such' is not one of: seed, residual" in text
