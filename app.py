@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import urllib.parse
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,18 @@ def _report_unexpected_error(error: Exception) -> None:
     log.exception("callback failed", exc_info=error)
     set_props(ids.ERROR_BANNER, {"children": "Something went wrong while updating this view; the details are in "
                                              "the server log. Try another digit or layer."})
+
+
+def requested_model() -> str | None:
+    """Return the model the page's URL names (?model=key). Dash's renderer fetches the layout from
+    /_dash-layout without the page's query, so it is read from the page's address in the Referer header
+    (sent for same-origin requests: serving's Referrer-Policy is same-origin)."""
+    import flask
+
+    key = flask.request.args.get("model")
+    if key is None and flask.request.referrer:
+        key = urllib.parse.parse_qs(urllib.parse.urlsplit(flask.request.referrer).query).get("model", [None])[0]
+    return key
 
 
 def create_app(settings: Settings, lens: Lens | None = None, catalog: Catalog | None = None) -> dash.Dash:
@@ -62,7 +75,7 @@ def create_app(settings: Settings, lens: Lens | None = None, catalog: Catalog | 
 
     def page():
         # The URL names the model (?model=key, as the model picker sets it); without one, the seed CNN.
-        key = flask.request.args.get("model") if flask.has_request_context() else None
+        key = requested_model() if flask.has_request_context() else None
         notice = ""
         try:
             shown = catalog.resolve(key)

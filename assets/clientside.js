@@ -88,21 +88,41 @@
       return scale === constants.perChannel ? perChannel(figure) : figure;
     },
 
-    /* The layer a card click or Previous/Next selects, and every card's class. */
-    selectLayer: function (cardClicks, previousClicks, nextClicks, current, layers, constants) {
+    /* The layer a card click, a click on the layer graph's node or Previous/Next selects, and every card's
+       class (a model drawn as a graph has no cards). */
+    selectLayer: function (cardClicks, previousClicks, nextClicks, graphClick, current, layers, constants) {
       const names = (layers || []).map(function (layer) { return layer.name; });
       if (!names.length) { return noUpdate(); }
-      const trigger = window.dash_clientside.callback_context.triggered_id;
+      const context = window.dash_clientside.callback_context;
+      const trigger = context.triggered_id;
       let position = Math.max(0, names.indexOf(current));
+      const clicked = graphClick && graphClick.points && graphClick.points.length ? graphClick.points[0].customdata
+        : null;
       if (trigger && typeof trigger === "object" && names.indexOf(trigger.layer) >= 0) {
         position = names.indexOf(trigger.layer);
       } else if (trigger === constants.previousLayer) {
         position = Math.max(0, position - 1);
       } else if (trigger === constants.nextLayer) {
         position = Math.min(names.length - 1, position + 1);
+      } else if (trigger === constants.layerGraph) {
+        if (names.indexOf(clicked) < 0) { return noUpdate(); }  /* the input node: nothing to select */
+        position = names.indexOf(clicked);
       }
       const chosen = names[position];
-      return [chosen, names.map(function (name) { return name === chosen ? "layer-card selected" : "layer-card"; })];
+      const cards = context.outputs_list[1].map(function (output) {
+        return output.id.layer === chosen ? "layer-card selected" : "layer-card";
+      });
+      return [chosen, cards];
+    },
+
+    /* The ring around the selected layer's node on the layer graph, moved without a request. */
+    markLayerNode: function (selected, figure) {
+      const data = figure && figure.data;
+      if (!data || data.length < 3) { return noUpdate(); }
+      const nodes = data[1], at = (nodes.customdata || []).indexOf(selected);
+      if (at < 0) { return noUpdate(); }
+      const ring = Object.assign({}, data[2], {x: [nodes.x[at]], y: [nodes.y[at]]});
+      return Object.assign({}, figure, {data: [data[0], data[1], ring]});
     },
 
     /* The input-channel choices for the selected layer; the control hides when there is nothing to choose. */

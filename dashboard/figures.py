@@ -350,8 +350,10 @@ def probability_bars(
     trace = dict(type="bar", x=names, y=probabilities, marker=dict(color=colours, line=dict(color=outline, width=3)),
                  text=[f"{p:.0%}" if p >= 0.01 else "" for p in probabilities], textposition="outside",
                  cliponaxis=False, hovertemplate="class %{x}<br>probability %{y:.6f}<extra></extra>")
+    # Class names speak for themselves (and, turned to fit, would run into the axis title); numbers need one.
+    numbered = all(name.isdigit() for name in names)
     return figure_from([trace], height=height,
-                   xaxis=axis(type="category", title=axis_title("class")),
+                   xaxis=axis(type="category", title=axis_title("class") if numbered else None),
                    yaxis=axis(range=[0, 1.12], tickformat=".0%", gridcolor=GRID))
 
 

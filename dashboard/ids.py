@@ -56,6 +56,8 @@ KERNEL_CAPTION = "kernel-caption"
 KERNEL_TITLE = "kernel-title"
 INPUT_CHANNEL = "input-channel"
 INPUT_CHANNEL_FIELD = "input-channel-field"
+# A branched model's layers drawn as a graph (instead of the strip of cards); a node click selects a layer.
+LAYER_GRAPH = "layer-graph"
 # Which page of a wide layer's channels the activation panel shows (strongest first).
 CHANNEL_PAGE = "channel-page"
 CHANNEL_PAGE_FIELD = "channel-page-field"

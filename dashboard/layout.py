@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from dashboard import components, ids, training_layout, views
+from dashboard import components, ids, layer_graph, training_layout, views
+from dashboard.graph import INPUT
 from dashboard.lens import Lens
 
 SHARED_SCALE, PER_CHANNEL_SCALE = "shared", "per-channel"
@@ -50,7 +51,18 @@ def _digit_controls(lens: Lens, digit_choices: list[dict]) -> html.Section:
     ], className="controls")
 
 
+def _layer_graph(lens: Lens) -> html.Div:
+    """Return a branched model's layers as a graph; a click on a node selects the layer."""
+    figure = layer_graph.layer_graph_figure(lens.layers, lens.input_shape, lens.layers[0].name)
+    return html.Div(dcc.Graph(id=ids.LAYER_GRAPH, figure=figure, responsive=False,
+                              config={"displayModeBar": False, "scrollZoom": False},
+                              style={"width": f"{figure.layout.width}px", "height": f"{figure.layout.height}px"}),
+                    className="layer-graph", title="Click a layer to show it")
+
+
 def _architecture_strip(lens: Lens) -> html.Nav:
+    if layer_graph.is_branched(lens.layers):
+        return _architecture_nav(_layer_graph(lens))
     cards: list[html.Button | html.Span] = []
     for position, info in enumerate(lens.layers):
         name, kind, shape, parameters = views.layer_card_text(info)
@@ -62,10 +74,16 @@ def _architecture_strip(lens: Lens) -> html.Nav:
         ))
         if position < len(lens.layers) - 1:
             cards.append(html.Span("→", className="arrow", **components.html_attributes({"aria-hidden": "true"})))
+    # A chain has no graph; the hidden one keeps the layer callback's inputs the same for every model.
+    no_graph = html.Div(dcc.Graph(id=ids.LAYER_GRAPH, figure={}, config={"displayModeBar": False}), hidden=True)
+    return _architecture_nav(html.Div([*cards, no_graph], className="cards"))
+
+
+def _architecture_nav(layers: html.Div) -> html.Nav:
     return html.Nav([
         html.Button("◀", id=ids.PREVIOUS_LAYER, n_clicks=0, className="button step", title="Previous layer",
                     **components.html_attributes({"aria-label": "Previous layer"})),
-        html.Div(cards, className="cards"),
+        layers,
         html.Button("▶", id=ids.NEXT_LAYER, n_clicks=0, className="button step", title="Next layer",
                     **components.html_attributes({"aria-label": "Next layer"})),
     ], className="architecture", **components.html_attributes({"aria-label": "Layers of the network"}))
@@ -120,8 +138,11 @@ def _explanation_controls(lens: Lens) -> html.Div:
 
 def layer_table(lens: Lens) -> list[dict]:
     """Return what the browser needs to step through layers and offer their input channels."""
-    return [{"name": info.name, "channel_options": views.channel_options(info),
-             "page_options": views.page_options(info)} for info in lens.layers]
+    table = [{"name": info.name, "channel_options": views.channel_options(info),
+              "page_options": views.page_options(info)} for info in lens.layers]
+    if layer_graph.is_branched(lens.layers):  # the graph's input node shows the input's channels
+        table.insert(0, {"name": INPUT, "channel_options": [], "page_options": []})
+    return table
 
 
 WEIGHTS_TAB, GRADIENTS_TAB = "weights", "gradients"
@@ -151,7 +172,8 @@ def client_constants() -> dict:
     """Return the ids and values that assets/clientside.js compares against, so they are written once, here."""
     from dashboard.training_layout import SERVED
 
-    return {"previousLayer": ids.PREVIOUS_LAYER, "nextLayer": ids.NEXT_LAYER, "perChannel": PER_CHANNEL_SCALE,
+    return {"previousLayer": ids.PREVIOUS_LAYER, "nextLayer": ids.NEXT_LAYER, "layerGraph": ids.LAYER_GRAPH,
+            "perChannel": PER_CHANNEL_SCALE,
             "served": SERVED, "visiblePanels": ids.VISIBLE_PANELS, "sectionLinkType": ids.SECTION_LINK_TYPE,
             "sectionIds": {name: section_id(name) for name in SECTIONS},
             "gates": {gate: {"panel": panel, "keys": list(carries), "idleWhenEmpty": IDLE_WHEN_EMPTY.get(gate)}

@@ -226,6 +226,11 @@ class Lens:
             return self.served.extractor.weights()
         return self.checkpoints.checkpoint(*checkpoint).weights
 
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Return the served model's input shape (H, W, C)."""
+        return tuple(int(d) for d in self.served.model.inputs[0].shape[1:])
+
     def image(self, index: int) -> tuple[np.ndarray, int]:
         """Return test image `index` as the model takes it (scaled), and its true label."""
         return self.scaling.apply(self.data.x_test[index]), int(self.data.y_test[index])

@@ -57,6 +57,15 @@ def _formula(info: LayerInfo) -> str:
     return ""
 
 
+INPUT_KIND = "Input"
+
+
+def input_info(shape: tuple[int, ...]) -> LayerInfo:
+    """Return the model's input described as a layer, so the layer graph's input node shows its channels."""
+    return LayerInfo(name="input", kind=INPUT_KIND, output_shape=tuple(shape), parameters=0, weight_shapes={},
+                     activation=None)
+
+
 def channel_pages(info: LayerInfo) -> int:
     """Return how many pages of PAGE_CHANNELS the layer's activation maps fill (1: no paging)."""
     if len(info.output_shape) != 3:
@@ -94,6 +103,12 @@ def activation_view(info: LayerInfo, activation: np.ndarray, page: int = 0) -> t
             "Conv2D": f"{_formula(info)}: one {tile} tile per filter ({channels} channels)",
             "MaxPooling2D": f"{pooling_text(info)} of the previous layer: {channels} tiles of {tile}",
         }.get(info.kind, f"{info.kind} output: {channels} tiles of {tile}")
+        if info.kind in MERGES and len(info.inputs) > 1:
+            lead = f"{info.kind} of {_inputs_text(info)} (the branches meet here): {channels} tiles of {tile}"
+        elif info.kind == INPUT_KIND:
+            names = "red, green and blue" if channels == 3 else f"{channels} channel(s)"
+            lead = f"the input as the first layer receives it (after the data's scaling): one {tile} tile per " \
+                   f"channel ({names})"
         shown: np.ndarray | None = None
         if channels > PAGE_CHANNELS:
             page = min(max(int(page), 0), channel_pages(info) - 1)
@@ -190,11 +205,26 @@ def pooling_text(info: LayerInfo) -> str:
     return f"max of each {window} window, moved {shape_text(info.strides)} at a time"
 
 
+MERGES = {"Add": "adds", "Subtract": "subtracts", "Multiply": "multiplies", "Average": "averages",
+          "Maximum": "takes the maximum of", "Minimum": "takes the minimum of", "Concatenate": "stacks the channels of"}
+
+
+def _inputs_text(info: LayerInfo) -> str:
+    return " and ".join(info.inputs)
+
+
 def _no_weights_text(info: LayerInfo) -> str:
     why = {
         "MaxPooling2D": f"it keeps the {pooling_text(info)}",
         "Flatten": "it only lays the maps out as one vector",
+        "GlobalAveragePooling2D": "it averages each channel's whole map to one number",
+        "GlobalMaxPooling2D": "it keeps each channel's largest value",
+        "Dropout": "it passes its input through unchanged here (it drops units only while training)",
+        INPUT_KIND: "it is the image itself, as the first layer receives it",
     }.get(info.kind, "it has no trainable parameters")
+    if info.kind in MERGES and len(info.inputs) > 1:
+        why = f"it {MERGES[info.kind]} {_inputs_text(info)}, element by element" if info.kind != "Concatenate" \
+            else f"it {MERGES[info.kind]} {_inputs_text(info)}"
     return f"{info.name} ({info.kind}) has no weights:<br>{why}."
 
 

@@ -24,8 +24,13 @@ def register(app: Dash) -> None:
         ClientsideFunction(NAMESPACE, "selectLayer"),
         Output(ids.SELECTED_LAYER, "data"), Output(ids.ALL_LAYER_CARDS, "className"),
         Input(ids.ALL_LAYER_CARDS, "n_clicks"), Input(ids.PREVIOUS_LAYER, "n_clicks"),
-        Input(ids.NEXT_LAYER, "n_clicks"), State(ids.SELECTED_LAYER, "data"), State(ids.LAYER_TABLE, "data"),
-        constants, prevent_initial_call=True,
+        Input(ids.NEXT_LAYER, "n_clicks"), Input(ids.LAYER_GRAPH, "clickData"), State(ids.SELECTED_LAYER, "data"),
+        State(ids.LAYER_TABLE, "data"), constants, prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        ClientsideFunction(NAMESPACE, "markLayerNode"),
+        Output(ids.LAYER_GRAPH, "figure"), Input(ids.SELECTED_LAYER, "data"), State(ids.LAYER_GRAPH, "figure"),
+        prevent_initial_call=True,
     )
     # The first layer's choices ship with the page, so this runs only when the layer changes.
     app.clientside_callback(

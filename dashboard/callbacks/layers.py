@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dash import Dash, Input, Output, State, no_update
 
-from dashboard import figures, ids, views
+from dashboard import figures, ids, layer_graph, views
 from dashboard.callbacks import validate
 from dashboard.callbacks.validate import shows_errors
 from dashboard.catalog import Catalog
+from dashboard.graph import INPUT
 from dashboard.layout import GRADIENTS_TAB, WEIGHTS_TAB
 from dashboard.lens import Lens
 from dashboard.tensors import LayerInfo
@@ -15,6 +16,8 @@ from dashboard.tensors import LayerInfo
 
 def _layer(lens: Lens, name, checkpoint=None) -> LayerInfo:
     names = [info.name for info in lens.layers]
+    if name == INPUT and layer_graph.is_branched(lens.layers):  # the layer graph's input node
+        return views.input_info(lens.input_shape)
     return lens.layer(validate.one_of(name, names, what="Layer"), checkpoint)
 
 
@@ -44,6 +47,8 @@ def _layer_views_error(message: str):
 
 def activation_title(info: LayerInfo) -> str:
     """Return the activation panel's title for a layer."""
+    if info.kind == views.INPUT_KIND:
+        return "The input, channel by channel"
     return f"Activations of {info.name} ({info.kind})"
 
 
@@ -55,12 +60,18 @@ def kernel_title(info: LayerInfo, tab: str) -> str:
 
 
 def _activation_view(lens: Lens, info: LayerInfo, index: int, checkpoint, page: int) -> tuple:
+    if info.kind == views.INPUT_KIND:
+        figure, caption = views.activation_view(info, lens.image(index)[0], page)
+        return figure, caption, activation_title(info)
     tensors = lens.tensors(index, checkpoint=checkpoint)
     figure, caption = views.activation_view(info, tensors.activations[info.name], page)
     return figure, caption, activation_title(info)
 
 
 def _kernel_view(lens: Lens, info: LayerInfo, index: int, tab: str, channel, checkpoint) -> tuple:
+    if info.kind == views.INPUT_KIND:
+        figure, caption = views.kernel_view(info, None, input_channel=channel, value_name="weight")
+        return figure, caption, kernel_title(info, tab)
     if tab == WEIGHTS_TAB:
         figure, caption = views.kernel_view(info, lens.weights(checkpoint).get(info.name), input_channel=channel,
                                             value_name="weight")
