@@ -59,11 +59,13 @@ class Server:
             raise
 
     @classmethod
-    def app(cls, model_dir: Path, data: Path | None = None) -> Server:
-        """Start `python app.py` on the model cache (which trains first if the cache is empty)."""
+    def app(cls, model_dir: Path, data: Path | None = None, extra: list[str] | None = None) -> Server:
+        """Start `python app.py` on the model cache (which trains first if the cache is empty), with any
+        `extra` flags (e.g. --model)."""
         command = [sys.executable, str(ROOT / "app.py"), "--port", "{port}", "--model-dir", str(model_dir)]
         if data:
             command += ["--data", str(data)]
+        command += extra or []
         return cls(command, {}, ".server.log")
 
     @classmethod
