@@ -61,7 +61,7 @@ def create_app(settings: Settings, lens: Lens | None = None, catalog: Catalog | 
 
     if catalog is None:
         lens = lens or Lens.start(settings)
-        catalog = Catalog.start(settings, lens) if settings.models else Catalog(lens)
+        catalog = Catalog.start(settings, lens) if settings.models or settings.allow_upload else Catalog(lens)
     lens = catalog.default
     manager = worker.background_manager(settings)
     # The page is one of two layouts: the dashboard, or the first training's progress until a model is
@@ -83,7 +83,8 @@ def create_app(settings: Settings, lens: Lens | None = None, catalog: Catalog | 
             log.info("page asked for a model it cannot show: %s", error)
             shown, notice = lens, f"{error}. Showing the {lens.name} instead."
         if shown.ready:
-            return layout.build_layout(shown, digit_options(shown, "", [], 0), catalog.choices(), notice)
+            upload_mb = settings.max_model_mb if catalog.uploads is not None else None
+            return layout.build_layout(shown, digit_options(shown, "", [], 0), catalog.choices(), notice, upload_mb)
         return training_layout.waiting_layout(first_run(shown, 0)[1])
 
     app.layout = page
@@ -92,7 +93,8 @@ def create_app(settings: Settings, lens: Lens | None = None, catalog: Catalog | 
     # Level 1 gzip: measured on a 230 KB activation update, 3 ms and 95 KB against level 6's 7 ms and 89 KB.
     # Browsers that accept zstd get it first (flask-compress's order), at its fast default level.
     app.server.config["COMPRESS_LEVEL"] = 1
-    serving.harden(app, secret=serving.secret_key(settings.model_dir, settings.secret_key))
+    serving.harden(app, secret=serving.secret_key(settings.model_dir, settings.secret_key),
+                   max_body_bytes=serving.upload_body_bytes(settings.max_model_mb) if catalog.uploads else None)
     register_all(app, catalog, manager)
     return app
 

@@ -148,6 +148,11 @@
       return [options, 0, "inline-field"];
     },
 
+    /* A click on a note (what became of an upload) closes it. */
+    closeNote: function (clicks) {
+      return clicks ? "" : noUpdate();
+    },
+
     /* Choosing another model opens the page on it: its layers, classes and controls are its own. */
     openModel: function (chosen, current) {
       if (!chosen || chosen === current) { return noUpdate(); }

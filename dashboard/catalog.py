@@ -16,9 +16,13 @@ when the model starts with a Rescaling or Normalization layer, Keras's conventio
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
+import os
 import re
+import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,9 @@ from dashboard.model_service import ModelService, ServedModel
 log = logging.getLogger(__name__)
 
 USER_MODELS_FOLDER = "user-models"
+UPLOADS_FOLDER = "uploads"
+UPLOAD_PREFIX = "upload-"
+MAX_UPLOADS = 10  # uploaded models kept (each is held in memory by every worker that shows it)
 SIDECAR_KEYS = frozenset({"name", "data", "scaling", "class_names"})
 
 
@@ -122,11 +129,84 @@ def describe(lens: Lens) -> str:
 class Catalog:
     """The models the page can show, by key; the seed CNN's lens is the default."""
 
-    def __init__(self, default: Lens, entries: list[Entry] | None = None) -> None:
+    def __init__(self, default: Lens, entries: list[Entry] | None = None, settings: Settings | None = None) -> None:
         self.default = default
         self.entries: dict[str, Entry] = {SEED_KEY: Entry(SEED_KEY, "", default)}
         for entry in entries or []:
             self.entries[entry.key] = entry
+        # What opening a model needs (uploads are opened while the server runs); None: nothing can be added.
+        self.settings = settings
+        self._vetting = model_files.Vetting(settings.model_dir / USER_MODELS_FOLDER / "vetted") if settings else None
+        self._datasets: dict[str, Dataset] = {}
+        self._adding = threading.Lock()
+
+    @property
+    def uploads(self) -> Path | None:
+        """Return the folder uploaded models are kept in (None when uploads are off)."""
+        if self.settings is None or not self.settings.allow_upload:
+            return None
+        return self.settings.model_dir / USER_MODELS_FOLDER / UPLOADS_FOLDER
+
+    def add_upload(self, content: bytes, filename: str) -> str:
+        """Keep an uploaded .keras file, open it like a --model file and return its key; raise ModelFileError or
+        DataError saying why it cannot be shown (the file is then removed).
+
+        The file is written as uploads/<sha256>.keras with its name in a JSON beside it, so another worker
+        (gunicorn) opens the same model when a page asks for its key.
+        """
+        folder = self.uploads
+        if folder is None or self.settings is None:
+            raise model_files.ModelFileError("uploading models is turned off on this server")
+        limit = self.settings.max_model_mb * 1024 * 1024
+        if len(content) > limit:
+            raise model_files.ModelFileError(f"the file is {len(content) / 2**20:.1f} MB, more than this server's "
+                                             f"limit of {self.settings.max_model_mb:g} MB")
+        digest = hashlib.sha256(content).hexdigest()
+        key = UPLOAD_PREFIX + digest[:12]
+        with self._adding:
+            if key in self.entries and self.entries[key].lens is not None:
+                return key
+            folder.mkdir(parents=True, exist_ok=True)
+            kept = sorted(folder.glob("*.keras"))
+            if len(kept) >= MAX_UPLOADS and not (folder / f"{digest[:12]}.keras").exists():
+                raise model_files.ModelFileError(f"this server already holds {MAX_UPLOADS} uploaded models")
+            path = folder / f"{digest[:12]}.keras"
+            name = re.sub(r"[^\w .()-]+", "", Path(str(filename)).stem)[:60] or "uploaded model"
+            _write_atomically(path.with_suffix(".json"), json.dumps({"name": name}).encode())
+            _write_atomically(path, content)
+            try:
+                self._open_upload(key, path)
+            except (model_files.ModelFileError, DataError) as error:
+                for leftover in (path, path.with_suffix(".json")):
+                    leftover.unlink(missing_ok=True)
+                said = str(error).replace(path.name, Path(str(filename)).name[:80])  # the visitor's name for it
+                said = re.sub(r"; give the model its data in .*$", "", said)  # a visitor cannot add a JSON
+                raise type(error)(f"{said} (an uploaded model is shown on this server's data)") from None
+        return key
+
+    def _open_upload(self, key: str, path: Path) -> Lens:
+        assert self.settings is not None and self._vetting is not None
+        lens = open_user_model(path, key, self.settings, self.default.data, self._vetting, self._datasets)
+        self.entries[key] = Entry(key, lens.name, lens)
+        log.info("uploaded model %s: %s", key, describe(lens))
+        return lens
+
+    def _uploaded(self, key: str) -> Lens | None:
+        """Return the lens of a model another worker accepted as an upload (opened here on first use), or None."""
+        folder = self.uploads
+        if folder is None or not re.fullmatch(UPLOAD_PREFIX + "[0-9a-f]{12}", key):
+            return None
+        path = folder / f"{key[len(UPLOAD_PREFIX):]}.keras"
+        with self._adding:
+            if key in self.entries and self.entries[key].lens is not None:
+                return self.entries[key].lens
+            if not path.is_file():
+                return None
+            try:
+                return self._open_upload(key, path)
+            except (model_files.ModelFileError, DataError) as error:
+                log.error("uploaded model %s cannot be shown: %s", key, error)
+                return None
 
     @property
     def lenses(self) -> list[Lens]:
@@ -138,6 +218,10 @@ class Catalog:
         if key is None or key == "":
             return self.default
         entry = self.entries.get(key) if isinstance(key, str) else None
+        if entry is None and isinstance(key, str):
+            uploaded = self._uploaded(key)
+            if uploaded is not None:
+                return uploaded
         if entry is None:
             shown = repr(key) if len(repr(key)) <= 40 else repr(key)[:37] + "..."
             raise CatalogError(f"Model {shown} is not one of: {', '.join(self.entries)}")
@@ -148,7 +232,7 @@ class Catalog:
     def choices(self) -> list[dict]:
         """Return the model picker's options: every model, those that could not be opened disabled with why."""
         options: list[dict] = []
-        for key, entry in self.entries.items():
+        for key, entry in list(self.entries.items()):  # an upload may add one meanwhile
             if entry.lens is not None:
                 options.append({"label": describe(entry.lens), "value": key})
             else:
@@ -159,8 +243,9 @@ class Catalog:
     @classmethod
     def start(cls, settings: Settings, default: Lens) -> Catalog:
         """Return the catalog of the seed CNN's lens and every model the settings name, each opened safely."""
-        vetting = model_files.Vetting(settings.model_dir / USER_MODELS_FOLDER / "vetted")
-        datasets: dict[str, Dataset] = {}
+        catalog = cls(default, settings=settings)
+        assert catalog._vetting is not None
+        vetting, datasets = catalog._vetting, catalog._datasets
         entries: list[Entry] = []
         taken: set[str] = set()
         for path in model_paths(settings.models):
@@ -173,7 +258,9 @@ class Catalog:
             except (model_files.ModelFileError, DataError) as error:
                 log.error("model %s (%s) cannot be shown: %s", key, path, error)
                 entries.append(Entry(key, path.name, problem=str(error)))
-        return cls(default, entries)
+        for entry in entries:
+            catalog.entries[entry.key] = entry
+        return catalog
 
 
 def open_user_model(path: Path, key: str, settings: Settings, default_data: Dataset, vetting: model_files.Vetting,
@@ -219,6 +306,18 @@ def open_user_model(path: Path, key: str, settings: Settings, default_data: Data
                 trainable=False)
     lens.predictions()
     return lens
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    """Write a file whole or not at all (a temporary file in the same folder, then os.replace)."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(content)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def _relative_to(model_path: Path, spec: str) -> str | Path:

@@ -45,6 +45,9 @@ class Settings:
     # much address space.
     max_model_mb: float = 200.0
     probe_memory_mb: int = 4096
+    # Visitors may upload a .keras file from the page (off unless the operator turns it on); an upload goes
+    # through the same checks as a --model file.
+    allow_upload: bool = False
     # Signs Flask sessions; when unset, one is generated per install and kept beside the model cache.
     secret_key: str | None = dataclasses.field(default=None, repr=False)
 
@@ -96,7 +99,7 @@ def _convert(name: str, raw: str) -> object:
             return int(raw)
         except ValueError:
             raise ValueError(f"{ENV_PREFIX}{name.upper()} must be an integer, got {raw!r}") from None
-    if name in {"retrain", "debug", "offline"}:
+    if name in {"retrain", "debug", "offline", "allow_upload"}:
         return _env_bool(raw)
     if name in {"model_dir", "data"}:
         return Path(raw).expanduser()
@@ -123,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a .keras image classifier (or a folder of them) to show beside the seed CNN; "
                              "repeatable (CNNLENS_MODELS: paths separated by ':')")
     parser.add_argument("--max-model-mb", type=float, help="refuse model files larger than this (default 200)")
+    parser.add_argument("--allow-model-upload", dest="allow_upload", action="store_true", default=None,
+                        help="let visitors upload a .keras model from the page (off by default; an upload gets "
+                             "the same checks as --model)")
     parser.add_argument("--epochs", type=int, help="training epochs (default 5)")
     parser.add_argument("--batch-size", type=int, help="training batch size (default 128)")
     parser.add_argument("--train-limit", type=int, help="train on at most N digits")

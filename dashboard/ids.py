@@ -11,6 +11,9 @@ ERROR_BANNER = "error-banner"
 MODEL_KEY = "model-key"
 MODEL_PICKER = "model-picker"
 MODEL_LOCATION = "model-location"
+# Only with --allow-model-upload: a visitor's .keras file, and what became of it.
+MODEL_UPLOAD = "model-upload"
+UPLOAD_MESSAGE = "upload-message"
 # Values the browser-side callbacks need from Python (assets/clientside.js reads ids and choices from it).
 CLIENT_CONSTANTS = "client-constants"
 

@@ -258,18 +258,29 @@ def _explanations_section(lens: Lens) -> html.Section:
     ])
 
 
-def model_picker(lens: Lens, choices: list[dict]) -> html.Div:
-    """Return the header's model picker (hidden with one model): choosing a model opens the page on it."""
+def model_picker(lens: Lens, choices: list[dict], *, upload_mb: float | None = None) -> html.Div:
+    """Return the header's model picker (hidden with one model and no upload): choosing a model opens the page
+    on it. With `upload_mb` (the operator allowed uploads), a button to upload a .keras file of at most that."""
+    upload = [] if upload_mb is None else [
+        dcc.Upload(html.Button("Upload a model…", className="button", title=f"A .keras image classifier of at "
+                               f"most {upload_mb:g} MB; it gets the same checks as the server's own models"),
+                   id=ids.MODEL_UPLOAD, accept=".keras", multiple=False, max_size=int(upload_mb * 1024 * 1024),
+                   className="model-upload"),
+        dcc.Loading(html.Span("", id=ids.UPLOAD_MESSAGE, className="upload-message", role="status", n_clicks=0,
+                              title="Click to close"),
+                    type="dot", delay_show=250, color="#2563eb"),
+    ]
     return html.Div([
         html.Label("Model", htmlFor=ids.MODEL_PICKER),
         dcc.Dropdown(id=ids.MODEL_PICKER, value=lens.key, clearable=False, searchable=False, options=choices,
                      optionHeight=44, className="model-dropdown"),
+        *upload,
         dcc.Store(id=ids.MODEL_KEY, data=lens.key),
         dcc.Location(id=ids.MODEL_LOCATION, refresh=True),
-    ], className="inline-field model-field", hidden=len(choices) < 2)
+    ], className="inline-field model-field", hidden=len(choices) < 2 and upload_mb is None)
 
 
-def _header(lens: Lens, model_choices: list[dict]) -> html.Header:
+def _header(lens: Lens, model_choices: list[dict], upload_mb: float | None) -> html.Header:
     links = [html.Button(title, id=ids.section_link(name), n_clicks=0, className="section-link",
                          title=f"Open {title.lower()} below the lens", hidden=name == TRAINING and not lens.trainable)
              for name, title in SECTIONS.items()]
@@ -278,16 +289,17 @@ def _header(lens: Lens, model_choices: list[dict]) -> html.Header:
         html.Div([html.H1("CNN Lens"),
                   html.Span("look inside a convolutional network, layer by layer", className="tagline")],
                  className="brand"),
-        model_picker(lens, model_choices),
+        model_picker(lens, model_choices, upload_mb=upload_mb),
         html.P(status, id=ids.STATUS, className="status", title=status),
         html.Nav(links, className="section-links", **components.html_attributes({"aria-label": "More views"})),
     ], className="top")
 
 
 def build_layout(lens: Lens, digit_choices: list[dict], model_choices: list[dict] | None = None,
-                 notice: str = "") -> html.Div:
+                 notice: str = "", upload_mb: float | None = None) -> html.Div:
     """Return the whole page for the lens's current model, opening on the first of `digit_choices` (the
-    dropdown's first options); `model_choices` fill the model picker (the catalog's choices).
+    dropdown's first options); `model_choices` fill the model picker (the catalog's choices); `upload_mb`: the
+    operator allows uploading models of at most that size.
 
     The first screen is the lens: the digit, the layer strip, the selected layer's activations with its
     filters or gradients beside them, and the input, probabilities and saliency. Everything else is in
@@ -298,7 +310,7 @@ def build_layout(lens: Lens, digit_choices: list[dict], model_choices: list[dict
     signature = lens.run_signature()
     shown_options, compare_options = training_layout.run_choices(lens, signature)
     return html.Div([
-        _header(lens, model_choices or []),
+        _header(lens, model_choices or [], upload_mb),
         html.Div(notice, id=ids.ERROR_BANNER, className="error-banner", role="alert"),
         _digit_controls(lens, digit_choices),
         _architecture_strip(lens),

@@ -115,12 +115,17 @@ def _is_output(entry: Any, declared: dash.Output) -> bool:
                for spec in (entry if isinstance(entry, list) else [entry]))
 
 
-def harden(app: dash.Dash, *, secret: str) -> None:
-    """Set the secret key, cap request bodies, refuse malformed callback requests with a 400, and add
-    security headers to every response."""
+def upload_body_bytes(max_model_mb: float) -> int:
+    """Return the body cap that lets a model file of max_model_mb through as base64 (4/3 larger) in a callback."""
+    return max(MAX_BODY_BYTES, int(max_model_mb * 1024 * 1024 * 4 / 3) + 64 * 1024)
+
+
+def harden(app: dash.Dash, *, secret: str, max_body_bytes: int | None = None) -> None:
+    """Set the secret key, cap request bodies (at MAX_BODY_BYTES unless model uploads need more), refuse
+    malformed callback requests with a 400, and add security headers to every response."""
     server = app.server
     server.secret_key = secret
-    server.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    server.config["MAX_CONTENT_LENGTH"] = max_body_bytes or MAX_BODY_BYTES
     callback_endpoint = app.config.routes_pathname_prefix + CALLBACK_ROUTE
     policy: list[str] = []  # Computed on the first request, after every callback is registered.
 

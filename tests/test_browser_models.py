@@ -134,3 +134,41 @@ def test_switch_models_and_click_every_layer_of_the_graph(models_page, catalog):
     _pick_model(dash_duo, "seed CNN", "Digit #0:")
     assert len(dash_duo.find_elements(".layer-card")) == len(catalog.default.layers)
     _assert_clean(dash_duo)
+
+
+@pytest.fixture()
+def upload_page(dash_duo, test_settings, lens, tmp_path):
+    import dataclasses
+
+    from app import create_app
+    from dashboard.catalog import Catalog
+
+    for name in ("model.keras", "model.json"):
+        (tmp_path / name).write_bytes((test_settings.model_dir / name).read_bytes())
+    settings = dataclasses.replace(test_settings, model_dir=tmp_path, allow_upload=True)
+    app = create_app(settings, catalog=Catalog.start(settings, lens))
+    dash_duo.start_server(app, port=_free_port(), debug=True, use_reloader=False, dev_tools_hot_reload=False)
+    _set_viewport(dash_duo, *VIEWPORT)
+    dash_duo.wait_for_contains_text("#digit-summary", "Digit #0:", timeout=TIMEOUT)
+    _settle(dash_duo)
+    return dash_duo
+
+
+def test_upload_a_model_from_the_page(upload_page, user_model_folder):
+    dash_duo = upload_page
+    chooser = dash_duo.find_element("#model-upload input[type=file]")
+    # A model with a Lambda layer: refused with a note that says why; the page stays on the seed CNN.
+    chooser.send_keys(str(user_model_folder / "with-lambda.keras"))
+    dash_duo.wait_for_contains_text("#upload-message", "it contains a Lambda layer", timeout=60)
+    _screenshot(dash_duo, "models-upload-refused")
+    dash_duo.find_element("#upload-message").click()
+    dash_duo.wait_for_text_to_equal("#upload-message", "", timeout=TIMEOUT)
+    assert "model=" not in dash_duo.driver.current_url
+    # A model that fits the data: the page opens on it.
+    dash_duo.find_element("#model-upload input[type=file]").send_keys(str(user_model_folder / "sequential.keras"))
+    until(lambda: "model=upload-" in dash_duo.driver.current_url, timeout=60, msg="the upload did not open")
+    dash_duo.wait_for_text_to_equal("#activation-title", "Activations of conv_a (Conv2D)", timeout=TIMEOUT)
+    dash_duo.wait_for_contains_text("#model-picker", "sequential", timeout=TIMEOUT)
+    _settle(dash_duo)
+    _screenshot(dash_duo, "models-upload-opened")
+    _assert_clean(dash_duo)
