@@ -47,7 +47,31 @@
       hovertemplate: trace.hovertemplate.replace("%{z:.4g}", "%{customdata[3]:.4g}"),
       colorbar: Object.assign({}, trace.colorbar, {title: Object.assign({}, (trace.colorbar || {}).title, {text: share})})
     });
-    return Object.assign({}, figure, {data: [recoloured].concat(figure.data.slice(1))});
+    return Object.assign({}, figure, {data: [recoloured].concat(figure.data.slice(1).map(perChannelTile))});
+  }
+
+  /* A tile drawn again at full resolution over a shrunk mosaic (views.activation_view, zoomed): the same
+     recolouring on its own peak; the true value moves to customdata[2]. */
+  function perChannelTile(trace) {
+    const meta = trace && trace.meta;
+    if (!meta || !meta.tile_peak) { return trace; }
+    const z = unpack(trace.z), where = unpack(trace.customdata);
+    const rows = z.shape[0], columns = z.shape[1];
+    const scaledRows = new Array(rows), customRows = new Array(rows);
+    for (let r = 0; r < rows; r++) {
+      const scaled = new Array(columns), custom = new Array(columns);
+      for (let c = 0; c < columns; c++) {
+        const cell = r * columns + c, value = z.flat[cell];
+        scaled[c] = Number.isNaN(value) ? null : value / meta.tile_peak;
+        custom[c] = [where.flat[2 * cell], where.flat[2 * cell + 1], value];
+      }
+      scaledRows[r] = scaled;
+      customRows[r] = custom;
+    }
+    return Object.assign({}, trace, {
+      z: scaledRows, customdata: customRows, zmin: meta.signed ? -1 : 0, zmax: 1, zmid: meta.signed ? 0 : null,
+      hovertemplate: trace.hovertemplate.replace("%{z:.4g}", "%{customdata[2]:.4g}")
+    });
   }
 
   /* Lazy panels: every element with data-lazy="<key>" is watched; the keys of those on screen (closed

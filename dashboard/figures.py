@@ -233,7 +233,8 @@ def channel_mosaic(
         hovertemplate=f"{channel_name} %{{customdata[0]}}<br>{where}<br>{value}<extra></extra>",
         # Indexed by the channel number hover shows: a list for every channel, a mapping for a page of them.
         meta=dict(channel_peaks=[float(p) for p in peaks] if channel_ids is None else
-                  {str(int(c)): float(p) for c, p in zip(channel_ids, peaks)}, signed=signed, value_name=value_name),
+                  {str(int(c)): float(p) for c, p in zip(channel_ids, peaks)}, signed=signed, value_name=value_name,
+                  columns=columns, tile=[tile_height, tile_width], block=block, channel_name=channel_name),
     )
     if signed:
         trace.update(colorscale=DIVERGING, zmid=0.0, zmin=-limit, zmax=limit)
@@ -286,6 +287,76 @@ def channel_bars(vectors: dict[str, np.ndarray], *, index_name: str, height: int
                        yaxis=axis(gridcolor=GRID, zerolinecolor=MUTED))
 
 
+def tiles_in_view(meta: dict, channels: int, x_range: Sequence[float], y_range: Sequence[float]) -> list[int]:
+    """Return the positions of a mosaic's tiles that the window (x and y ranges, in cells) overlaps."""
+    columns, (height, width) = int(meta["columns"]), meta["tile"]
+    left_edge, right_edge = sorted(float(v) for v in x_range)
+    top_edge, bottom_edge = sorted(float(v) for v in y_range)
+    inside = []
+    for position in range(channels):
+        top, left = (position // columns) * (height + 1), (position % columns) * (width + 1)
+        if left - 0.5 < right_edge and left + width - 0.5 > left_edge and top - 0.5 < bottom_edge \
+                and top + height - 0.5 > top_edge:
+            inside.append(position)
+    return inside
+
+
+def add_full_resolution(figure: go.Figure, maps: np.ndarray, positions: list[int], *,
+                        channel_ids: Sequence[int] | None = None) -> go.Figure:
+    """Return a shrunk mosaic (``channel_mosaic`` with block > 1) with the tiles at `positions` drawn again over
+    it at full resolution from `maps` (H, W, C): each a heatmap of its own on the same colours, placed cell for
+    cell over its shrunk tile, hover giving the true row, column and value. The figure keeps the shrunk layer
+    underneath, so zooming out shows the whole mosaic again."""
+    base = figure.data[0]
+    meta = dict(base.meta)
+    block, columns, (height, width) = int(meta["block"]), int(meta["columns"]), meta["tile"]
+    rows_full, columns_full = maps.shape[:2]
+    names = list(range(maps.shape[-1])) if channel_ids is None else list(channel_ids)
+    index_type = np.uint8 if max(rows_full, columns_full) <= 256 else np.uint16
+    grid_r, grid_c = np.mgrid[0:rows_full, 0:columns_full]
+    grid = np.stack([grid_r, grid_c], axis=-1).astype(index_type)
+    overlays = []
+    for position in positions:
+        top, left = (position // columns) * (height + 1), (position % columns) * (width + 1)
+        channel = names[position]
+        values = np.asarray(maps[:, :, position], np.float32)
+        overlays.append(dict(
+            type="heatmap", z=values, x0=left - 0.5 + 0.5 / block, dx=1.0 / block, y0=top - 0.5 + 0.5 / block,
+            dy=1.0 / block, customdata=grid, colorscale=base.colorscale, zmin=base.zmin, zmax=base.zmax,
+            zmid=base.zmid, showscale=False, name=f"channel {channel} at full resolution",
+            meta=dict(tile_peak=float(np.max(np.abs(values))) or 1.0, signed=meta["signed"]),
+            hovertemplate=(f"{meta.get('channel_name', 'channel')} {channel} (full resolution)<br>"
+                           "row %{customdata[0]}, col %{customdata[1]}<br>"
+                           f"{meta['value_name']} %{{z:.4g}}<extra></extra>")))
+    return go.Figure({"data": [figure.data[0].to_plotly_json(), *overlays], "layout": figure.layout.to_plotly_json()},
+                     _validate=False)
+
+
+def add_full_resolution_part(figure: go.Figure, matrix: np.ndarray, zoom: tuple[Sequence[float], Sequence[float]],
+                             *, budget: int) -> go.Figure:
+    """Return a shrunk matrix heatmap (``matrix_heatmap`` with block > 1, axes counting the full matrix's rows
+    and columns) kept at the zoom window, with the part of `matrix` in view drawn over it at full resolution
+    when it has at most `budget` cells."""
+    base = figure.data[0]
+    x_range, y_range = zoom
+    rows, columns = matrix.shape
+    # Cell k spans k - 0.5 to k + 0.5: the cells the window touches.
+    c0, c1 = (int(np.clip(np.floor(min(x_range) + 0.5), 0, columns)),
+              int(np.clip(np.ceil(max(x_range) + 0.5), 0, columns)))
+    r0, r1 = int(np.clip(np.floor(min(y_range) + 0.5), 0, rows)), int(np.clip(np.ceil(max(y_range) + 0.5), 0, rows))
+    traces = [base.to_plotly_json()]
+    if 0 < (r1 - r0) * (c1 - c0) <= budget:
+        traces.append(dict(
+            type="heatmap", z=np.asarray(matrix[r0:r1, c0:c1], np.float32), x0=c0, dx=1, y0=r0, dy=1,
+            colorscale=base.colorscale, zmin=base.zmin, zmax=base.zmax, zmid=base.zmid, showscale=False,
+            name="full resolution", hoverongaps=False,
+            hovertemplate=base.meta["full_hover"]))
+    layout = figure.layout.to_plotly_json()
+    layout["xaxis"] = {**layout.get("xaxis", {}), "range": list(x_range), "autorange": False}
+    layout["yaxis"] = {**layout.get("yaxis", {}), "range": list(y_range), "autorange": False}
+    return go.Figure({"data": traces, "layout": layout}, _validate=False)
+
+
 def matrix_heatmap(
     matrix: np.ndarray, *, value_name: str, row_name: str, column_name: str, title: str | None = None,
     height: int = 360, block: int = 1,
@@ -301,12 +372,13 @@ def matrix_heatmap(
     limit = float(np.nan_to_num(np.nanmax(np.abs(matrix)))) or 1.0
     if block == 1:
         hover = f"{row_name} %{{y}}<br>{column_name} %{{x}}<br>{value_name} %{{z:.4g}}<extra></extra>"
-    else:
+    else:  # the full-resolution hover, for a zoomed part drawn over it, is kept in the trace's meta
         hover = (f"the {block}×{block} block from {row_name} %{{y}}, {column_name} %{{x}}<br>"
                  f"{value_name} %{{z:.4g}} (largest |value| in the block)<extra></extra>")
+    full_hover = f"{row_name} %{{y}}<br>{column_name} %{{x}}<br>{value_name} %{{z:.4g}}<extra></extra>"
     trace = dict(type="heatmap", z=matrix, colorscale=DIVERGING, zmid=0.0, zmin=-limit, zmax=limit,
                  colorbar=_colorbar(value_name), x0=0, dx=block, y0=0, dy=block, hoverongaps=False,
-                 hovertemplate=hover)
+                 hovertemplate=hover, meta=dict(full_hover=full_hover, block=block))
     return figure_from([trace], height=height, title=title,
                    xaxis=axis(title=axis_title(column_name), showgrid=False, zeroline=False),
                    yaxis=axis(title=axis_title(row_name), autorange="reversed", showgrid=False, zeroline=False))

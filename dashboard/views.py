@@ -90,9 +90,22 @@ def ranked_channels(activation: np.ndarray) -> np.ndarray:
     return np.lexsort((np.arange(strength.size), -strength))
 
 
-def activation_view(info: LayerInfo, activation: np.ndarray, page: int = 0) -> tuple[go.Figure, str]:
+def activation_block(info: LayerInfo) -> int:
+    """Return how many times the layer's maps are shrunk for display (1: drawn at full size)."""
+    if len(info.output_shape) != 3:
+        return 1
+    height, width, channels = info.output_shape
+    return figures.display_block(height * width * min(channels, PAGE_CHANNELS), CELL_BUDGET)
+
+
+def activation_view(info: LayerInfo, activation: np.ndarray, page: int = 0,
+                    zoom: tuple[list[float], list[float]] | None = None) -> tuple[go.Figure, str]:
     """Return (figure, caption) for a layer's activations on one image: every channel, or with more than
-    PAGE_CHANNELS one page of them, strongest for this image first; maps too large to send are shrunk."""
+    PAGE_CHANNELS one page of them, strongest for this image first; maps too large to send are shrunk.
+
+    `zoom` (the x and y ranges the user zoomed the mosaic to): the shrunk tiles in view are drawn again at full
+    resolution over the mosaic when they fit in a response, and the figure keeps that window.
+    """
     activation = np.asarray(activation)
     signed = bool(np.min(activation) < 0)
     colours = ("red > 0 > blue" if signed else "dark = 0, bright = large")
@@ -118,13 +131,16 @@ def activation_view(info: LayerInfo, activation: np.ndarray, page: int = 0) -> t
             lead += (f"; {shown.size} of {channels} shown, ranks {first}–{first + shown.size - 1} by mean |activation| "
                      "for this image (“channels” pages through the rest)")
         block = figures.display_block(activation.size, CELL_BUDGET)
+        full = activation
         if block > 1:
             activation = figures.block_peaks(activation, block)
             lead += (f"; each map drawn at 1/{block} size, a cell per {block}×{block} block showing its value of "
-                     "largest magnitude")
+                     "largest magnitude (zoom in on a few tiles to see them at full resolution)")
+        ids = None if shown is None else shown.tolist()
         figure = figures.channel_mosaic(activation, value_name="activation", signed=signed, height=ACTIVATION_HEIGHT,
-                                        aspect=ACTIVATION_ASPECT, channel_ids=None if shown is None else shown.tolist(),
-                                        block=block)
+                                        aspect=ACTIVATION_ASPECT, channel_ids=ids, block=block)
+        if block > 1 and zoom is not None:
+            figure = _zoomed(figure, full, ids, zoom)
         return figure, f"{lead}; colour: {colours}. Hover for channel, row, column and value."
     if activation.ndim == 1:
         if info.kind == "Flatten":
@@ -142,6 +158,20 @@ def activation_view(info: LayerInfo, activation: np.ndarray, page: int = 0) -> t
         return figure, f"{lead}. Hover for each unit's value."
     return figures.message_figure(f"{info.name} outputs shape {activation.shape}, which has no view yet.",
                                   height=ACTIVATION_HEIGHT), ""
+
+
+def _zoomed(figure: go.Figure, full: np.ndarray, ids: list[int] | None,
+            zoom: tuple[list[float], list[float]]) -> go.Figure:
+    """Return the shrunk mosaic kept at the zoom window, the tiles in it at full resolution when they fit."""
+    x_range, y_range = zoom
+    positions = figures.tiles_in_view(figure.data[0].meta, full.shape[-1], x_range, y_range)
+    if positions and full.shape[0] * full.shape[1] * len(positions) <= CELL_BUDGET:
+        figure = figures.add_full_resolution(figure, full, positions, channel_ids=ids)
+    figure.layout.xaxis.range = list(x_range)
+    figure.layout.yaxis.range = list(y_range)
+    figure.layout.xaxis.autorange = False
+    figure.layout.yaxis.autorange = False
+    return figure
 
 
 def _vector_peaks(values: np.ndarray, block: int) -> np.ndarray:
@@ -244,26 +274,30 @@ def _weight_mosaic(maps: np.ndarray, signed: bool, value_name: str, *, channel_n
 
 
 def _matrix_view(matrix: np.ndarray, value_name: str, *, row_name: str, column_name: str,
-                 lead: str, bias_note: str) -> tuple[go.Figure, str]:
+                 lead: str, bias_note: str, zoom: tuple[list[float], list[float]] | None = None
+                 ) -> tuple[go.Figure, str]:
     """Return a weight matrix (inputs × units) as a heatmap, shrunk by blocks when it is larger than a panel
-    should send."""
+    should send; `zoom` (x and y ranges in rows and columns) draws the part in view at full resolution over it
+    when that part fits in a response."""
     block = figures.display_block(matrix.size, CELL_BUDGET)
     shown = figures.block_peaks(matrix, block)
     figure = figures.matrix_heatmap(shown, value_name=value_name, row_name=row_name, column_name=column_name,
                                     height=KERNEL_HEIGHT, block=block)
     shrunk = "" if block == 1 else (f" Drawn at 1/{block} size: a cell per {block}×{block} block, its value of "
-                                    "largest magnitude.")
+                                    "largest magnitude; zoom in to see the weights in view at full resolution.")
+    if block > 1 and zoom is not None:
+        figure = figures.add_full_resolution_part(figure, matrix, zoom, budget=CELL_BUDGET)
     return figure, (f"{value_name} of {lead}: {matrix.shape[0]:,} {row_name}s (rows) × {matrix.shape[1]:,} "
                     f"{column_name}s (columns); colour: red > 0 > blue, white = 0.{shrunk}{bias_note}")
 
 
 def _conv_kernel_view(info: LayerInfo, kernel: np.ndarray, input_channel: int | str, value_name: str,
-                      bias_note: str) -> tuple[go.Figure, str]:
+                      bias_note: str, zoom: tuple[list[float], list[float]] | None = None) -> tuple[go.Figure, str]:
     size, inputs, filters = shape_text(kernel.shape[:2]), kernel.shape[2], kernel.shape[3]
     if kernel.shape[0] * kernel.shape[1] == 1:
         return _matrix_view(kernel[0, 0], value_name, row_name="input channel", column_name="filter",
                             lead=f"the 1×1 conv {info.name} (each filter mixes the input channels at one pixel)",
-                            bias_note=bias_note)
+                            bias_note=bias_note, zoom=zoom)
     if input_channel == COLOUR and inputs == 3:
         figure = figures.colour_kernels(kernel, value_name=value_name, height=KERNEL_HEIGHT, aspect=KERNEL_ASPECT)
         return figure, (f"{value_name}: the {filters} {size} filters of {info.name} over the red, green and blue "
@@ -293,7 +327,7 @@ def _depthwise_view(info: LayerInfo, kernel: np.ndarray, value_name: str, bias_n
 
 def kernel_view(
     info: LayerInfo, tensors: dict[str, np.ndarray] | None, *, input_channel: int | str,
-    value_name: str,
+    value_name: str, zoom: tuple[list[float], list[float]] | None = None,
 ) -> tuple[go.Figure, str]:
     """Return (figure, caption) for a layer's kernels or their gradients.
 
@@ -310,7 +344,7 @@ def kernel_view(
         pointwise = np.asarray(tensors["pointwise_kernel"])
         if input_channel == FULL_MATRIX:
             return _matrix_view(pointwise.reshape(pointwise.shape[-2], pointwise.shape[-1]), value_name,
-                                row_name="channel", column_name="filter", bias_note=bias_note,
+                                row_name="channel", column_name="filter", bias_note=bias_note, zoom=zoom,
                                 lead=f"the pointwise (1×1) step of {info.name}, mixing the depthwise outputs")
         figure, caption = _depthwise_view(info, np.asarray(tensors["depthwise_kernel"]), value_name, "")
         return figure, (f"{caption} Then a pointwise 1×1 step ({shape_text(pointwise.shape[-2:])}) mixes them: "
@@ -332,7 +366,7 @@ def kernel_view(
     if info.kind == "DepthwiseConv2D" and kernel.ndim == 4:
         return _depthwise_view(info, kernel, value_name, bias_note)
     if info.kind == "Conv2D" and kernel.ndim == 4:
-        return _conv_kernel_view(info, kernel, input_channel, value_name, bias_note)
+        return _conv_kernel_view(info, kernel, input_channel, value_name, bias_note, zoom)
     if kernel.ndim == 2 and info.unflattened_input is not None and input_channel != FULL_MATRIX:
         height, width, inputs = info.unflattened_input
         units = kernel.shape[1]
@@ -350,7 +384,7 @@ def kernel_view(
                         f"Choose “full matrix” for all {kernel.shape[0]:,} × {units} weights at once.{bias_note}")
     if kernel.ndim == 2:
         return _matrix_view(kernel, value_name, row_name="input", column_name="unit", lead=info.name,
-                            bias_note=bias_note)
+                            bias_note=bias_note, zoom=zoom)
     return figures.message_figure(f"{info.name}'s kernel has shape {kernel.shape}, which has no view yet.",
                                   height=KERNEL_HEIGHT), ""
 

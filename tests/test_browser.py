@@ -708,16 +708,48 @@ def test_dense_weights_as_unit_maps_or_the_full_matrix(page, lens):
     _click_option(dash_duo, lambda text: text == "full matrix", "'full matrix'")
     _wait_for_changes(dash_duo, before, "the full matrix")
     _settle(dash_duo)
+    kernel = lens.weights()["dense"]["kernel"]
     trace = dash_duo.driver.execute_script(_JS_TRACE, "kernel-graph")
-    np.testing.assert_array_equal(_decode(trace["z"]), lens.weights()["dense"]["kernel"])
+    # 1,600 × 64 weights are more than a panel sends: drawn as 2×2 blocks, each its entry of largest magnitude.
+    np.testing.assert_array_equal(_decode(trace["z"]), _block_peaks_2x2(kernel))
     assert "full matrix" not in _text(dash_duo, "#kernel-caption")  # the caption describes the matrix now
-    # The choice holds on the gradients tab: the full matrix of ∂L/∂w.
+    assert "zoom in to see the weights in view at full resolution" in _text(dash_duo, "#kernel-caption")
+    # Zoomed in (as a box zoom does), the weights in view come back at full resolution over the blocks.
+    _zoom(dash_duo, "kernel-graph", x=(-0.5, 63.5), y=(299.5, 100.5))
+    part = until(lambda: dash_duo.driver.execute_script(_JS_SECOND_TRACE, "kernel-graph"), timeout=TIMEOUT,
+                 msg="the zoomed part did not arrive")
+    np.testing.assert_array_equal(_decode(part["z"]), kernel[101:300, 0:64])
+    assert (part["x0"], part["y0"]) == (0, 101)
+    # The choice holds on the gradients tab: the full matrix of ∂L/∂w, in blocks too.
     _click_choice(dash_duo, "kernel-tab", "gradients")
     dash_duo.wait_for_text_to_equal("#kernel-title", "Weight gradients of dense for this digit", timeout=TIMEOUT)
     _settle(dash_duo)
     trace = dash_duo.driver.execute_script(_JS_TRACE, "kernel-graph")
-    np.testing.assert_array_equal(_decode(trace["z"]), lens.tensors(0).weight_gradients["dense"]["kernel"])
+    np.testing.assert_array_equal(_decode(trace["z"]),
+                                  _block_peaks_2x2(lens.tensors(0).weight_gradients["dense"]["kernel"]))
     _assert_clean(dash_duo)
+
+
+_JS_SECOND_TRACE = _JS_PLAIN + """
+var gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');
+if (!gd || !gd.data || gd.data.length < 2) { return null; }
+var t = gd.data[1];
+return {z: plain(t.z), x0: t.x0, y0: t.y0, dx: t.dx};
+"""
+
+
+def _block_peaks_2x2(matrix: np.ndarray) -> np.ndarray:
+    """Return each 2×2 block's entry of largest magnitude, written out: the four corners of every block."""
+    corners = np.stack([matrix[0::2, 0::2], matrix[0::2, 1::2], matrix[1::2, 0::2], matrix[1::2, 1::2]])
+    return np.take_along_axis(corners, np.argmax(np.abs(corners), axis=0)[None], axis=0)[0]
+
+
+def _zoom(dash_duo, graph_id: str, *, x: tuple[float, float], y: tuple[float, float]) -> None:
+    """Zoom a graph to a window as a box zoom does (Plotly emits the same relayout event)."""
+    dash_duo.driver.execute_script(
+        "var gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');"
+        "Plotly.relayout(gd, {'xaxis.range[0]': arguments[1], 'xaxis.range[1]': arguments[2],"
+        " 'yaxis.range[0]': arguments[3], 'yaxis.range[1]': arguments[4]});", graph_id, x[0], x[1], y[0], y[1])
 
 
 def test_explanations_switch_class_and_sanity_check(page, lens):

@@ -136,3 +136,41 @@ def test_depthwise_separable_normalisation_and_colour_weights_of_the_residual_mo
     for f, tile in enumerate(figure.data):
         np.testing.assert_array_equal(np.asarray(tile.customdata), stem[:, :, :, f])
         np.testing.assert_allclose(np.asarray(tile.z), 127.5 + 127.5 * stem[:, :, :, f] / limit, rtol=1e-6)
+
+
+def test_zooming_into_a_shrunk_mosaic_draws_the_tiles_in_view_at_full_resolution():
+    from dashboard.callbacks.layers import zoom_window
+
+    rng = np.random.default_rng(4)
+    activation = rng.normal(size=(96, 96, 40)).astype(np.float32)
+    info = conv_info((96, 96, 40))
+    assert views.activation_block(info) == 4
+    base, _ = views.activation_view(info, activation)
+    meta = base.data[0].meta
+    assert meta["tile"] == [24, 24] and meta["block"] == 4
+    # A window over the first tile only (cells are centred on whole numbers; the tile spans -0.5 to 23.5).
+    window = ([0.0, 23.0], [23.0, 0.0])
+    figure, _ = views.activation_view(info, activation, zoom=window)
+    assert len(figure.data) == 2 and list(figure.layout.xaxis.range) == [0.0, 23.0]
+    tile = figure.data[1]
+    np.testing.assert_array_equal(np.asarray(tile.z), activation[:, :, 0])
+    assert (tile.x0, tile.dx, tile.y0, tile.dy) == (-0.375, 0.25, -0.375, 0.25)
+    where = np.asarray(tile.customdata)
+    assert where[37, 81].tolist() == [37, 81] and "full resolution" in tile.hovertemplate
+    # The first tile's 24 shrunk cells span exactly its 96 full cells: cell k's centre is at -0.5 + (k + 0.5) / 4.
+    assert tile.x0 + 95 * tile.dx == pytest.approx(23.375)
+    # A window over the tiles in the second row, first two columns: those two at full resolution.
+    columns = meta["columns"]
+    top = 25
+    figure, _ = views.activation_view(info, activation, zoom=([0.0, 40.0], [top + 20.0, top + 1.0]))
+    assert [t.name for t in figure.data[1:]] == [f"channel {columns} at full resolution",
+                                                 f"channel {columns + 1} at full resolution"]
+    # The whole mosaic in view: too many cells for one response; the shrunk tiles stay, the window is kept.
+    figure, _ = views.activation_view(info, activation, zoom=([-1.0, 400.0], [400.0, -1.0]))
+    assert len(figure.data) == 1 and list(figure.layout.xaxis.range) == [-1.0, 400.0]
+    # What a relayout event carries: only a box zoom or a pan is a window.
+    assert zoom_window({"xaxis.range[0]": 1, "xaxis.range[1]": 5, "yaxis.range[0]": 9, "yaxis.range[1]": 2}) == (
+        [1.0, 5.0], [9.0, 2.0])
+    for event in [{"xaxis.autorange": True}, {"autosize": True}, None, "zoom", {"xaxis.range[0]": "a"},
+                  {"xaxis.range[0]": 1, "xaxis.range[1]": float("nan"), "yaxis.range[0]": 0, "yaxis.range[1]": 1}]:
+        assert zoom_window(event) is None

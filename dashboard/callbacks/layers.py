@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from dash import Dash, Input, Output, State, no_update
 
 from dashboard import figures, ids, layer_graph, views
@@ -59,26 +61,26 @@ def kernel_title(info: LayerInfo, tab: str) -> str:
     return f"Weight gradients of {info.name} for this digit"
 
 
-def _activation_view(lens: Lens, info: LayerInfo, index: int, checkpoint, page: int) -> tuple:
+def _activation_view(lens: Lens, info: LayerInfo, index: int, checkpoint, page: int, zoom=None) -> tuple:
     if info.kind == views.INPUT_KIND:
-        figure, caption = views.activation_view(info, lens.image(index)[0], page)
+        figure, caption = views.activation_view(info, lens.image(index)[0], page, zoom)
         return figure, caption, activation_title(info)
     tensors = lens.tensors(index, checkpoint=checkpoint)
-    figure, caption = views.activation_view(info, tensors.activations[info.name], page)
+    figure, caption = views.activation_view(info, tensors.activations[info.name], page, zoom)
     return figure, caption, activation_title(info)
 
 
-def _kernel_view(lens: Lens, info: LayerInfo, index: int, tab: str, channel, checkpoint) -> tuple:
+def _kernel_view(lens: Lens, info: LayerInfo, index: int, tab: str, channel, checkpoint, zoom=None) -> tuple:
     if info.kind == views.INPUT_KIND:
         figure, caption = views.kernel_view(info, None, input_channel=channel, value_name="weight")
         return figure, caption, kernel_title(info, tab)
     if tab == WEIGHTS_TAB:
         figure, caption = views.kernel_view(info, lens.weights(checkpoint).get(info.name), input_channel=channel,
-                                            value_name="weight")
+                                            value_name="weight", zoom=zoom)
         return figure, caption, kernel_title(info, tab)
     tensors = lens.tensors(index, checkpoint=checkpoint)
     figure, caption = views.kernel_view(info, tensors.weight_gradients.get(info.name), input_channel=channel,
-                                        value_name="∂L/∂w")
+                                        value_name="∂L/∂w", zoom=zoom)
     if info.has_weights:
         caption = (f"L = cross-entropy of the true label {tensors.loss_label} (L = {tensors.loss:.4f}). "
                    f"A training step moves each weight against its gradient. {caption}")
@@ -114,6 +116,53 @@ def layer_views(lens: Lens, index, layer, input_channel, tab, view=None, page=No
     return (*left, *right)
 
 
+def zoom_window(relayout) -> tuple[list[float], list[float]] | None:
+    """Return the (x, y) ranges a box zoom or a pan set on the mosaic, or None for anything else (a reset,
+    an autosize, a value no browser sends)."""
+    if not isinstance(relayout, dict):
+        return None
+    keys = ("xaxis.range[0]", "xaxis.range[1]", "yaxis.range[0]", "yaxis.range[1]")
+    values: list[float] = []
+    for key in keys:
+        value = relayout.get(key)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            return None
+        values.append(float(value))
+    return values[:2], values[2:]
+
+
+@shows_errors(lambda message: figures.message_figure(message, height=views.ACTIVATION_HEIGHT))
+def zoom_activations(lens: Lens, relayout, index, layer, page=None, view=None):
+    """Return the activation mosaic again, keeping the window the user zoomed to, with the tiles in it at full
+    resolution; no_update where the layer's maps are drawn at full size already, or the event is not a zoom."""
+    window = zoom_window(relayout)
+    if window is None:
+        return no_update
+    index = validate.digit_index(index, lens.test_size)
+    checkpoint = validate.checkpoint_view(view, lens)
+    info = _layer(lens, layer, checkpoint)
+    if views.activation_block(info) == 1:
+        return no_update
+    return _activation_view(lens, info, index, checkpoint, _channel_page(info, page), window)[0]
+
+
+@shows_errors(lambda message: figures.message_figure(message, height=views.KERNEL_HEIGHT))
+def zoom_kernels(lens: Lens, relayout, index, layer, input_channel, tab, view=None):
+    """Return the filter panel's matrix again, keeping the window the user zoomed to, with the weights (or
+    gradients) in it at full resolution; no_update where the panel is not a shrunk matrix or the event is not
+    a zoom."""
+    window = zoom_window(relayout)
+    if window is None:
+        return no_update
+    index = validate.digit_index(index, lens.test_size)
+    checkpoint = validate.checkpoint_view(view, lens)
+    info = _layer(lens, layer, checkpoint)
+    tab = validate.one_of(tab, [WEIGHTS_TAB, GRADIENTS_TAB], what="Tab")
+    figure = _kernel_view(lens, info, index, tab, _input_channel(info, input_channel), checkpoint, window)[0]
+    shrunk = figure.data and figure.data[0].type == "heatmap" and (figure.data[0].meta or {}).get("block", 1) > 1
+    return figure if shrunk else no_update
+
+
 def register(app: Dash, catalog: Catalog) -> None:
     """Attach the layer callback to the app."""
     app.callback(
@@ -124,3 +173,15 @@ def register(app: Dash, catalog: Catalog) -> None:
         Input(ids.KERNEL_TAB, "value"), Input(ids.CHECKPOINT_VIEW, "data"), Input(ids.CHANNEL_PAGE, "value"),
         State(ids.ACTIVATION_TITLE, "children"), State(ids.KERNEL_TITLE, "children"), validate.model_state(),
     )(validate.bind(layer_views, catalog))
+    app.callback(
+        Output(ids.ACTIVATION_FIGURE, "data", allow_duplicate=True),
+        Input(ids.ACTIVATION_GRAPH, "relayoutData"), State(ids.DIGIT, "value"), State(ids.SELECTED_LAYER, "data"),
+        State(ids.CHANNEL_PAGE, "value"), State(ids.CHECKPOINT_VIEW, "data"), validate.model_state(),
+        prevent_initial_call=True,
+    )(validate.bind(zoom_activations, catalog))
+    app.callback(
+        Output(ids.KERNEL_FIGURE, "data", allow_duplicate=True),
+        Input(ids.KERNEL_GRAPH, "relayoutData"), State(ids.DIGIT, "value"), State(ids.SELECTED_LAYER, "data"),
+        State(ids.INPUT_CHANNEL, "value"), State(ids.KERNEL_TAB, "value"), State(ids.CHECKPOINT_VIEW, "data"),
+        validate.model_state(), prevent_initial_call=True,
+    )(validate.bind(zoom_kernels, catalog))
