@@ -21,12 +21,9 @@
     return {flat: value.flat(shape.length - 1), shape: shape};
   }
 
-  /* The mosaic recoloured tile by tile: z becomes value / the tile's peak |value|, the true value moves
-     to customdata[3] for the hover. Figures without channel peaks (bars, matrices, messages) pass through. */
-  function perChannel(figure) {
-    const trace = figure && figure.data && figure.data[0];
-    const meta = trace && trace.meta;
-    if (!meta || !meta.channel_peaks) { return figure; }
+  /* A heatmap's cells divided by a peak: z becomes value / peakOf(position in customdata), and each cell's
+     customdata becomes its `stride` positions followed by the true value, for the hover. */
+  function rescaled(trace, stride, peakOf) {
     const z = unpack(trace.z), where = unpack(trace.customdata);
     const rows = z.shape[0], columns = z.shape[1];
     const scaledRows = new Array(rows), customRows = new Array(rows);
@@ -34,17 +31,28 @@
       const scaled = new Array(columns), custom = new Array(columns);
       for (let c = 0; c < columns; c++) {
         const cell = r * columns + c, value = z.flat[cell];
-        const channel = where.flat[3 * cell], peak = meta.channel_peaks[channel] || 1;
-        scaled[c] = Number.isNaN(value) ? null : value / peak;
-        custom[c] = [channel, where.flat[3 * cell + 1], where.flat[3 * cell + 2], value];
+        const position = new Array(stride + 1);
+        for (let k = 0; k < stride; k++) { position[k] = where.flat[stride * cell + k]; }
+        scaled[c] = Number.isNaN(value) ? null : value / (peakOf(position) || 1);
+        position[stride] = value;
+        custom[c] = position;
       }
       scaledRows[r] = scaled;
       customRows[r] = custom;
     }
+    return {z: scaledRows, customdata: customRows,
+            hovertemplate: trace.hovertemplate.replace("%{z:.4g}", "%{customdata[" + stride + "]:.4g}")};
+  }
+
+  /* The mosaic recoloured tile by tile: z becomes value / the tile's peak |value|, the true value moves
+     to customdata[3] for the hover. Figures without channel peaks (bars, matrices, messages) pass through. */
+  function perChannel(figure) {
+    const trace = figure && figure.data && figure.data[0];
+    const meta = trace && trace.meta;
+    if (!meta || !meta.channel_peaks) { return figure; }
     const share = meta.signed ? "share of tile's max |value|" : "share of tile's max";
-    const recoloured = Object.assign({}, trace, {
-      z: scaledRows, customdata: customRows, zmin: meta.signed ? -1 : 0, zmax: 1,
-      hovertemplate: trace.hovertemplate.replace("%{z:.4g}", "%{customdata[3]:.4g}"),
+    const recoloured = Object.assign({}, trace, rescaled(trace, 3, function (p) { return meta.channel_peaks[p[0]]; }), {
+      zmin: meta.signed ? -1 : 0, zmax: 1,
       colorbar: Object.assign({}, trace.colorbar, {title: Object.assign({}, (trace.colorbar || {}).title, {text: share})})
     });
     return Object.assign({}, figure, {data: [recoloured].concat(figure.data.slice(1).map(perChannelTile))});
@@ -55,22 +63,8 @@
   function perChannelTile(trace) {
     const meta = trace && trace.meta;
     if (!meta || !meta.tile_peak) { return trace; }
-    const z = unpack(trace.z), where = unpack(trace.customdata);
-    const rows = z.shape[0], columns = z.shape[1];
-    const scaledRows = new Array(rows), customRows = new Array(rows);
-    for (let r = 0; r < rows; r++) {
-      const scaled = new Array(columns), custom = new Array(columns);
-      for (let c = 0; c < columns; c++) {
-        const cell = r * columns + c, value = z.flat[cell];
-        scaled[c] = Number.isNaN(value) ? null : value / meta.tile_peak;
-        custom[c] = [where.flat[2 * cell], where.flat[2 * cell + 1], value];
-      }
-      scaledRows[r] = scaled;
-      customRows[r] = custom;
-    }
-    return Object.assign({}, trace, {
-      z: scaledRows, customdata: customRows, zmin: meta.signed ? -1 : 0, zmax: 1, zmid: meta.signed ? 0 : null,
-      hovertemplate: trace.hovertemplate.replace("%{z:.4g}", "%{customdata[2]:.4g}")
+    return Object.assign({}, trace, rescaled(trace, 2, function () { return meta.tile_peak; }), {
+      zmin: meta.signed ? -1 : 0, zmax: 1, zmid: meta.signed ? 0 : null
     });
   }
 

@@ -47,6 +47,12 @@ def is_branched(layers: list[LayerInfo]) -> bool:
     return any(count > 1 for count in used.values())
 
 
+def shows_input(layers: list[LayerInfo], input_shape: tuple[int, ...]) -> bool:
+    """Return whether the page offers the input as a layer to select (its channels one by one): on the graph
+    of a branched model, and as the first card of a chain over colour (or other multi-channel) images."""
+    return is_branched(layers) or (len(input_shape) == 3 and input_shape[-1] > 1)
+
+
 @dataclasses.dataclass(frozen=True)
 class Placement:
     """Where every node sits (column, row) and the edges between them, by name ("input" included)."""

@@ -64,6 +64,13 @@ def _architecture_strip(lens: Lens) -> html.Nav:
     if layer_graph.is_branched(lens.layers):
         return _architecture_nav(_layer_graph(lens))
     cards: list[html.Button | html.Span] = []
+    if layer_graph.shows_input(lens.layers, lens.input_shape):  # a chain over colour images: its channels
+        shape = views.shape_text(lens.input_shape)
+        cards += [html.Button([html.Span("input", className="card-name"), html.Span("the image", className="card-kind"),
+                               html.Span(f"{shape} · its channels", className="card-details")],
+                              id=ids.layer_card(INPUT), n_clicks=0, className="layer-card",
+                              title=f"Show the input, {shape}, channel by channel"),
+                  html.Span("→", className="arrow", **components.html_attributes({"aria-hidden": "true"}))]
     for position, info in enumerate(lens.layers):
         name, kind, shape, parameters = views.layer_card_text(info)
         cards.append(html.Button(
@@ -140,7 +147,7 @@ def layer_table(lens: Lens) -> list[dict]:
     """Return what the browser needs to step through layers and offer their input channels."""
     table = [{"name": info.name, "channel_options": views.channel_options(info),
               "page_options": views.page_options(info)} for info in lens.layers]
-    if layer_graph.is_branched(lens.layers):  # the graph's input node shows the input's channels
+    if layer_graph.shows_input(lens.layers, lens.input_shape):  # the input node or card: the input's channels
         table.insert(0, {"name": INPUT, "channel_options": [], "page_options": []})
     return table
 

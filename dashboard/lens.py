@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 
 TENSOR_CACHE_SIZE = 64
 SEARCH_LIMIT = 50
-_QUERY_TRUE = re.compile(r"\b(?:true|label)\s*:?\s*(\d)\b")
-_QUERY_PRED = re.compile(r"\bpred(?:icted)?\s*:?\s*(\d)\b")
+# "true 7", "label: cat", "pred 3", "predicted dog": the keyword; the class (a name or a number) follows.
+_QUERY_TRUE = r"\b(?:true|label)"
+_QUERY_PRED = r"\bpred(?:icted)?"
 _QUERY_INDEX = re.compile(r"#?(\d+)")
 
 
@@ -313,17 +314,21 @@ class Lens:
                             float(predictions.confidence[index]))
 
     def search(self, query: str | None, *, misclassified_only: bool, limit: int = SEARCH_LIMIT) -> list[DigitSummary]:
-        """Return up to `limit` digits matching a query such as "42", "true 7", "pred 3" or "true 4 pred 9"."""
+        """Return up to `limit` digits matching a query such as "42", "true 7", "pred 3", "true 4 pred 9" or, with
+        class names, "true cat pred dog"."""
         predictions = self.predictions()
         candidates = predictions.misclassified if misclassified_only else np.arange(self.test_size)
         text = (query or "").strip().lower()
-        true_match, pred_match = _QUERY_TRUE.search(text), _QUERY_PRED.search(text)
-        if true_match:
-            candidates = candidates[self.data.y_test[candidates] == int(true_match.group(1))]
-            text = text.replace(true_match.group(0), " ")
-        if pred_match:
-            candidates = candidates[predictions.predicted[candidates] == int(pred_match.group(1))]
-            text = text.replace(pred_match.group(0), " ")
+        names = [name.lower() for name in self.class_names]
+        # A class by its name ("true cat", "pred shape 4") or its number; the longest name that fits wins.
+        classes = "|".join(re.escape(n) for n in sorted(set(names), key=len, reverse=True) if n) + r"|\d+"
+        for keyword, labels in ((_QUERY_TRUE, self.data.y_test), (_QUERY_PRED, predictions.predicted)):
+            match = re.search(keyword + rf"\s*:?\s*({classes})(?!\w)", text)
+            if match:
+                said = match.group(1)
+                wanted = names.index(said) if said in names else int(said)
+                candidates = candidates[labels[candidates] == wanted]
+                text = text.replace(match.group(0), " ")
         index_match = _QUERY_INDEX.search(text)
         if index_match:
             prefix = index_match.group(1).lstrip("0") or "0"

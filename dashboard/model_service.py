@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -17,6 +16,7 @@ import numpy as np
 
 from dashboard import storage
 from dashboard.data import Dataset
+from dashboard.model_files import file_sha256
 from dashboard.runs import RUNS_FOLDER
 
 if TYPE_CHECKING:  # TensorFlow is imported lazily; these names are for type checkers only.
@@ -126,15 +126,6 @@ def train_seed_model(
         "seed": seed,
     }
     return model, summary
-
-
-def file_sha256(path: Path) -> str:
-    """Return the hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def library_versions() -> dict[str, str]:

@@ -604,7 +604,7 @@ def test_out_of_range_digit_reaches_the_page_as_a_message(page):
     dash_duo = page
     base = dash_duo.server_url.rstrip("/")
     dependencies = requests.get(f"{base}/_dash-dependencies", timeout=TIMEOUT).json()
-    callback = next(d for d in dependencies if "activation-figure.data" in d["output"])
+    callback = next(d for d in dependencies if "activation-caption" in d["output"])
     outputs = [dict(zip(("id", "property"), part.split("."))) for part in callback["output"].strip(".").split("...")]
     assert [o["id"] for o in outputs] == ["activation-figure", "activation-caption", "activation-title",
                                           "kernel-figure", "kernel-caption", "kernel-title"]

@@ -185,11 +185,16 @@ def dependencies(client):
     return server_callbacks(client.get("/_dash-dependencies").get_json())
 
 
+# A box zoom's relayout event, as Plotly sends it.
+ZOOM = {"xaxis.range[0]": 0.0, "xaxis.range[1]": 30.0, "yaxis.range[0]": 30.0, "yaxis.range[1]": 0.0}
+
+
 def valid_values(dependency) -> list:
     defaults = {"digit-dropdown.search_value": "", "misclassified-only.value": [], "digit-dropdown.value": 3,
                 "random-digit-button.n_clicks": 1, "saliency-class.value": PREDICTED,
                 "previous-layer-button.n_clicks": 0, "next-layer-button.n_clicks": 1, "selected-layer.data": "conv2",
                 "scale-mode.value": "shared", "input-channel.value": views.SUMMARY_CHANNEL, "channel-page.value": 0,
+                "activation-graph.relayoutData": ZOOM, "kernel-graph.relayoutData": ZOOM,
                 "explain-target.value": PREDICTED, "explain-contrast.value": "none", "smoothgrad-samples.value": 8,
                 "smoothgrad-sigma.value": 0.15, "ig-steps.value": 8, "ig-baseline.value": "black",
                 "gradcam-layer.value": "conv2", "overlay-opacity.value": 0.7, "sanity-check.value": [],
@@ -217,7 +222,7 @@ def post(client, dependency, values, lens):
 
 
 def test_every_callback_answers_a_valid_request(client, dependencies, lens):
-    assert len(dependencies) == 15
+    assert len(dependencies) == 17
     for dependency in dependencies:
         response = post(client, dependency, valid_values(dependency), lens)
         assert response.status_code in (200, 204), (dependency["output"], response.status_code)
@@ -256,7 +261,7 @@ def test_every_callback_survives_bad_values(client, dependencies, lens):
 
 
 def test_an_out_of_range_digit_is_reported_in_the_page(client, dependencies, lens):
-    dependency = next(d for d in dependencies if "activation-figure" in d["output"])
+    dependency = next(d for d in dependencies if "activation-caption" in d["output"])
     response = post(client, dependency, [10**9, *valid_values(dependency)[1:]], lens)
     assert response.status_code == 200
     assert "Digit index 1000000000 is out of range" in response.get_data(as_text=True)
@@ -275,7 +280,7 @@ def test_an_unexpected_error_becomes_a_short_message_and_a_logged_traceback(test
     broken = BrokenLens(lens.data, lens.models)
     client = create_app(test_settings, lens=broken).server.test_client()
     client.get("/")
-    dependency = next(d for d in client.get("/_dash-dependencies").get_json() if "activation-figure" in d["output"])
+    dependency = next(d for d in client.get("/_dash-dependencies").get_json() if "activation-caption" in d["output"])
     with caplog.at_level("ERROR"):
         response = post(client, dependency, valid_values(dependency), lens)
     text = response.get_data(as_text=True)

@@ -122,10 +122,22 @@ def test_an_unknown_model_key_is_a_message_not_a_traceback(test_settings, catalo
 
     client = create_app(test_settings, catalog=catalog).server.test_client()
     dependency = next(d for d in server_callbacks(client.get("/_dash-dependencies").get_json())
-                      if "activation-figure" in d["output"])
+                      if "activation-caption" in d["output"])
     values = [3, "conv2", "summary", "weights", {"model": "any"}, 0, "", "", "no-such"]
     body = dash_requests.body(dependency, values, [])
     response = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json")
     text = response.get_data(as_text=True)
     assert response.status_code == 200 and "Model 'no-such' is not one of: seed, residual" in text
     assert "activation-figure" not in text  # nothing else changes
+
+
+def test_the_image_search_takes_class_names(catalog):
+    residual = catalog.resolve("residual")
+    labels, predicted = residual.data.y_test, residual.predictions().predicted
+    found = residual.search("true shape 4", misclassified_only=False, limit=1000)
+    assert [s.index for s in found] == [i for i in range(residual.test_size) if labels[i] == 4]
+    found = residual.search("pred shape 7 true shape 7", misclassified_only=False, limit=1000)
+    assert [s.index for s in found] == [i for i in range(residual.test_size) if labels[i] == predicted[i] == 7]
+    assert residual.search("true 4", misclassified_only=False, limit=1000) == \
+        residual.search("true shape 4", misclassified_only=False, limit=1000)  # the number works as well
+    assert residual.search("true giraffe", misclassified_only=False) != []  # no such class: an index search

@@ -47,3 +47,15 @@ def test_the_figure_carries_layer_names_for_clicks_and_arcs_skips_over_the_nodes
     assert min(y for y in edges.y if y is not None) < 0
     assert figure.layout.width >= 6 * layer_graph.COLUMN_PX
     go.Figure(figure.to_dict())  # passes Plotly's validators (the page skips them)
+
+
+def test_the_input_is_offered_as_a_layer_for_graphs_and_colour_chains(lens, catalog):
+    from dashboard import layout
+
+    chain = [layer("a", "input"), layer("b", "a")]
+    assert not layer_graph.shows_input(chain, (28, 28, 1))
+    assert layer_graph.shows_input(chain, (32, 32, 3))  # a chain over colour images: a card for its channels
+    assert layer_graph.shows_input(BRANCHED, (28, 28, 1))
+    assert [row["name"] for row in layout.layer_table(lens)][0] == lens.layers[0].name
+    residual = catalog.resolve("residual")
+    assert [row["name"] for row in layout.layer_table(residual)][:2] == ["input", residual.layers[0].name]

