@@ -166,6 +166,21 @@
       return [options, 0, "inline-field"];
     },
 
+    /* A thumbnail of the test-set gallery clicked: that image becomes the picked one, and the page scrolls
+       up to the lens so the panels it changes are in view. */
+    pickFromGallery: function (click, figure) {
+      const point = click && click.points && click.points[0];
+      const meta = figure && figure.data && figure.data[0] && figure.data[0].meta;
+      if (!point || !meta || !meta.indices) { return noUpdate(); }
+      const height = meta.tile[0], width = meta.tile[1];
+      const column = Math.round(point.x), row = Math.round(point.y);
+      if (column % (width + 1) === width || row % (height + 1) === height) { return noUpdate(); }  /* a gutter */
+      const position = Math.floor(row / (height + 1)) * meta.columns + Math.floor(column / (width + 1));
+      if (position >= meta.indices.length) { return noUpdate(); }
+      window.scrollTo({top: 0, behavior: "smooth"});
+      return meta.indices[position];
+    },
+
     /* A click on a note (what became of an upload) closes it. */
     closeNote: function (clicks) {
       return clicks ? "" : noUpdate();

@@ -25,14 +25,14 @@ def html_attributes(attributes: dict[str, str]) -> dict[str, Any]:
     return attributes
 
 
-def graph(graph_id: str, figure_store: str | None = None, *, fill: bool = False) -> dcc.Loading:
+def graph(graph_id: str, figure_store: str | None = None, *, fill: bool = False, figure: Any = None) -> dcc.Loading:
     """Return a graph with its loading indicator. `fill`: the graph takes its height from the page's CSS
-    (which sizes the lens's panels to the window), not from the figure."""
+    (which sizes the lens's panels to the window), not from the figure; `figure`: what it shows first."""
     # A panel whose figure the browser recolours gets it from a store inside the same Loading,
     # so the spinner still shows while the server computes.
     children: list[Component] = [
         dcc.Graph(id=graph_id, config=GRAPH_CONFIG, className="panel-graph fill" if fill else "panel-graph",
-                  responsive=True if fill else "auto")]
+                  responsive=True if fill else "auto", **({} if figure is None else {"figure": figure}))]
     if figure_store:
         children.insert(0, dcc.Store(id=figure_store))
     return dcc.Loading(children, type="circle", delay_show=250, color="#2563eb")

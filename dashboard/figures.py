@@ -429,6 +429,67 @@ def probability_bars(
                    yaxis=axis(range=[0, 1.12], tickformat=".0%", gridcolor=GRID))
 
 
+def confusion_heatmap(counts: np.ndarray, *, class_names: Sequence[str], normalised: bool,
+                      height: int = 420) -> go.Figure:
+    """Return a confusion matrix (rows: true class, columns: predicted) as a heatmap: the counts, or each row's
+    shares; hover gives both (customdata [count, share]); a click names its cell by the axes' class names."""
+    counts = np.asarray(counts, np.int64)
+    classes = counts.shape[0]
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.zeros(counts.shape, np.float64), where=totals > 0)
+    customdata = [[[int(counts[r, c]), float(shares[r, c])] for c in range(classes)] for r in range(classes)]
+    names = [str(n) for n in class_names]
+    trace = dict(type="heatmap", z=shares if normalised else counts, x=names, y=names, customdata=customdata,
+                 colorscale=SEQUENTIAL, zmin=0, zmax=1.0 if normalised else None, xgap=1, ygap=1,
+                 colorbar=_colorbar("share of the row" if normalised else "images"),
+                 hovertemplate=("true %{y}, predicted %{x}<br>%{customdata[0]} images, "
+                                "%{customdata[1]:.1%} of true %{y}<br>click: show them<extra></extra>"))
+    small = classes <= 12
+    annotations = [dict(x=names[c], y=names[r], text=(f"{shares[r, c]:.0%}" if normalised else str(counts[r, c])),
+                        showarrow=False, font=dict(size=10, color="white" if shares[r, c] < 0.5 else "#111827"))
+                   for r in range(classes) for c in range(classes) if small and counts[r, c]]
+    return figure_from([trace], height=height, annotations=annotations,
+                       xaxis=axis(title=axis_title("predicted class"), type="category", side="bottom"),
+                       yaxis=axis(title=axis_title("true class"), type="category", autorange="reversed"))
+
+
+def thumbnail_mosaic(pictures: np.ndarray, indices: Sequence[int], *, columns: int = 10, ink: bool = True,
+                     height: int = 300) -> go.Figure:
+    """Return test images (N, H, W[, C], values in [0, 1]) as ONE mosaic with white gutters: greyscale as a
+    heatmap (ink or brightness), colour as an image; each cell's customdata is its test index, which a click
+    picks."""
+    pictures = np.asarray(pictures, np.float32)
+    if pictures.ndim == 4 and pictures.shape[-1] == 1:
+        pictures = pictures[..., 0]
+    count, size_h, size_w = pictures.shape[:3]
+    if count == 0:
+        return message_figure("No test images here.", height=height)
+    colour = pictures.ndim == 4
+    columns = max(1, min(columns, count))
+    rows = -(-count // columns)
+    mosaic_h, mosaic_w = rows * size_h + (rows - 1), columns * size_w + (columns - 1)
+    # Gutters: white in a colour image; NaN (drawn as the white page, no hover) in a heatmap.
+    mosaic = np.full((mosaic_h, mosaic_w, 3) if colour else (mosaic_h, mosaic_w), 1.0 if colour else np.nan,
+                     np.float32)
+    which = np.full((mosaic_h, mosaic_w), -1, np.int32)
+    for position, (picture, index) in enumerate(zip(pictures, indices)):
+        top, left = (position // columns) * (size_h + 1), (position % columns) * (size_w + 1)
+        mosaic[top:top + size_h, left:left + size_w] = picture
+        which[top:top + size_h, left:left + size_w] = index
+    hover = "test image #%{customdata}<br>click: show it in every panel<extra></extra>"
+    trace: dict[str, Any]
+    if colour:
+        trace = dict(type="image", z=np.clip(mosaic * 255.0, 0, 255), colormodel="rgb", customdata=which,
+                     zmin=[0, 0, 0], zmax=[255, 255, 255], hovertemplate=hover)
+    else:
+        trace = dict(type="heatmap", z=mosaic, colorscale=INK if ink else GREY, zmin=0.0, zmax=1.0, showscale=False,
+                     customdata=which, hoverongaps=False, hovertemplate=hover)
+    # Where each thumbnail sits, for the browser to turn a click's row and column into a test index (a click
+    # does not carry a heatmap's customdata).
+    trace["meta"] = dict(indices=[int(i) for i in indices], columns=columns, tile=[size_h, size_w])
+    return figure_from([trace], height=height, **IMAGE_AXES)
+
+
 GRID_TOP = 52  # px above the attribution tiles: the toolbar (~26 px) and the method names below it
 
 

@@ -95,6 +95,14 @@ VISIBLE_PANELS = "visible-panels"
 # What each lazy panel should show, written by the browser only while the panel is on screen (stores):
 # a digit change with the panel off screen sends nothing; scrolling it into view catches it up.
 EXPLAIN_GATE = "explain-gate"
+# The test-set section: the confusion matrix (counts or shares of each row) and the gallery of a cell's images.
+TESTSET_GATE = "testset-gate"
+CONFUSION_MODE = "confusion-mode"
+CONFUSION_GRAPH = "confusion-graph"
+CONFUSION_CAPTION = "confusion-caption"
+GALLERY_GRAPH = "gallery-graph"
+GALLERY_CAPTION = "gallery-caption"
+GALLERY_PAGE = "gallery-page"
 COMPARE_GATE = "compare-gate"
 TRAINING_GATE = "training-gate"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from dashboard import components, ids, layer_graph, training_layout, views
+from dashboard import components, figures, ids, layer_graph, training_layout, views
 from dashboard.graph import INPUT
 from dashboard.lens import Lens
 
@@ -154,12 +154,14 @@ def layer_table(lens: Lens) -> list[dict]:
 
 WEIGHTS_TAB, GRADIENTS_TAB = "weights", "gradients"
 # The sections below the lens, and the lazy panels (elements with data-lazy=<key>) inside them.
-EXPLANATIONS, TRAINING, COMPARE = "explanations", "training", "compare"
-SECTIONS = {EXPLANATIONS: "Explanations", TRAINING: "Training and runs"}
+EXPLANATIONS, TESTSET, TRAINING, COMPARE = "explanations", "testset", "training", "compare"
+SECTIONS = {EXPLANATIONS: "Explanations", TESTSET: "Test set", TRAINING: "Training and runs"}
+COUNTS, SHARES = "counts", "shares"
 # Each lazy panel's gate store: the panel it belongs to, and what it carries from which component. The
 # browser writes the gate while the panel is on screen; the panel's server callbacks read only the gate.
 LAZY_GATES: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     ids.EXPLAIN_GATE: (EXPLANATIONS, {"digit": (ids.DIGIT, "value"), "view": (ids.EXPLAIN_VIEW, "data")}),
+    ids.TESTSET_GATE: (TESTSET, {"mode": (ids.CONFUSION_MODE, "value"), "signature": (ids.RUNS_SIGNATURE, "data")}),
     ids.COMPARE_GATE: (COMPARE, {"compare": (ids.COMPARE_RUNS, "value"), "digit": (ids.DIGIT, "value"),
                                  "view": (ids.EXPLAIN_VIEW, "data"), "shown": (ids.SHOWN_RUN, "value")}),
     ids.TRAINING_GATE: (TRAINING, {"shown": (ids.SHOWN_RUN, "value"), "compare": (ids.COMPARE_RUNS, "value"),
@@ -265,6 +267,33 @@ def _explanations_section(lens: Lens) -> html.Section:
     ])
 
 
+def _testset_section(lens: Lens) -> html.Section:
+    """Return the section on the whole test set: the confusion matrix, and the images of the cell clicked."""
+    mode = dcc.RadioItems(id=ids.CONFUSION_MODE, value=SHARES, inline=True, className="radio",
+                          options=[{"label": "share of each true class", "value": SHARES},
+                                   {"label": "counts", "value": COUNTS}])
+    page = html.Div([html.Label("page", htmlFor=ids.GALLERY_PAGE),
+                     dcc.Dropdown(id=ids.GALLERY_PAGE, value=0, clearable=False, searchable=False,
+                                  options=[{"label": "1 of 1", "value": 0}], className="small-dropdown")],
+                    className="inline-field")
+    return _section(TESTSET, f"Test set: where does the network go wrong? ({lens.test_size:,} test {lens.noun}s)", [
+        html.Div([
+            html.Div([
+                html.Div([html.H3("Confusion matrix"), mode], className="panel-head"),
+                components.graph(ids.CONFUSION_GRAPH),
+                html.P("", id=ids.CONFUSION_CAPTION, className="caption"),
+            ], className="testset-matrix"),
+            html.Div([
+                html.Div([html.H3("The images of a cell"), page], className="panel-head"),
+                components.graph(ids.GALLERY_GRAPH, figure=figures.message_figure(
+                    f"Click a cell of the confusion matrix<br>to see its {lens.noun}s here.", height=420)),
+                html.P(f"Click a cell of the matrix to see its {lens.noun}s here, most confident first; click one "
+                       "to show it in every panel above.", id=ids.GALLERY_CAPTION, className="caption"),
+            ], className="testset-gallery"),
+        ], className="testset lazy", **components.html_attributes({"data-lazy": TESTSET})),
+    ])
+
+
 def model_picker(lens: Lens, choices: list[dict], *, upload_mb: float | None = None) -> html.Div:
     """Return the header's model picker (hidden with one model and no upload): choosing a model opens the page
     on it. With `upload_mb` (the operator allowed uploads), a button to upload a .keras file of at most that."""
@@ -330,6 +359,7 @@ def build_layout(lens: Lens, digit_choices: list[dict], model_choices: list[dict
         dcc.Store(id=ids.OPEN_SECTIONS, data=[]),
         dcc.Store(id=ids.VISIBLE_PANELS, data=[]),
         dcc.Store(id=ids.EXPLAIN_GATE),
+        dcc.Store(id=ids.TESTSET_GATE),
         dcc.Store(id=ids.COMPARE_GATE),
         dcc.Store(id=ids.TRAINING_GATE),
         html.Main([
@@ -340,6 +370,7 @@ def build_layout(lens: Lens, digit_choices: list[dict], model_choices: list[dict
             _kernel_panel(lens),
         ], className="lens"),
         _explanations_section(lens),
+        _testset_section(lens),
         html.Div(_section(TRAINING, "Training and runs: watch the network learn",
                           training_layout.training_body(lens, compare_options)), hidden=not lens.trainable),
         html.Footer("CNN Lens · every number on hover is the model's true value.", className="footer"),

@@ -12,7 +12,7 @@ from dashboard.catalog import Catalog
 def register_all(app: Dash, catalog: Catalog, manager: Any = None) -> None:
     """Attach every callback of the page to the app, each resolving the page's model in the catalog (`manager`
     runs training jobs)."""
-    from dashboard.callbacks import clientside, digit, explanations, layers, timeline, training, upload
+    from dashboard.callbacks import clientside, digit, explanations, layers, testset, timeline, training, upload
 
     clientside.register(app)
     training.register(app, catalog, manager)
@@ -20,5 +20,6 @@ def register_all(app: Dash, catalog: Catalog, manager: Any = None) -> None:
     explanations.register(app, catalog)
     digit.register(app, catalog)
     layers.register(app, catalog)
+    testset.register(app, catalog)
     if catalog.uploads is not None:
         upload.register(app, catalog)

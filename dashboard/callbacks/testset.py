@@ -1,0 +1,126 @@
+"""The test-set section: the confusion matrix of the served model, and the gallery of the cell clicked."""
+
+from __future__ import annotations
+
+import numpy as np
+from dash import ClientsideFunction, Dash, Input, Output, State, no_update
+
+from dashboard import figures, ids, layout, testset
+from dashboard.callbacks import validate
+from dashboard.callbacks.clientside import NAMESPACE
+from dashboard.callbacks.validate import shows_errors
+from dashboard.catalog import Catalog
+from dashboard.lens import Lens
+
+GATE_KEYS = layout.gate_keys(ids.TESTSET_GATE)
+CONFUSION_HEIGHT = 420
+GALLERY_HEIGHT = 420
+
+
+def _confusion_for(lens: Lens) -> testset.Confusion:
+    predictions = lens.predictions()
+    return testset.confusion(lens.data.y_test, predictions.predicted, lens.data.classes)
+
+
+@shows_errors(lambda message: (figures.message_figure(message, height=CONFUSION_HEIGHT), message))
+def confusion_view(lens: Lens, gate) -> tuple:
+    """Return the served model's confusion matrix (counts or each row's shares, as the gate says) and its
+    caption with the accuracy per class; nothing while the panel is off screen."""
+    wanted = validate.gate(gate, GATE_KEYS)
+    if wanted is None:
+        return no_update, no_update
+    mode = validate.one_of(wanted["mode"], [layout.COUNTS, layout.SHARES], what="Matrix mode")
+    table = _confusion_for(lens)
+    names = lens.class_names
+    figure = figures.confusion_heatmap(table.counts, class_names=names, normalised=mode == layout.SHARES,
+                                       height=CONFUSION_HEIGHT)
+    accuracy = table.class_accuracy
+    worst = [c for c in sorted(range(len(names)), key=lambda c: accuracy[c]) if accuracy[c] == accuracy[c]][:3]
+    rows, columns = table.counts.shape
+    off = table.counts * (1 - np.eye(rows, columns, dtype=np.int64))
+    true_c, pred_c = divmod(int(off.argmax()), columns)
+    caption = (f"Rows: the true class; columns: the prediction; the diagonal is right. Accuracy "
+               f"{table.accuracy:.1%} over {int(table.counts.sum()):,} test {lens.noun}s. Hardest classes: "
+               + ", ".join(f"{names[c]} ({accuracy[c]:.1%})" for c in worst)
+               + (f". Most frequent confusion: {names[true_c]} taken for {names[pred_c]} "
+                  f"({int(off[true_c, pred_c])} times)." if off.max() else ". No confusions."))
+    return figure, caption
+
+
+def _cell(click, names: tuple[str, ...]) -> tuple[int, int] | None:
+    """Return (true, predicted) of the confusion cell a click carries (its y and x: the class names on the
+    axes), or None for anything else."""
+    if not isinstance(click, dict) or not isinstance(click.get("points"), list) or not click["points"]:
+        return None
+    point = click["points"][0]
+    if not isinstance(point, dict):
+        return None
+    true_name, predicted_name = point.get("y"), point.get("x")
+    if not isinstance(true_name, str) or not isinstance(predicted_name, str):
+        return None
+    true_class = validate.one_of(true_name, list(names), what="True class")
+    predicted_class = validate.one_of(predicted_name, list(names), what="Predicted class")
+    return names.index(true_class), names.index(predicted_class)
+
+
+@shows_errors(lambda message: (figures.message_figure(message, height=GALLERY_HEIGHT), message, no_update,
+                               no_update))
+def gallery_view(lens: Lens, click, page) -> tuple:
+    """Return the images of the confusion cell clicked, most confident first, a page of them as one mosaic;
+    the caption; the page choices; and the page (back to the first when another cell is clicked)."""
+    names = tuple(str(n) for n in lens.class_names)
+    cell = _cell(click, names)
+    if cell is None:
+        return no_update, no_update, no_update, no_update
+    true_class, predicted_class = cell
+    predictions = lens.predictions()
+    members = testset.cell_members(lens.data.y_test, predictions.predicted, predictions.confidence, true_class,
+                                   predicted_class)
+    count = testset.pages(len(members))
+    triggered = validate.triggered_props()
+    if triggered is None or ids.CONFUSION_GRAPH in triggered or page is None:  # another cell: its first page
+        page = 0
+    page = validate.integer(page, low=0, high=count - 1, what="Gallery page")
+    shown = testset.page_of(members, page)
+    what = (f"true {names[true_class]}, predicted right" if true_class == predicted_class
+            else f"true {names[true_class]}, predicted {names[predicted_class]}")
+    if not len(shown):
+        return (figures.message_figure(f"No test {lens.noun}s are {what}.", height=GALLERY_HEIGHT),
+                f"No test {lens.noun}s are {what}.", [{"label": "1 of 1", "value": 0}], 0)
+    pictures = [_thumbnail(lens.picture(int(i))) for i in shown]
+    figure = figures.thumbnail_mosaic(np.stack(pictures), [int(i) for i in shown],
+                                      ink=lens.noun == "digit", height=GALLERY_HEIGHT)
+    confidence = predictions.confidence[shown]
+    first = page * testset.GALLERY_PAGE + 1
+    caption = (f"{len(members):,} test {lens.noun}s {what}; {first}–{first + len(shown) - 1} shown, most confident "
+               f"first ({confidence.max():.1%} to {confidence.min():.1%}). Click one to show it in every panel "
+               "above.")
+    options = [{"label": f"{p + 1} of {count}", "value": p} for p in range(count)]
+    return figure, caption, options, page
+
+
+def _thumbnail(picture, largest: int = 32):
+    """Return a test picture at most `largest` pixels on a side (every n-th pixel): a gallery of 96×96 photos
+    would be as large as the whole page's other panels."""
+    step = max(1, -(-max(picture.shape[:2]) // largest))
+    return picture[::step, ::step]
+
+
+def register(app: Dash, catalog: Catalog) -> None:
+    """Attach the test-set callbacks to the app."""
+    app.callback(
+        Output(ids.CONFUSION_GRAPH, "figure"), Output(ids.CONFUSION_CAPTION, "children"),
+        Input(ids.TESTSET_GATE, "data"), validate.model_state(), prevent_initial_call=True,
+    )(validate.bind(confusion_view, catalog))
+    app.callback(
+        Output(ids.GALLERY_GRAPH, "figure"), Output(ids.GALLERY_CAPTION, "children"),
+        Output(ids.GALLERY_PAGE, "options"), Output(ids.GALLERY_PAGE, "value"),
+        Input(ids.CONFUSION_GRAPH, "clickData"), Input(ids.GALLERY_PAGE, "value"), validate.model_state(),
+        prevent_initial_call=True,
+    )(validate.bind(gallery_view, catalog))
+    # A thumbnail clicked becomes the picked image: in the browser, no request of its own.
+    app.clientside_callback(
+        ClientsideFunction(NAMESPACE, "pickFromGallery"),
+        Output(ids.DIGIT, "value", allow_duplicate=True), Input(ids.GALLERY_GRAPH, "clickData"),
+        State(ids.GALLERY_GRAPH, "figure"), prevent_initial_call=True,
+    )

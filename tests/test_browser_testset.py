@@ -1,0 +1,83 @@
+"""Real-browser test of the test-set section: the confusion matrix, a cell's gallery, a thumbnail picked."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from dash.testing.wait import until
+from selenium.webdriver.common.actions.action_builder import ActionBuilder
+
+from dashboard import testset
+from tests import test_browser
+from tests.test_browser import (
+    GRAPHS,
+    TIMEOUT,
+    _assert_clean,
+    _fingerprints,
+    _open_section,
+    _screenshot,
+    _settle,
+    _summary_index,
+    _text,
+    _wait_for_changes,
+    _wait_for_figure,
+)
+
+page = test_browser.page  # the fixture that serves the app and opens the page
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:DeprecationWarning"),
+]
+
+# The page coordinates of a confusion cell (category axes: c2p takes the category's position).
+_JS_CATEGORY_CELL = """
+var gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');
+var xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+return {x: box.left + xa._offset + xa.c2p(arguments[2]), y: box.top + ya._offset + ya.c2p(arguments[1])};
+"""
+# The page coordinates of the centre of the gallery's first thumbnail.
+_JS_FIRST_TILE = """
+var gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');
+var xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+return {x: box.left + xa._offset + xa.c2p(arguments[1]), y: box.top + ya._offset + ya.c2p(arguments[1])};
+"""
+
+
+def _click_at(dash_duo, spot) -> None:
+    # Plotly turns a click into a point only after the hover over it: move, let the hover settle, then click.
+    pointer = ActionBuilder(dash_duo.driver)
+    pointer.pointer_action.move_to_location(2, 2)
+    pointer.pointer_action.move_to_location(int(spot["x"]), int(spot["y"]))
+    pointer.pointer_action.pause(0.3)
+    pointer.pointer_action.click()
+    pointer.perform()
+
+
+def test_confusion_cell_to_gallery_to_every_panel(page, lens):
+    dash_duo = page
+    _open_section(dash_duo, "testset")
+    _wait_for_figure(dash_duo, "confusion-graph")
+    dash_duo.wait_for_contains_text("#confusion-caption", "Most frequent confusion", timeout=TIMEOUT)
+    predictions = lens.predictions()
+    table = testset.confusion(lens.data.y_test, predictions.predicted, 10)
+    off = table.counts * (1 - np.eye(10, dtype=np.int64))
+    true_class, predicted_class = divmod(int(off.argmax()), 10)
+    members = testset.cell_members(lens.data.y_test, predictions.predicted, predictions.confidence, true_class,
+                                   predicted_class)
+    dash_duo.driver.execute_script("document.getElementById('confusion-graph').scrollIntoView({block: 'center'});")
+    _click_at(dash_duo, dash_duo.driver.execute_script(_JS_CATEGORY_CELL, "confusion-graph", true_class,
+                                                       predicted_class))
+    dash_duo.wait_for_contains_text("#gallery-caption", f"{len(members)} test digits true {true_class}, predicted "
+                                    f"{predicted_class}", timeout=TIMEOUT)
+    _settle(dash_duo)
+    _screenshot(dash_duo, "testset-gallery")
+    before = _fingerprints(dash_duo, [g for g in GRAPHS if g != "kernel-graph"])
+    dash_duo.driver.execute_script("document.getElementById('gallery-graph').scrollIntoView({block: 'center'});")
+    _click_at(dash_duo, dash_duo.driver.execute_script(_JS_FIRST_TILE, "gallery-graph", 13))
+    # The most confident mistake of the cell becomes the picked digit: every digit panel follows.
+    until(lambda: _summary_index(dash_duo) == int(members[0]), timeout=TIMEOUT,
+          msg=f"the digit did not become #{members[0]}: {_text(dash_duo, '#digit-summary')!r}")
+    _wait_for_changes(dash_duo, before, "picking a thumbnail")
+    _settle(dash_duo)
+    _assert_clean(dash_duo)

@@ -1,0 +1,70 @@
+"""The whole test set: confusion counts against an independent forward pass, a cell's images, the gallery."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dashboard import layout, testset
+from dashboard.callbacks import testset as testset_callbacks
+
+
+def independent_predictions(lens) -> np.ndarray:
+    """Return the served model's predicted class for every test image, through Keras's own call of the model
+    (not the page's extraction graph)."""
+    images = lens.scaling.apply(lens.data.x_test)
+    return np.concatenate([np.asarray(lens.served.model(images[i:i + 256], training=False)).argmax(axis=1)
+                           for i in range(0, len(images), 256)])
+
+
+def test_confusion_counts_equal_a_direct_count(lens):
+    predicted = independent_predictions(lens)
+    labels = lens.data.y_test
+    expected = np.zeros((10, 10), np.int64)
+    for true_class, guess in zip(labels, predicted):
+        expected[true_class, guess] += 1
+    gate = {"mode": layout.COUNTS, "signature": None}
+    figure, caption = testset_callbacks.confusion_view(lens, gate)
+    shown = np.asarray(figure.data[0].customdata)
+    np.testing.assert_array_equal(shown[..., 0], expected)
+    np.testing.assert_array_equal(np.asarray(figure.data[0].z), expected)
+    assert f"Accuracy {np.trace(expected) / expected.sum():.1%}" in caption
+    figure, _ = testset_callbacks.confusion_view(lens, {"mode": layout.SHARES, "signature": None})
+    np.testing.assert_allclose(np.asarray(figure.data[0].z), expected / expected.sum(axis=1, keepdims=True))
+    table = testset.confusion(labels, predicted, 10)
+    np.testing.assert_allclose(table.class_accuracy, np.diag(expected) / expected.sum(axis=1))
+
+
+def test_a_cell_lists_its_images_most_confident_first_and_pages_them(lens):
+    predictions = lens.predictions()
+    labels = lens.data.y_test
+    true_class = 4
+    members = testset.cell_members(labels, predictions.predicted, predictions.confidence, true_class, true_class)
+    brute = sorted((i for i in range(lens.test_size) if labels[i] == true_class == predictions.predicted[i]),
+                   key=lambda i: (-predictions.confidence[i], i))
+    assert members.tolist() == brute
+    click = {"points": [{"x": str(true_class), "y": str(true_class)}]}
+    figure, caption, options, page = testset_callbacks.gallery_view(lens, click, 1)
+    assert page == 0  # a click outside a callback context: the first page
+    trace = figure.data[0]
+    where = np.asarray(trace.customdata)
+    assert trace.meta["indices"] == brute[:testset.GALLERY_PAGE]
+    # Each tile's cells name its test index; the browser finds a click's tile from the meta's layout.
+    columns, (height, width) = trace.meta["columns"], trace.meta["tile"]
+    for position, index in enumerate(brute[:testset.GALLERY_PAGE]):
+        top, left = (position // columns) * (height + 1), (position % columns) * (width + 1)
+        assert (where[top:top + height, left:left + width] == index).all()
+    # The first tile holds the most confident image, pixel for pixel.
+    first = lens.picture(brute[0])[..., 0]
+    np.testing.assert_allclose(np.asarray(trace.z)[:28, :28], first, atol=1e-6)
+    assert len(options) == testset.pages(len(brute)) and f"{len(brute):,} test digits" in caption
+
+
+def test_gallery_and_matrix_refuse_what_no_browser_sends(lens):
+    for click in (None, "x", {"points": []}, {"points": ["a"]}, {"points": [{"x": 1, "y": 2}]}):
+        assert testset_callbacks.gallery_view(lens, click, 0)[0] is testset_callbacks.no_update
+    figure, caption, *_ = testset_callbacks.gallery_view(lens, {"points": [{"x": "0", "y": "99"}]}, 0)
+    assert "True class '99' is not one of" in caption
+    figure, caption, *_ = testset_callbacks.gallery_view(lens, {"points": [{"x": "1", "y": "1"}]}, 10**6)
+    assert "out of range" not in caption  # outside a request, as after a new cell: the first page
+    _, caption = testset_callbacks.confusion_view(lens, {"mode": "pie", "signature": None})
+    assert "Matrix mode 'pie' is not one of" in caption
