@@ -6,6 +6,7 @@ Callbacks talk to this object only. It hands out NumPy arrays and plain values.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import re
 import threading
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dashboard import attributions, runs
+from dashboard import attributions, runs, testset
 from dashboard.checkpoint_views import CheckpointViews
 from dashboard.config import Settings
 from dashboard.data import Dataset, load_data
@@ -129,6 +130,7 @@ class Lens:
         self._compute_lock = threading.Lock()
         self._tensor_cache: LruCache[DigitTensors] = LruCache(self._tensor_cache_size())
         self._predictions: Predictions | None = None
+        self._test_pass: testset.TestPass | None = None
         self._engines: tuple[str, attributions.AttributionEngine, attributions.AttributionEngine] | None = None
         self._explanations: LruCache[Explanation] = LruCache(TENSOR_CACHE_SIZE // 4)
 
@@ -306,6 +308,36 @@ class Lens:
                  self.test_size, time.perf_counter() - started, result.accuracy, len(result.misclassified))
         self._predictions = result
         return result
+
+    def test_pass(self) -> testset.TestPass:
+        """Return the served model's pass over the whole test set (probabilities, per-channel summaries of every
+        map layer, the activations of the vector layers): computed once per model in batches through one
+        compiled call, kept in memory and on disk beside the model (keyed by the model's hash and the data)."""
+        served = self.served
+        with self._compute_lock:
+            current = self._test_pass
+            if current is not None and current.version == served.version:
+                return current
+            path = self.models.model_dir / testset.CACHE_FOLDER / f"{served.version}-{self._data_key()}.npz"
+            loaded = testset.TestPass.load(path, served.version)
+            if loaded is None:
+                started = time.perf_counter()
+                arrays = served.extractor.summaries(self.scaling.apply(self.data.x_test))
+                loaded = testset.TestPass(served.version, arrays, seconds=time.perf_counter() - started)
+                try:
+                    loaded.save(path)
+                except OSError as error:  # a read-only model folder: the pass stays in memory
+                    log.warning("could not keep the test-set pass in %s: %s", path, error)
+                log.info("test-set pass over %d images in %.2f s", self.test_size, loaded.seconds)
+            self._test_pass = loaded
+            return loaded
+
+    def _data_key(self) -> str:
+        """Return a short fingerprint of the test set (its labels and a sample of its pixels)."""
+        digest = hashlib.sha256(self.data.y_test.tobytes())
+        digest.update(np.ascontiguousarray(self.data.x_test[:: max(1, self.test_size // 64)]).tobytes())
+        digest.update(str(self.scaling).encode())
+        return digest.hexdigest()[:10]
 
     def summary(self, index: int) -> DigitSummary:
         """Return the dropdown entry for one test digit."""

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     import keras
 
 PREDICTED_CLASS = -1
+# A vector layer of at most this many units keeps its activations for every test image (the embedding map).
+MAX_EMBEDDING_UNITS = 2048
 
 
 @dataclasses.dataclass(frozen=True)
@@ -224,8 +226,27 @@ class TensorExtractor:
         def probabilities_of(images):
             return extraction(images, training=False)[output_position]
 
+        # The whole-test-set pass: per image, each map layer's per-channel max, mean and where the max is, and the
+        # activations of every vector layer small enough to keep; reduced in TensorFlow, so no map leaves it.
+        maps = [i for i, info in enumerate(self.layers) if len(info.output_shape) == 3]
+        vectors = [i for i, info in enumerate(self.layers)
+                   if len(info.output_shape) == 1 and info.output_shape[0] <= MAX_EMBEDDING_UNITS]
+        self.summary_maps = [names[i] for i in maps]
+        self.summary_vectors = [names[i] for i in vectors]
+
+        @tf.function(input_signature=[tf.TensorSpec((None, *self.input_shape), tf.float32)], reduce_retracing=True)
+        def summaries_of(images):
+            outputs = extraction(images, training=False)
+            reduced = []
+            for i in maps:
+                flat = tf.reshape(outputs[i], (tf.shape(outputs[i])[0], -1, self.layers[i].output_shape[-1]))
+                reduced += [tf.reduce_max(flat, axis=1), tf.reduce_mean(flat, axis=1),
+                            tf.argmax(flat, axis=1, output_type=tf.int32)]
+            return outputs[output_position], reduced, [outputs[i] for i in vectors]
+
         self._one_pass = one_pass
         self._probabilities_of = probabilities_of
+        self._summaries_of = summaries_of
         self._weights_lock = threading.Lock()
         self._weights: dict[str, dict[str, np.ndarray]] | None = None
 
@@ -272,6 +293,23 @@ class TensorExtractor:
             loss_label=int(label),
             weight_gradients=weight_gradients,
         )
+
+    def summaries(self, images: np.ndarray, batch_size: int = 250) -> dict[str, np.ndarray]:
+        """Return, for many images in fixed-size batches: "probabilities" (N, classes); for each map layer L,
+        "L/max", "L/mean" (N, C) and "L/argmax" (N, C, the flat H×W position of each channel's max); for each
+        vector layer of at most MAX_EMBEDDING_UNITS units, "L/vector" (N, units)."""
+        images = np.asarray(images, dtype=np.float32)
+        parts: dict[str, list[np.ndarray]] = {}
+        for start in range(0, len(images), batch_size):
+            probabilities, reduced, vectors = self._summaries_of(images[start:start + batch_size])
+            named = {"probabilities": probabilities}
+            for position, name in enumerate(self.summary_maps):
+                for offset, kind in enumerate(("max", "mean", "argmax")):
+                    named[f"{name}/{kind}"] = reduced[3 * position + offset]
+            named.update({f"{name}/vector": vector for name, vector in zip(self.summary_vectors, vectors)})
+            for key, value in named.items():
+                parts.setdefault(key, []).append(value.numpy())
+        return {key: np.concatenate(values) for key, values in parts.items()}
 
     def probabilities(self, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
         """Return class probabilities (N, classes) for many images, in fixed-size batches."""

@@ -6,10 +6,78 @@ NumPy only: labels and predictions in (the lens's one batched pass over the test
 from __future__ import annotations
 
 import dataclasses
+import zipfile
+from pathlib import Path
 
 import numpy as np
 
+from dashboard import storage
+
 GALLERY_PAGE = 40  # thumbnails per gallery page
+CACHE_FOLDER = "testset"  # beside the model: one .npz per model and test set
+RELU_KINDS = ("relu", "relu6", "leaky_relu")
+
+
+@dataclasses.dataclass
+class TestPass:
+    """One model's pass over the whole test set: "probabilities" (N, classes); for each map layer L, "L/max",
+    "L/mean" and "L/argmax" (N, C); for each kept vector layer, "L/vector" (N, units)."""
+
+    __test__ = False  # a class named Test*, not a pytest test class
+
+    version: str
+    arrays: dict[str, np.ndarray]
+    seconds: float = 0.0
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        return self.arrays["probabilities"]
+
+    def channel(self, layer: str, kind: str) -> np.ndarray:
+        """Return one map layer's per-image, per-channel summary: "max", "mean" or "argmax" (N, C)."""
+        return self.arrays[f"{layer}/{kind}"]
+
+    def vector(self, layer: str) -> np.ndarray:
+        """Return one vector layer's activations for every test image (N, units); KeyError if not kept."""
+        return self.arrays[f"{layer}/vector"]
+
+    @property
+    def vector_layers(self) -> list[str]:
+        return [key[:-len("/vector")] for key in self.arrays if key.endswith("/vector")]
+
+    def save(self, path: Path) -> None:
+        """Write the pass as one .npz, atomically."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # numpy's stubs read **arrays as its allow_pickle keyword; the keys here are layer names.
+        storage.atomic_write(path, lambda temp: np.savez(temp, **self.arrays), suffix=".npz")  # type: ignore[arg-type]
+
+    @classmethod
+    def load(cls, path: Path, version: str) -> TestPass | None:
+        """Return the pass kept at `path`, or None when there is none or it cannot be read (then it is
+        computed again)."""
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                return cls(version, {key: stored[key] for key in stored.files})
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError):
+            return None
+
+
+def dead_channels(summary_max: np.ndarray) -> np.ndarray:
+    """Return the channels (of a ReLU-family layer) that are zero for every test image: their max is never
+    above 0."""
+    return np.flatnonzero(np.asarray(summary_max).max(axis=0) <= 0)
+
+
+def pca(values: np.ndarray, dimensions: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Return (coordinates (N, dimensions), share of the variance each explains): the data centred, projected
+    on its first principal directions (from the SVD)."""
+    values = np.asarray(values, np.float64)
+    centred = values - values.mean(axis=0)
+    _, singular, right = np.linalg.svd(centred, full_matrices=False)
+    total = float((singular ** 2).sum()) or 1.0
+    return centred @ right[:dimensions].T, (singular[:dimensions] ** 2) / total
 
 
 @dataclasses.dataclass(frozen=True)

@@ -68,3 +68,72 @@ def test_gallery_and_matrix_refuse_what_no_browser_sends(lens):
     assert "out of range" not in caption  # outside a request, as after a new cell: the first page
     _, caption = testset_callbacks.confusion_view(lens, {"mode": "pie", "signature": None})
     assert "Matrix mode 'pie' is not one of" in caption
+
+
+def test_the_test_set_pass_holds_each_images_true_summaries(lens):
+    test_pass = lens.test_pass()
+    assert test_pass.probabilities.shape == (lens.test_size, 10)
+    np.testing.assert_allclose(test_pass.probabilities.argmax(axis=1), lens.predictions().predicted)
+    for index in (0, 17, lens.test_size - 1):
+        activations = lens.tensors(index).activations
+        for layer in ("conv1", "pool2"):
+            maps = activations[layer]
+            flat = maps.reshape(-1, maps.shape[-1])
+            np.testing.assert_allclose(test_pass.channel(layer, "max")[index], flat.max(axis=0), rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(test_pass.channel(layer, "mean")[index], flat.mean(axis=0), rtol=1e-4,
+                                       atol=1e-6)
+            peaks = test_pass.channel(layer, "argmax")[index]
+            np.testing.assert_allclose(flat[peaks, np.arange(flat.shape[1])], flat.max(axis=0), rtol=1e-5)
+        np.testing.assert_allclose(test_pass.vector("dense")[index], activations["dense"], rtol=1e-4, atol=1e-6)
+    assert lens.test_pass() is test_pass  # computed once per model
+
+
+def test_dead_channels_against_a_direct_count(lens):
+    import keras
+
+    model = lens.served.model
+    probe = keras.Model(model.inputs, [model.get_layer("conv1").output, model.get_layer("conv2").output])
+    images = lens.scaling.apply(lens.data.x_test)
+    for position, layer in enumerate(("conv1", "conv2")):
+        outputs = np.concatenate([np.asarray(probe(images[i:i + 200], training=False)[position])
+                                  for i in range(0, len(images), 200)])
+        direct = [c for c in range(outputs.shape[-1]) if not (outputs[..., c] > 0).any()]
+        assert testset.dead_channels(lens.test_pass().channel(layer, "max")).tolist() == direct
+
+
+def test_pca_equals_the_covariance_eigenvectors_up_to_sign():
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(300, 6)) @ rng.normal(size=(6, 6))
+    coordinates, shares = testset.pca(values)
+    centred = values - values.mean(axis=0)
+    eigenvalues, eigenvectors = np.linalg.eigh(np.cov(centred, rowvar=False))
+    order = np.argsort(eigenvalues)[::-1][:2]
+    expected = centred @ eigenvectors[:, order]
+    for k in range(2):
+        sign = np.sign(coordinates[:, k] @ expected[:, k])
+        np.testing.assert_allclose(coordinates[:, k] * sign, expected[:, k], rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(shares, eigenvalues[order] / eigenvalues.sum(), rtol=1e-8)
+
+
+def test_the_pass_is_kept_on_disk_and_recomputed_for_another_model(private_settings, model_dir, trained_run):
+    import shutil
+
+    from dashboard.lens import Lens
+    from dashboard.model_service import ModelService
+
+    first = Lens.start(private_settings).test_pass()
+    assert first.seconds > 0  # computed
+    kept = list((private_settings.model_dir / testset.CACHE_FOLDER).glob("*.npz"))
+    assert len(kept) == 1 and kept[0].name.startswith(first.version)
+    again = Lens.start(private_settings).test_pass()  # another process: read from disk, not computed
+    assert again.seconds == 0 and again.version == first.version
+    np.testing.assert_array_equal(again.probabilities, first.probabilities)
+    # A damaged file is computed again, not trusted.
+    kept[0].write_bytes(b"not an npz")
+    assert Lens.start(private_settings).test_pass().seconds > 0
+    # Another served model: its own pass.
+    shutil.copytree(model_dir / "runs" / trained_run, private_settings.model_dir / "runs" / trained_run)
+    ModelService(private_settings.model_dir).publish(trained_run)
+    other = Lens.start(private_settings).test_pass()
+    assert other.version != first.version and other.seconds > 0
+    assert not np.allclose(other.probabilities, first.probabilities)
