@@ -181,6 +181,31 @@
       return meta.indices[position];
     },
 
+    /* A point of the embedding map clicked: that image becomes the picked one (the page scrolls up to the lens). */
+    pickFromMap: function (click) {
+      const point = click && click.points && click.points[0];
+      const data = point && point.customdata;
+      if (!Array.isArray(data) || typeof data[0] !== "number") { return noUpdate(); }
+      window.scrollTo({top: 0, behavior: "smooth"});
+      return data[0];
+    },
+
+    /* The embedding map's ring moves to the picked image, wherever it was picked. */
+    markPicked: function (digit, figure) {
+      const data = figure && figure.data;
+      if (!data || data.length < 2 || typeof digit !== "number") { return noUpdate(); }
+      for (let t = 0; t < data.length - 1; t++) {
+        const custom = data[t].customdata || [];
+        for (let i = 0; i < custom.length; i++) {
+          if (custom[i][0] === digit) {
+            const ring = Object.assign({}, data[data.length - 1], {x: [data[t].x[i]], y: [data[t].y[i]]});
+            return Object.assign({}, figure, {data: data.slice(0, -1).concat([ring])});
+          }
+        }
+      }
+      return noUpdate();
+    },
+
     /* A click on a note (what became of an upload) closes it. */
     closeNote: function (clicks) {
       return clicks ? "" : noUpdate();

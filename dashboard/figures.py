@@ -490,6 +490,45 @@ def thumbnail_mosaic(pictures: np.ndarray, indices: Sequence[int], *, columns: i
     return figure_from([trace], height=height, **IMAGE_AXES)
 
 
+CLASS_COLOURS = plotly.colors.qualitative.D3 + plotly.colors.qualitative.Pastel
+
+
+def embedding_scatter(coordinates: np.ndarray, indices: np.ndarray, colour_class: np.ndarray,
+                      other_class: np.ndarray, confidence: np.ndarray, wrong: np.ndarray, *,
+                      class_names: Sequence[str], colour_by: str, other: str, picked: int | None,
+                      height: int = 460) -> go.Figure:
+    """Return test images as points of a 2-D map (SVG: WebGL is missing in many headless and remote browsers),
+    one trace (colour) per class of `colour_class`, mistakes drawn as crosses; hover names the image, its
+    classes and confidence; each point's customdata [index, confidence] is what a click picks. The last trace
+    rings the picked image (the browser moves it: clientside markPicked)."""
+    coordinates = np.asarray(coordinates, np.float64)
+    traces = []
+    for c, name in enumerate(class_names):
+        members = np.flatnonzero(np.asarray(colour_class) == c)
+        if not len(members):
+            continue
+        members = members[np.argsort(wrong[members], kind="stable")]  # right ones first: the legend shows a dot
+        traces.append(dict(
+            type="scatter", mode="markers", name=f"{colour_by} {name}",
+            x=coordinates[members, 0].tolist(), y=coordinates[members, 1].tolist(),
+            customdata=[[int(indices[i]), round(float(confidence[i]), 4)] for i in members],
+            text=[f"{other} {class_names[int(other_class[i])]}" for i in members],
+            marker=dict(size=np.where(wrong[members], 8, 5).tolist(), color=CLASS_COLOURS[c % len(CLASS_COLOURS)],
+                        symbol=np.where(wrong[members], "x", "circle").tolist(), opacity=0.8, line=dict(width=0)),
+            hovertemplate=(f"test image #%{{customdata[0]}}<br>{colour_by} {name}, %{{text}} "
+                           "(%{customdata[1]:.1%})<br>click: show it in every panel<extra></extra>")))
+    at = np.flatnonzero(np.asarray(indices) == picked) if picked is not None else np.array([], np.int64)
+    ring_x = [float(coordinates[at[0], 0])] if len(at) else []
+    ring_y = [float(coordinates[at[0], 1])] if len(at) else []
+    traces.append(dict(type="scatter", mode="markers", name="the picked image", x=ring_x, y=ring_y,
+                       hoverinfo="skip", showlegend=False,
+                       marker=dict(size=18, symbol="circle-open", color="#111827", line=dict(width=2.5))))
+    return figure_from(traces, height=height, legend=dict(font=dict(size=11), itemsizing="constant"),
+                       margin=dict(l=8, r=8, t=8, b=8), hovermode="closest",
+                       xaxis=axis(showgrid=False, zeroline=False, showticklabels=False),
+                       yaxis=axis(showgrid=False, zeroline=False, showticklabels=False))
+
+
 GRID_TOP = 52  # px above the attribution tiles: the toolbar (~26 px) and the method names below it
 
 

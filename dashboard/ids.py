@@ -103,6 +103,12 @@ CONFUSION_CAPTION = "confusion-caption"
 GALLERY_GRAPH = "gallery-graph"
 GALLERY_CAPTION = "gallery-caption"
 GALLERY_PAGE = "gallery-page"
+# The embedding map: every test image's activations of one vector layer, projected to 2-D.
+EMBED_GATE = "embed-gate"
+EMBED_LAYER = "embed-layer"
+EMBED_COLOUR = "embed-colour"
+EMBED_GRAPH = "embed-graph"
+EMBED_CAPTION = "embed-caption"
 COMPARE_GATE = "compare-gate"
 TRAINING_GATE = "training-gate"
 

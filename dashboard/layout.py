@@ -157,11 +157,22 @@ WEIGHTS_TAB, GRADIENTS_TAB = "weights", "gradients"
 EXPLANATIONS, TESTSET, TRAINING, COMPARE = "explanations", "testset", "training", "compare"
 SECTIONS = {EXPLANATIONS: "Explanations", TESTSET: "Test set", TRAINING: "Training and runs"}
 COUNTS, SHARES = "counts", "shares"
+
+
+def embedding_layers(lens: Lens) -> list[str]:
+    """Return the layers whose activations the embedding map can project: vector layers small enough for the
+    test-set pass to keep (tensors.MAX_EMBEDDING_UNITS), the output last."""
+    from dashboard.tensors import MAX_EMBEDDING_UNITS
+
+    return [info.name for info in lens.layers
+            if len(info.output_shape) == 1 and info.output_shape[0] <= MAX_EMBEDDING_UNITS]
 # Each lazy panel's gate store: the panel it belongs to, and what it carries from which component. The
 # browser writes the gate while the panel is on screen; the panel's server callbacks read only the gate.
 LAZY_GATES: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     ids.EXPLAIN_GATE: (EXPLANATIONS, {"digit": (ids.DIGIT, "value"), "view": (ids.EXPLAIN_VIEW, "data")}),
     ids.TESTSET_GATE: (TESTSET, {"mode": (ids.CONFUSION_MODE, "value"), "signature": (ids.RUNS_SIGNATURE, "data")}),
+    ids.EMBED_GATE: (TESTSET, {"layer": (ids.EMBED_LAYER, "value"), "colour": (ids.EMBED_COLOUR, "value"),
+                               "signature": (ids.RUNS_SIGNATURE, "data")}),
     ids.COMPARE_GATE: (COMPARE, {"compare": (ids.COMPARE_RUNS, "value"), "digit": (ids.DIGIT, "value"),
                                  "view": (ids.EXPLAIN_VIEW, "data"), "shown": (ids.SHOWN_RUN, "value")}),
     ids.TRAINING_GATE: (TRAINING, {"shown": (ids.SHOWN_RUN, "value"), "compare": (ids.COMPARE_RUNS, "value"),
@@ -290,8 +301,29 @@ def _testset_section(lens: Lens) -> html.Section:
                 html.P(f"Click a cell of the matrix to see its {lens.noun}s here, most confident first; click one "
                        "to show it in every panel above.", id=ids.GALLERY_CAPTION, className="caption"),
             ], className="testset-gallery"),
+            _embedding_panel(lens),
         ], className="testset lazy", **components.html_attributes({"data-lazy": TESTSET})),
     ])
+
+
+def _embedding_panel(lens: Lens) -> html.Div:
+    """Return the embedding map's panel: a layer, what the colours say, the map, its caption."""
+    choices = embedding_layers(lens)
+    default = choices[-2] if len(choices) > 1 else (choices[0] if choices else None)
+    controls = html.Div([
+        html.Div([html.Label("layer", htmlFor=ids.EMBED_LAYER),
+                  dcc.Dropdown(id=ids.EMBED_LAYER, value=default, clearable=False, searchable=False,
+                               options=choices, className="small-dropdown")], className="inline-field"),
+        dcc.RadioItems(id=ids.EMBED_COLOUR, value=TRUE, inline=True, className="radio",
+                       options=[{"label": "colour: true class", "value": TRUE},
+                                {"label": "predicted class", "value": PREDICTED}]),
+    ], className="embed-controls")
+    return html.Div([
+        html.Div([html.H3("Embedding map: every test image, by what one layer makes of it"), controls],
+                 className="panel-head"),
+        components.graph(ids.EMBED_GRAPH),
+        html.P("", id=ids.EMBED_CAPTION, className="caption"),
+    ], className="testset-embedding")
 
 
 def model_picker(lens: Lens, choices: list[dict], *, upload_mb: float | None = None) -> html.Div:
@@ -360,6 +392,7 @@ def build_layout(lens: Lens, digit_choices: list[dict], model_choices: list[dict
         dcc.Store(id=ids.VISIBLE_PANELS, data=[]),
         dcc.Store(id=ids.EXPLAIN_GATE),
         dcc.Store(id=ids.TESTSET_GATE),
+        dcc.Store(id=ids.EMBED_GATE),
         dcc.Store(id=ids.COMPARE_GATE),
         dcc.Store(id=ids.TRAINING_GATE),
         html.Main([

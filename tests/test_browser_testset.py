@@ -81,3 +81,36 @@ def test_confusion_cell_to_gallery_to_every_panel(page, lens):
     _wait_for_changes(dash_duo, before, "picking a thumbnail")
     _settle(dash_duo)
     _assert_clean(dash_duo)
+
+
+_JS_FIRST_POINT = """
+var gd = document.querySelector('#embed-graph .js-plotly-plot');
+if (!gd || !gd.data || !gd.data.length || !gd._fullLayout.xaxis) { return null; }
+var t = gd.data[1], xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+return {index: t.customdata[0][0], x: box.left + xa._offset + xa.c2p(t.x[0]), y: box.top + ya._offset + ya.c2p(t.y[0]),
+        px: t.x[0], py: t.y[0]};
+"""
+_JS_RING = """
+var gd = document.querySelector('#embed-graph .js-plotly-plot');
+var ring = gd.data[gd.data.length - 1];
+return [ring.x[0], ring.y[0]];
+"""
+
+
+def test_a_point_of_the_embedding_map_picks_its_image(page, lens):
+    dash_duo = page
+    _open_section(dash_duo, "testset")
+    dash_duo.driver.execute_script("document.getElementById('embed-graph').scrollIntoView({block: 'center'});")
+    dash_duo.wait_for_contains_text("#embed-caption", "activations of dense", timeout=TIMEOUT)
+    _settle(dash_duo)
+    spot = until(lambda: dash_duo.driver.execute_script(_JS_FIRST_POINT), timeout=TIMEOUT, msg="no map drawn")
+    assert spot["index"] != _summary_index(dash_duo)
+    _screenshot(dash_duo, "testset-embedding")
+    _click_at(dash_duo, spot)
+    until(lambda: _summary_index(dash_duo) == spot["index"], timeout=TIMEOUT,
+          msg=f"the digit did not become #{spot['index']}: {_text(dash_duo, '#digit-summary')!r}")
+    # The ring moves to the picked image's point, in the browser.
+    until(lambda: dash_duo.driver.execute_script(_JS_RING) == [spot["px"], spot["py"]], timeout=TIMEOUT,
+          msg="the ring did not move to the picked point")
+    _settle(dash_duo)
+    _assert_clean(dash_duo)

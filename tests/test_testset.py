@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from dashboard import layout, testset
 from dashboard.callbacks import testset as testset_callbacks
@@ -137,3 +138,25 @@ def test_the_pass_is_kept_on_disk_and_recomputed_for_another_model(private_setti
     other = Lens.start(private_settings).test_pass()
     assert other.version != first.version and other.seconds > 0
     assert not np.allclose(other.probabilities, first.probabilities)
+
+
+def test_the_embedding_map_places_every_image_by_its_layers_pca(lens):
+    gate = {"layer": "dense", "colour": layout.TRUE, "signature": None}
+    figure, caption = testset_callbacks.embedding_view(lens, gate, 7)
+    test_pass = lens.test_pass()
+    coordinates, _ = testset.pca(test_pass.vector("dense"))
+    labels, predicted = lens.data.y_test, test_pass.probabilities.argmax(axis=1)
+    seen = set()
+    for trace in figure.data[:-1]:
+        for x, y, (index, confidence), symbol in zip(trace.x, trace.y, trace.customdata, trace.marker.symbol):
+            assert (x, y) == pytest.approx(tuple(coordinates[index]))
+            assert trace.name == f"true {labels[index]}"
+            assert (symbol == "x") == (predicted[index] != labels[index])
+            assert confidence == pytest.approx(float(test_pass.probabilities[index].max()), abs=1e-4)
+            seen.add(index)
+    assert seen == set(range(lens.test_size))
+    ring = figure.data[-1]
+    assert (ring.x[0], ring.y[0]) == pytest.approx(tuple(coordinates[7]))
+    assert "64 activations of dense" in caption and "PCA" in caption
+    _, caption = testset_callbacks.embedding_view(lens, {**gate, "layer": "conv1"}, 7)
+    assert "Embedding layer 'conv1' is not one of" in caption

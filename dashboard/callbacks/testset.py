@@ -106,6 +106,38 @@ def _thumbnail(picture, largest: int = 32):
     return picture[::step, ::step]
 
 
+EMBED_KEYS = layout.gate_keys(ids.EMBED_GATE)
+EMBED_HEIGHT = 460
+
+
+@shows_errors(lambda message: (figures.message_figure(message, height=EMBED_HEIGHT), message))
+def embedding_view(lens: Lens, gate, digit=None) -> tuple:
+    """Return every test image's activations of the chosen vector layer projected to 2-D (PCA) and coloured
+    by true or predicted class, mistakes as crosses, the picked image ringed; and the caption."""
+    wanted = validate.gate(gate, EMBED_KEYS)
+    if wanted is None:
+        return no_update, no_update
+    layer = validate.one_of(wanted["layer"], layout.embedding_layers(lens), what="Embedding layer")
+    colour_by = validate.one_of(wanted["colour"], [layout.TRUE, layout.PREDICTED], what="Colour")
+    test_pass = lens.test_pass()
+    coordinates, shares = testset.pca(test_pass.vector(layer))
+    labels = lens.data.y_test
+    predicted = test_pass.probabilities.argmax(axis=1)
+    confidence = test_pass.probabilities.max(axis=1)
+    by_true = colour_by == layout.TRUE
+    picked = None if digit is None else validate.digit_index(digit, lens.test_size)
+    figure = figures.embedding_scatter(
+        coordinates, np.arange(lens.test_size), labels if by_true else predicted, predicted if by_true else labels,
+        confidence, predicted != labels, class_names=lens.class_names, colour_by="true" if by_true else "predicted",
+        other="predicted" if by_true else "true", picked=picked, height=EMBED_HEIGHT)
+    caption = (f"Each point is a test {lens.noun}: its {test_pass.vector(layer).shape[1]:,} activations of {layer}, "
+               f"projected on their two principal directions (PCA; {shares[0]:.0%} and {shares[1]:.0%} of the "
+               f"variance). Colour: the {'true' if by_true else 'predicted'} class; crosses: mistakes "
+               f"({int((predicted != labels).sum()):,}); the ring: the picked {lens.noun}. Nearby points are "
+               f"{lens.noun}s this layer sees alike. Click a point to show it in every panel.")
+    return figure, caption
+
+
 def register(app: Dash, catalog: Catalog) -> None:
     """Attach the test-set callbacks to the app."""
     app.callback(
@@ -123,4 +155,19 @@ def register(app: Dash, catalog: Catalog) -> None:
         ClientsideFunction(NAMESPACE, "pickFromGallery"),
         Output(ids.DIGIT, "value", allow_duplicate=True), Input(ids.GALLERY_GRAPH, "clickData"),
         State(ids.GALLERY_GRAPH, "figure"), prevent_initial_call=True,
+    )
+    app.callback(
+        Output(ids.EMBED_GRAPH, "figure"), Output(ids.EMBED_CAPTION, "children"),
+        Input(ids.EMBED_GATE, "data"), State(ids.DIGIT, "value"), validate.model_state(), prevent_initial_call=True,
+    )(validate.bind(embedding_view, catalog))
+    # A point clicked becomes the picked image; the picked image's ring follows the digit, in the browser.
+    app.clientside_callback(
+        ClientsideFunction(NAMESPACE, "pickFromMap"),
+        Output(ids.DIGIT, "value", allow_duplicate=True), Input(ids.EMBED_GRAPH, "clickData"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        ClientsideFunction(NAMESPACE, "markPicked"),
+        Output(ids.EMBED_GRAPH, "figure", allow_duplicate=True), Input(ids.DIGIT, "value"),
+        State(ids.EMBED_GRAPH, "figure"), prevent_initial_call=True,
     )
