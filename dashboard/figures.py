@@ -454,10 +454,11 @@ def confusion_heatmap(counts: np.ndarray, *, class_names: Sequence[str], normali
 
 
 def thumbnail_mosaic(pictures: np.ndarray, indices: Sequence[int], *, columns: int = 10, ink: bool = True,
-                     height: int = 300) -> go.Figure:
+                     height: int = 300, boxes: Sequence[tuple | None] | None = None,
+                     box_scale: int | None = None) -> go.Figure:
     """Return test images (N, H, W[, C], values in [0, 1]) as ONE mosaic with white gutters: greyscale as a
     heatmap (ink or brightness), colour as an image; each cell's customdata is its test index, which a click
-    picks."""
+    picks. `boxes` (top, left, bottom, right, in pixels of images `box_scale` high) are drawn as red frames."""
     pictures = np.asarray(pictures, np.float32)
     if pictures.ndim == 4 and pictures.shape[-1] == 1:
         pictures = pictures[..., 0]
@@ -487,7 +488,33 @@ def thumbnail_mosaic(pictures: np.ndarray, indices: Sequence[int], *, columns: i
     # Where each thumbnail sits, for the browser to turn a click's row and column into a test index (a click
     # does not carry a heatmap's customdata).
     trace["meta"] = dict(indices=[int(i) for i in indices], columns=columns, tile=[size_h, size_w])
-    return figure_from([trace], height=height, **IMAGE_AXES)
+    shapes = []
+    for position, box in enumerate(boxes or []):
+        if box is None:
+            continue
+        top, left = (position // columns) * (size_h + 1), (position % columns) * (size_w + 1)
+        (r0, c0, r1, c1), scale = box, size_h / box_scale if box_scale else 1.0
+        shapes.append(dict(type="rect", xref="x", yref="y", line=dict(color="#dc2626", width=2),
+                           x0=left + c0 * scale - 0.5, x1=left + (c1 + 1) * scale - 0.5,
+                           y0=top + r0 * scale - 0.5, y1=top + (r1 + 1) * scale - 0.5))
+    return figure_from([trace], height=height, shapes=shapes, **IMAGE_AXES)
+
+
+def channel_strength_bars(channels: Sequence[int], means: np.ndarray, dead: Sequence[bool], *, chosen: int | None,
+                          height: int = 300) -> go.Figure:
+    """Return channels as bars of their mean activation over the test set, in the order given; dead channels
+    grey, the chosen one outlined; a click on a bar names its channel (the x category)."""
+    labels = [str(int(c)) for c in channels]
+    colours = [MUTED if d else ACCENT for d in dead]
+    outline = ["#111827" if int(c) == chosen else "rgba(0,0,0,0)" for c in channels]
+    trace = dict(type="bar", x=labels, y=np.asarray(means, np.float64).tolist(),
+                 marker=dict(color=colours, line=dict(color=outline, width=2)),
+                 customdata=["never active on the test set (dead)" if d else "" for d in dead],
+                 hovertemplate=("channel %{x}<br>mean activation over the test set %{y:.4g}<br>%{customdata}"
+                                "<extra>click: its strongest images</extra>"))
+    return figure_from([trace], height=height, bargap=0.15,
+                       xaxis=axis(type="category", title=axis_title("channel (strongest first)"), showgrid=False),
+                       yaxis=axis(title=axis_title("mean activation"), gridcolor=GRID, zerolinecolor=MUTED))
 
 
 CLASS_COLOURS = plotly.colors.qualitative.D3 + plotly.colors.qualitative.Pastel

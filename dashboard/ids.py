@@ -109,6 +109,12 @@ EMBED_LAYER = "embed-layer"
 EMBED_COLOUR = "embed-colour"
 EMBED_GRAPH = "embed-graph"
 EMBED_CAPTION = "embed-caption"
+# Channel insight: the selected layer's channels over the test set, and one channel's strongest images.
+CHANNEL_GATE = "channel-gate"
+CHANNEL_BARS = "channel-bars"
+CHANNEL_BARS_CAPTION = "channel-bars-caption"
+CHANNEL_TOP = "channel-top"
+CHANNEL_TOP_CAPTION = "channel-top-caption"
 COMPARE_GATE = "compare-gate"
 TRAINING_GATE = "training-gate"
 

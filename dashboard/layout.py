@@ -171,6 +171,7 @@ def embedding_layers(lens: Lens) -> list[str]:
 LAZY_GATES: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     ids.EXPLAIN_GATE: (EXPLANATIONS, {"digit": (ids.DIGIT, "value"), "view": (ids.EXPLAIN_VIEW, "data")}),
     ids.TESTSET_GATE: (TESTSET, {"mode": (ids.CONFUSION_MODE, "value"), "signature": (ids.RUNS_SIGNATURE, "data")}),
+    ids.CHANNEL_GATE: (TESTSET, {"layer": (ids.SELECTED_LAYER, "data"), "signature": (ids.RUNS_SIGNATURE, "data")}),
     ids.EMBED_GATE: (TESTSET, {"layer": (ids.EMBED_LAYER, "value"), "colour": (ids.EMBED_COLOUR, "value"),
                                "signature": (ids.RUNS_SIGNATURE, "data")}),
     ids.COMPARE_GATE: (COMPARE, {"compare": (ids.COMPARE_RUNS, "value"), "digit": (ids.DIGIT, "value"),
@@ -302,6 +303,15 @@ def _testset_section(lens: Lens) -> html.Section:
                        "to show it in every panel above.", id=ids.GALLERY_CAPTION, className="caption"),
             ], className="testset-gallery"),
             _embedding_panel(lens),
+            html.Div([
+                html.H3("Channel insight: what the channels of the layer selected above respond to"),
+                html.Div([
+                    html.Div([components.graph(ids.CHANNEL_BARS),
+                              html.P("", id=ids.CHANNEL_BARS_CAPTION, className="caption")]),
+                    html.Div([components.graph(ids.CHANNEL_TOP),
+                              html.P("", id=ids.CHANNEL_TOP_CAPTION, className="caption")]),
+                ], className="channel-insight-row"),
+            ], className="testset-channels"),
         ], className="testset lazy", **components.html_attributes({"data-lazy": TESTSET})),
     ])
 
@@ -393,6 +403,7 @@ def build_layout(lens: Lens, digit_choices: list[dict], model_choices: list[dict
         dcc.Store(id=ids.EXPLAIN_GATE),
         dcc.Store(id=ids.TESTSET_GATE),
         dcc.Store(id=ids.EMBED_GATE),
+        dcc.Store(id=ids.CHANNEL_GATE),
         dcc.Store(id=ids.COMPARE_GATE),
         dcc.Store(id=ids.TRAINING_GATE),
         html.Main([

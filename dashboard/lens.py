@@ -332,6 +332,21 @@ class Lens:
             self._test_pass = loaded
             return loaded
 
+    def channel_top(self, layer: str, channel: int, count: int = 9) -> list[tuple[int, float, tuple | None]]:
+        """Return the `count` test images that activate a map layer's channel most: (index, its largest
+        activation, the input box the peak depends on: top, left, bottom, right, or None)."""
+        test_pass = self.test_pass()
+        peaks = test_pass.channel(layer, "max")
+        where = test_pass.channel(layer, "argmax")
+        extractor = self.served.extractor
+        found = []
+        for index in testset.top_images(peaks, channel, count):
+            image = self.scaling.apply(self.data.x_test[int(index)])
+            with self._compute_lock:
+                box = extractor.receptive_box(image, layer, int(where[index, channel]), channel)
+            found.append((int(index), float(peaks[index, channel]), box))
+        return found
+
     def _data_key(self) -> str:
         """Return a short fingerprint of the test set (its labels and a sample of its pixels)."""
         digest = hashlib.sha256(self.data.y_test.tobytes())

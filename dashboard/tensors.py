@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -244,6 +244,23 @@ class TensorExtractor:
                             tf.argmax(flat, axis=1, output_type=tf.int32)]
             return outputs[output_position], reduced, [outputs[i] for i in vectors]
 
+        map_outputs = {names[i]: i for i in maps}
+        image_spec = tf.TensorSpec((1, *self.input_shape), tf.float32)
+
+        def field_of(position):
+            @tf.function(input_signature=[image_spec, scalar, scalar], reduce_retracing=True)
+            def field(image, flat_position, channel):
+                with tf.GradientTape() as tape:
+                    tape.watch(image)
+                    out = extraction(image, training=False)[position]
+                    flat = tf.reshape(out, (-1, tf.shape(out)[-1]))
+                    value = flat[flat_position, channel]
+                return tape.gradient(value, image)[0]
+            return field
+
+        self._field_of = field_of
+        self._map_positions = map_outputs
+        self._fields: dict[str, Any] = {}
         self._one_pass = one_pass
         self._probabilities_of = probabilities_of
         self._summaries_of = summaries_of
@@ -310,6 +327,23 @@ class TensorExtractor:
             for key, value in named.items():
                 parts.setdefault(key, []).append(value.numpy())
         return {key: np.concatenate(values) for key, values in parts.items()}
+
+    def receptive_box(self, image: np.ndarray, layer: str, flat_position: int, channel: int
+                      ) -> tuple[int, int, int, int] | None:
+        """Return (top, left, bottom, right), inclusive, of the input pixels that one activation of a map layer
+        depends on for this image: where its gradient with respect to the input is not zero (its effective
+        receptive field); None when no pixel moves it (a dead unit)."""
+        if layer not in self._map_positions:
+            raise KeyError(layer)
+        if layer not in self._fields:
+            self._fields[layer] = self._field_of(self._map_positions[layer])
+        gradient = self._fields[layer](np.asarray(image, np.float32)[np.newaxis], np.int32(flat_position),
+                                       np.int32(channel)).numpy()
+        moved = np.abs(gradient).reshape(gradient.shape[0], gradient.shape[1], -1).max(axis=-1) > 0
+        rows, columns = np.flatnonzero(moved.any(axis=1)), np.flatnonzero(moved.any(axis=0))
+        if not len(rows):
+            return None
+        return int(rows[0]), int(columns[0]), int(rows[-1]), int(columns[-1])
 
     def probabilities(self, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
         """Return class probabilities (N, classes) for many images, in fixed-size batches."""

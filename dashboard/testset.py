@@ -135,3 +135,10 @@ def page_of(members: np.ndarray, page: int, size: int = GALLERY_PAGE) -> np.ndar
 def pages(count: int, size: int = GALLERY_PAGE) -> int:
     """Return how many gallery pages `count` images fill (at least one)."""
     return max(1, -(-count // size))
+
+
+def top_images(summary_max: np.ndarray, channel: int, count: int = 9) -> np.ndarray:
+    """Return the test indices where a channel's largest activation is highest, highest first (ties: by index)."""
+    column = np.asarray(summary_max)[:, channel]
+    order = np.lexsort((np.arange(len(column)), -column))
+    return order[:count]

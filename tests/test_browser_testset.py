@@ -114,3 +114,23 @@ def test_a_point_of_the_embedding_map_picks_its_image(page, lens):
           msg="the ring did not move to the picked point")
     _settle(dash_duo)
     _assert_clean(dash_duo)
+
+
+def test_channel_insight_follows_the_layer_and_a_bar(page, lens):
+    dash_duo = page
+    card = next(c for c in dash_duo.find_elements(".layer-card") if c.text.startswith("conv2"))
+    card.click()
+    dash_duo.wait_for_text_to_equal("#activation-title", "Activations of conv2 (Conv2D)", timeout=TIMEOUT)
+    _open_section(dash_duo, "testset")
+    dash_duo.driver.execute_script("document.getElementById('channel-bars').scrollIntoView({block: 'center'});")
+    dash_duo.wait_for_contains_text("#channel-bars-caption", "conv2: 64 of 64 channels shown", timeout=TIMEOUT)
+    _settle(dash_duo)
+    second = dash_duo.driver.execute_script(
+        "var gd = document.querySelector('#channel-bars .js-plotly-plot'); return gd.data[0].x[1];")
+    spot = dash_duo.driver.execute_script(_JS_CATEGORY_CELL.replace("ya.c2p(arguments[1])", "ya._length * 0.95"),
+                                          "channel-bars", 0, 1)
+    _click_at(dash_duo, spot)
+    dash_duo.wait_for_contains_text("#channel-top-caption", f"Channel {second} of conv2", timeout=TIMEOUT)
+    _settle(dash_duo)
+    _screenshot(dash_duo, "testset-channel-insight")
+    _assert_clean(dash_duo)

@@ -198,6 +198,8 @@ def valid_values(dependency) -> list:
                 "testset-gate.data": {"mode": "shares", "signature": None}, "gallery-page.value": 0,
                 "confusion-graph.clickData": {"points": [{"x": "5", "y": "3"}]},
                 "embed-gate.data": {"layer": "dense", "colour": "true", "signature": None},
+                "channel-gate.data": {"layer": "conv2", "signature": None},
+                "channel-bars.clickData": {"points": [{"x": "3"}]},
                 "explain-target.value": PREDICTED, "explain-contrast.value": "none", "smoothgrad-samples.value": 8,
                 "smoothgrad-sigma.value": 0.15, "ig-steps.value": 8, "ig-baseline.value": "black",
                 "gradcam-layer.value": "conv2", "overlay-opacity.value": 0.7, "sanity-check.value": [],
@@ -225,7 +227,7 @@ def post(client, dependency, values, lens):
 
 
 def test_every_callback_answers_a_valid_request(client, dependencies, lens):
-    assert len(dependencies) == 20
+    assert len(dependencies) == 21
     for dependency in dependencies:
         response = post(client, dependency, valid_values(dependency), lens)
         assert response.status_code in (200, 204), (dependency["output"], response.status_code)
@@ -233,7 +235,7 @@ def test_every_callback_answers_a_valid_request(client, dependencies, lens):
 
 def test_posting_a_browser_side_callback_to_the_server_is_refused_cleanly(client, lens):
     browser_side = [d for d in client.get("/_dash-dependencies").get_json() if d.get("clientside_function")]
-    assert len(browser_side) == 21
+    assert len(browser_side) == 23
     for dependency in browser_side:
         values = [0] * (len(dependency["inputs"]) + len(dependency["state"]))
         response = post(client, dependency, values, lens)

@@ -160,3 +160,44 @@ def test_the_embedding_map_places_every_image_by_its_layers_pca(lens):
     assert "64 activations of dense" in caption and "PCA" in caption
     _, caption = testset_callbacks.embedding_view(lens, {**gate, "layer": "conv1"}, 7)
     assert "Embedding layer 'conv1' is not one of" in caption
+
+
+def test_a_channels_top_images_equal_a_brute_force_ranking_and_frame_their_peak(lens):
+    import keras
+
+    model = lens.served.model
+    probe = keras.Model(model.inputs, [model.get_layer("conv1").output, model.get_layer("conv2").output])
+    images = lens.scaling.apply(lens.data.x_test)
+    conv1, conv2 = (np.concatenate(parts) for parts in zip(*[
+        [np.asarray(o) for o in probe(images[i:i + 200], training=False)] for i in range(0, len(images), 200)]))
+    for layer, maps, size, stride in (("conv1", conv1, 3, 1), ("conv2", conv2, 8, 2)):
+        channel = 5
+        peaks = maps[..., channel].reshape(len(maps), -1).max(axis=1)
+        brute = sorted(range(len(peaks)), key=lambda i: (-peaks[i], i))[:9]
+        top = lens.channel_top(layer, channel)
+        assert [index for index, _, _ in top] == brute
+        for index, value, box in top[:3]:
+            assert value == pytest.approx(float(peaks[index]), rel=1e-5)
+            r, c = np.unravel_index(np.argmax(maps[index, ..., channel]), maps.shape[1:3])
+            # The frame lies inside the peak's theoretical receptive field: size x size pixels from (r, c) * stride.
+            top_row, left, bottom, right = box
+            assert r * stride <= top_row <= bottom <= r * stride + size - 1
+            assert c * stride <= left <= right <= c * stride + size - 1
+            if layer == "conv1":  # one 3x3 kernel over the pixels: its whole window moves the value
+                assert box == (r, c, r + 2, c + 2)
+
+
+def test_channel_insight_sorts_by_the_test_set_mean_and_flags_dead_channels(lens):
+    figure, caption, top, top_caption = testset_callbacks.channel_insight(lens, {"layer": "conv2",
+                                                                                 "signature": None})
+    test_pass = lens.test_pass()
+    means = test_pass.channel("conv2", "mean").mean(axis=0)
+    expected = sorted(range(64), key=lambda c: (-means[c], c))
+    assert [int(x) for x in figure.data[0].x] == expected
+    np.testing.assert_allclose(figure.data[0].y, means[expected], rtol=1e-6)
+    dead = testset.dead_channels(test_pass.channel("conv2", "max"))
+    assert f"{len(dead)} of 64 channels never activate" in caption
+    assert top_caption.startswith(f"Channel {expected[0]} of conv2")
+    assert top.data[0].meta["indices"] == [i for i, _, _ in lens.channel_top("conv2", expected[0])]
+    _, caption, _, _ = testset_callbacks.channel_insight(lens, {"layer": "dense", "signature": None})
+    assert "Select a layer with channels" in caption

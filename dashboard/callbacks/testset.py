@@ -138,6 +138,70 @@ def embedding_view(lens: Lens, gate, digit=None) -> tuple:
     return figure, caption
 
 
+CHANNEL_KEYS = layout.gate_keys(ids.CHANNEL_GATE)
+CHANNEL_HEIGHT = 320
+TOP_COUNT = 9
+
+
+def _insight_error(message: str) -> tuple:
+    figure = figures.message_figure(message, height=CHANNEL_HEIGHT)
+    return figure, message, figure, ""
+
+
+def is_relu_family(info) -> bool:
+    """Return whether a layer's output is a ReLU's (zero means "not active"), so a channel never above zero over
+    the test set is dead."""
+    return (info.activation or "") in testset.RELU_KINDS or info.kind == "ReLU"
+
+
+@shows_errors(_insight_error)
+def channel_insight(lens: Lens, gate, click=None) -> tuple:
+    """Return the selected layer's channels as bars of their mean activation over the test set (strongest first,
+    at most views.PAGE_CHANNELS, dead ones grey), and the chosen channel's nine strongest test images with the
+    input box its peak depends on framed; the strongest channel until a bar is clicked."""
+    from dashboard import views
+    from dashboard.graph import INPUT
+
+    wanted = validate.gate(gate, CHANNEL_KEYS)
+    if wanted is None:
+        return no_update, no_update, no_update, no_update
+    names = [info.name for info in lens.layers]
+    name = validate.one_of(wanted["layer"], [*names, INPUT], what="Layer")
+    info = lens.layer(name) if name != INPUT else None
+    if info is None or len(info.output_shape) != 3:
+        message = "Select a layer with channels above (a convolution, pooling or normalisation layer)."
+        return _insight_error(message)
+    test_pass = lens.test_pass()
+    means = test_pass.channel(name, "mean").mean(axis=0)
+    dead = testset.dead_channels(test_pass.channel(name, "max")) if is_relu_family(info) else np.array([], int)
+    order = np.lexsort((np.arange(means.size), -means))
+    shown = order[:views.PAGE_CHANNELS]
+    channel = int(order[0])
+    triggered = validate.triggered_props()
+    if triggered is not None and ids.CHANNEL_BARS in triggered:
+        points = click.get("points") if isinstance(click, dict) else None
+        said = points[0].get("x") if isinstance(points, list) and points and isinstance(points[0], dict) else None
+        # The bars' categories are channel numbers written as text.
+        said = int(said) if isinstance(said, str) and said.isdigit() else said
+        channel = validate.integer(said, low=0, high=means.size - 1, what="Channel")
+    bars = figures.channel_strength_bars(shown.tolist(), means[shown], [c in set(dead.tolist()) for c in shown],
+                                         chosen=channel, height=CHANNEL_HEIGHT)
+    dead_text = (f" {len(dead)} of {means.size} channels never activate on the test set (dead ReLUs, grey)."
+                 if is_relu_family(info) else "")
+    bars_caption = (f"{name}: {len(shown)} of {means.size} channels shown, strongest first by mean activation over "
+                    f"the {lens.test_size:,} test {lens.noun}s.{dead_text} Click a bar for that channel's "
+                    "strongest images.")
+    top = lens.channel_top(name, channel, TOP_COUNT)
+    pictures = [_thumbnail(lens.picture(index)) for index, _, _ in top]
+    figure = figures.thumbnail_mosaic(np.stack(pictures), [index for index, _, _ in top], columns=3,
+                                      ink=lens.noun == "digit", height=CHANNEL_HEIGHT,
+                                      boxes=[box for _, _, box in top], box_scale=lens.picture(0).shape[0])
+    top_caption = (f"Channel {channel} of {name}: the {len(top)} test {lens.noun}s where its largest activation is "
+                   f"highest ({top[0][1]:.4g} down to {top[-1][1]:.4g}); the red frame is the part of the input "
+                   "that peak depends on (where its gradient is not zero). Click one to show it in every panel.")
+    return bars, bars_caption, figure, top_caption
+
+
 def register(app: Dash, catalog: Catalog) -> None:
     """Attach the test-set callbacks to the app."""
     app.callback(
@@ -170,4 +234,15 @@ def register(app: Dash, catalog: Catalog) -> None:
         ClientsideFunction(NAMESPACE, "markPicked"),
         Output(ids.EMBED_GRAPH, "figure", allow_duplicate=True), Input(ids.DIGIT, "value"),
         State(ids.EMBED_GRAPH, "figure"), prevent_initial_call=True,
+    )
+    app.callback(
+        Output(ids.CHANNEL_BARS, "figure"), Output(ids.CHANNEL_BARS_CAPTION, "children"),
+        Output(ids.CHANNEL_TOP, "figure"), Output(ids.CHANNEL_TOP_CAPTION, "children"),
+        Input(ids.CHANNEL_GATE, "data"), Input(ids.CHANNEL_BARS, "clickData"), validate.model_state(),
+        prevent_initial_call=True,
+    )(validate.bind(channel_insight, catalog))
+    app.clientside_callback(
+        ClientsideFunction(NAMESPACE, "pickFromGallery"),
+        Output(ids.DIGIT, "value", allow_duplicate=True), Input(ids.CHANNEL_TOP, "clickData"),
+        State(ids.CHANNEL_TOP, "figure"), prevent_initial_call=True,
     )
