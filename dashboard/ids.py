@@ -115,6 +115,8 @@ CHANNEL_BARS = "channel-bars"
 CHANNEL_BARS_CAPTION = "channel-bars-caption"
 CHANNEL_TOP = "channel-top"
 CHANNEL_TOP_CAPTION = "channel-top-caption"
+CHANNEL_FEATURE = "channel-feature"
+CHANNEL_FEATURE_CAPTION = "channel-feature-caption"
 COMPARE_GATE = "compare-gate"
 TRAINING_GATE = "training-gate"
 

@@ -310,6 +310,8 @@ def _testset_section(lens: Lens) -> html.Section:
                               html.P("", id=ids.CHANNEL_BARS_CAPTION, className="caption")]),
                     html.Div([components.graph(ids.CHANNEL_TOP),
                               html.P("", id=ids.CHANNEL_TOP_CAPTION, className="caption")]),
+                    html.Div([components.graph(ids.CHANNEL_FEATURE),
+                              html.P("", id=ids.CHANNEL_FEATURE_CAPTION, className="caption")]),
                 ], className="channel-insight-row"),
             ], className="testset-channels"),
         ], className="testset lazy", **components.html_attributes({"data-lazy": TESTSET})),

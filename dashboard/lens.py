@@ -131,6 +131,7 @@ class Lens:
         self._tensor_cache: LruCache[DigitTensors] = LruCache(self._tensor_cache_size())
         self._predictions: Predictions | None = None
         self._test_pass: testset.TestPass | None = None
+        self._features: LruCache = LruCache(8)
         self._engines: tuple[str, attributions.AttributionEngine, attributions.AttributionEngine] | None = None
         self._explanations: LruCache[Explanation] = LruCache(TENSOR_CACHE_SIZE // 4)
 
@@ -346,6 +347,28 @@ class Lens:
                 box = extractor.receptive_box(image, layer, int(where[index, channel]), channel)
             found.append((int(index), float(peaks[index, channel]), box))
         return found
+
+    def feature_visualisation(self, layer: str, channels: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Return (pixels (C, H, W, colours) in [0, 1], the value each reaches): the inputs that maximise the
+        centre unit of each channel of a map layer, all in one batched compiled call; kept per model and layer (for the
+        same channels)."""
+        served = self.served
+        key = (served.version, layer, tuple(int(c) for c in channels))
+        cached = self._features.get(key)
+        if cached is not None:
+            return cached
+        scaling = self.scaling
+        colours = self.input_shape[-1]
+        transform = (scaling.multiply, scaling.add,
+                     scaling.mean if scaling.mean is not None else (0.0,) * colours,
+                     scaling.std if scaling.std is not None else (1.0,) * colours)
+        started = time.perf_counter()
+        with self._compute_lock:
+            result = served.extractor.feature_images(layer, list(key[2]), scaling=transform, seed=self.settings.seed)
+        log.info("feature visualisation of %d channels of %s in %.2f s", len(channels), layer,
+                 time.perf_counter() - started)
+        self._features.put(key, result)
+        return result
 
     def _data_key(self) -> str:
         """Return a short fingerprint of the test set (its labels and a sample of its pixels)."""

@@ -258,6 +258,40 @@ class TensorExtractor:
                 return tape.gradient(value, image)[0]
             return field
 
+        height, width, colours = self.input_shape
+
+        def visualiser_of(position):
+            @tf.function(reduce_retracing=True)
+            def visualise(channels, seed, steps, multiply, add, mean, std, smoothness, rate):
+                count = tf.shape(channels)[0]
+                # Pixels are sigmoid(z): a grey image with a little noise at first, always in [0, 1].
+                z = tf.random.stateless_normal((count, height, width, colours), seed=seed, stddev=0.2)
+                for step in tf.range(steps):
+                    shift = tf.random.stateless_uniform((2,), seed=seed + tf.stack([step + 1, 0]), minval=-2,
+                                                        maxval=3, dtype=tf.int32)
+                    with tf.GradientTape() as tape:
+                        tape.watch(z)
+                        pixels = tf.sigmoid(z)
+                        jittered = tf.roll(pixels, shift=shift, axis=[1, 2])  # jitter: no pixel-exact tricks
+                        inputs = (jittered * multiply + add - mean) / std
+                        chosen = tf.gather(extraction(inputs, training=False)[position], channels, axis=3,
+                                           batch_dims=1)
+                        smooth = tf.image.total_variation(pixels) / float(height * width)
+                        loss = -tf.reduce_sum(centre_of(chosen)) + smoothness * tf.reduce_sum(smooth)
+                    gradient = tape.gradient(loss, z)
+                    z = z - rate * gradient / (tf.math.reduce_std(gradient, axis=[1, 2, 3], keepdims=True) + 1e-8)
+                pixels = tf.sigmoid(z)
+                final = tf.gather(extraction((pixels * multiply + add - mean) / std, training=False)[position],
+                                  channels, axis=3, batch_dims=1)
+                return pixels, centre_of(final)
+            return visualise
+
+        def centre_of(maps):
+            # The unit at the centre of each channel's map: its receptive field sits in the middle of the input.
+            return maps[:, (tf.shape(maps)[1] - 1) // 2, (tf.shape(maps)[2] - 1) // 2]
+
+        self._visualiser_of = visualiser_of
+        self._visualisers: dict[str, Any] = {}
         self._field_of = field_of
         self._map_positions = map_outputs
         self._fields: dict[str, Any] = {}
@@ -344,6 +378,24 @@ class TensorExtractor:
         if not len(rows):
             return None
         return int(rows[0]), int(columns[0]), int(rows[-1]), int(columns[-1])
+
+    def feature_images(self, layer: str, channels: list[int], *, scaling: tuple, seed: int = 0, steps: int = 96,
+                       smoothness: float = 0.05, rate: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+        """Return (pixels (C, H, W, colours) in [0, 1], the value each reaches): for each channel of a map layer,
+        the input that maximises the unit at the centre of its map, found by gradient ascent from seeded noise
+        with jitter and a smoothness (total variation) penalty, all channels in one batched compiled call.
+        `scaling` is (multiply, add, mean, std): how pixels become the model's input."""
+        import tensorflow as tf
+
+        if layer not in self._map_positions:
+            raise KeyError(layer)
+        if layer not in self._visualisers:
+            self._visualisers[layer] = self._visualiser_of(self._map_positions[layer])
+        multiply, add, mean, std = (tf.constant(np.asarray(v, np.float32)) for v in scaling)
+        pixels, reached = self._visualisers[layer](
+            tf.constant(np.asarray(channels, np.int32)), tf.constant([seed, 0], tf.int32), tf.constant(steps),
+            multiply, add, mean, std, tf.constant(smoothness, tf.float32), tf.constant(rate, tf.float32))
+        return pixels.numpy(), reached.numpy()
 
     def probabilities(self, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
         """Return class probabilities (N, classes) for many images, in fixed-size batches."""

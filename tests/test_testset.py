@@ -188,8 +188,8 @@ def test_a_channels_top_images_equal_a_brute_force_ranking_and_frame_their_peak(
 
 
 def test_channel_insight_sorts_by_the_test_set_mean_and_flags_dead_channels(lens):
-    figure, caption, top, top_caption = testset_callbacks.channel_insight(lens, {"layer": "conv2",
-                                                                                 "signature": None})
+    figure, caption, top, top_caption, feature, feature_caption = testset_callbacks.channel_insight(
+        lens, {"layer": "conv2", "signature": None})
     test_pass = lens.test_pass()
     means = test_pass.channel("conv2", "mean").mean(axis=0)
     expected = sorted(range(64), key=lambda c: (-means[c], c))
@@ -199,5 +199,28 @@ def test_channel_insight_sorts_by_the_test_set_mean_and_flags_dead_channels(lens
     assert f"{len(dead)} of 64 channels never activate" in caption
     assert top_caption.startswith(f"Channel {expected[0]} of conv2")
     assert top.data[0].meta["indices"] == [i for i, _, _ in lens.channel_top("conv2", expected[0])]
-    _, caption, _, _ = testset_callbacks.channel_insight(lens, {"layer": "dense", "signature": None})
+    pixels, _ = lens.feature_visualisation("conv2", expected)
+    np.testing.assert_allclose(np.asarray(feature.data[0].z), pixels[0, :, :, 0], rtol=1e-6)
+    assert f"What channel {expected[0]} of conv2 looks for" in feature_caption or "stayed at 0" in feature_caption
+    _, caption, *_ = testset_callbacks.channel_insight(lens, {"layer": "dense", "signature": None})
     assert "Select a layer with channels" in caption
+
+
+def test_feature_visualisation_raises_each_channel_well_above_noise_and_is_reproducible(lens):
+    import keras
+
+    channels = list(range(64))
+    pixels, reached = lens.feature_visualisation("conv2", channels)
+    model = lens.served.model
+    probe = keras.Model(model.inputs, model.get_layer("conv2").output)
+    # The objective is the unit at the centre of each channel's 11 x 11 map: Keras's own value on the images found.
+    found = np.asarray(probe(lens.scaling.apply(pixels), training=False))
+    own = np.array([found[i, 5, 5, c] for i, c in enumerate(channels)])
+    np.testing.assert_allclose(own, reached, rtol=1e-4, atol=1e-5)
+    noise = np.random.default_rng(1).uniform(0, 1, (256, 28, 28, 1)).astype(np.float32)
+    on_noise = np.asarray(probe(lens.scaling.apply(noise), training=False))[:, 5, 5, :].mean(axis=0)
+    alive = [c for c in channels if reached[c] > 0]
+    ratios = reached[alive] / np.maximum(on_noise[alive], 1e-6)
+    assert len(alive) >= 32 and np.median(ratios) > 2, (len(alive), np.median(ratios))
+    again, _ = lens.served.extractor.feature_images("conv2", channels, scaling=(1.0, 0.0, (0.0,), (1.0,)), seed=0)
+    np.testing.assert_array_equal(again, pixels)  # the same seed, the same images

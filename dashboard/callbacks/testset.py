@@ -145,7 +145,7 @@ TOP_COUNT = 9
 
 def _insight_error(message: str) -> tuple:
     figure = figures.message_figure(message, height=CHANNEL_HEIGHT)
-    return figure, message, figure, ""
+    return figure, message, figure, "", figure, ""
 
 
 def is_relu_family(info) -> bool:
@@ -164,7 +164,7 @@ def channel_insight(lens: Lens, gate, click=None) -> tuple:
 
     wanted = validate.gate(gate, CHANNEL_KEYS)
     if wanted is None:
-        return no_update, no_update, no_update, no_update
+        return (no_update,) * 6
     names = [info.name for info in lens.layers]
     name = validate.one_of(wanted["layer"], [*names, INPUT], what="Layer")
     info = lens.layer(name) if name != INPUT else None
@@ -199,7 +199,23 @@ def channel_insight(lens: Lens, gate, click=None) -> tuple:
     top_caption = (f"Channel {channel} of {name}: the {len(top)} test {lens.noun}s where its largest activation is "
                    f"highest ({top[0][1]:.4g} down to {top[-1][1]:.4g}); the red frame is the part of the input "
                    "that peak depends on (where its gradient is not zero). Click one to show it in every panel.")
-    return bars, bars_caption, figure, top_caption
+    pixels, reached = lens.feature_visualisation(name, shown.tolist())
+    at = shown.tolist().index(channel) if channel in shown.tolist() else None
+    if at is None:
+        feature, feature_caption = figures.message_figure("Pick one of the channels shown.", height=CHANNEL_HEIGHT), ""
+    else:
+        picture = pixels[at]
+        feature = (figures.colour_image(picture, height=CHANNEL_HEIGHT) if picture.shape[-1] == 3 else
+                   figures.digit_heatmap(picture.mean(axis=-1), height=CHANNEL_HEIGHT, scale=False,
+                                         ink=lens.noun == "digit"))
+        feature_caption = (f"What channel {channel} of {name} looks for: the input that makes the unit at the centre "
+                           f"of its map largest ({reached[at]:.4g}), found by gradient ascent from noise with small "
+                           "random shifts and a smoothness penalty; all "
+                           f"{len(shown)} channels shown were computed in one batched call.")
+        if reached[at] <= 0:
+            feature_caption = (f"Channel {channel} of {name} stayed at 0 from the starting noise: no gradient reached "
+                               "it, so there is no picture of what it looks for.")
+    return bars, bars_caption, figure, top_caption, feature, feature_caption
 
 
 def register(app: Dash, catalog: Catalog) -> None:
@@ -238,6 +254,7 @@ def register(app: Dash, catalog: Catalog) -> None:
     app.callback(
         Output(ids.CHANNEL_BARS, "figure"), Output(ids.CHANNEL_BARS_CAPTION, "children"),
         Output(ids.CHANNEL_TOP, "figure"), Output(ids.CHANNEL_TOP_CAPTION, "children"),
+        Output(ids.CHANNEL_FEATURE, "figure"), Output(ids.CHANNEL_FEATURE_CAPTION, "children"),
         Input(ids.CHANNEL_GATE, "data"), Input(ids.CHANNEL_BARS, "clickData"), validate.model_state(),
         prevent_initial_call=True,
     )(validate.bind(channel_insight, catalog))
