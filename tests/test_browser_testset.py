@@ -30,18 +30,8 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:HTTPResponse.getheader:DeprecationWarning"),
 ]
 
-# The page coordinates of a confusion cell (category axes: c2p takes the category's position).
-_JS_CATEGORY_CELL = """
-var gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');
-var xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
-return {x: box.left + xa._offset + xa.c2p(arguments[2]), y: box.top + ya._offset + ya.c2p(arguments[1])};
-"""
-# The page coordinates of the centre of the gallery's first thumbnail.
-_JS_FIRST_TILE = """
-var gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');
-var xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
-return {x: box.left + xa._offset + xa.c2p(arguments[1]), y: box.top + ya._offset + ya.c2p(arguments[1])};
-"""
+# The page coordinates of a cell (row, column); on category axes c2p takes the category's position.
+_JS_CATEGORY_CELL = test_browser._JS_CELL_POSITION
 
 
 def _click_at(dash_duo, spot) -> None:
@@ -74,7 +64,7 @@ def test_confusion_cell_to_gallery_to_every_panel(page, lens):
     _screenshot(dash_duo, "testset-gallery")
     before = _fingerprints(dash_duo, [g for g in GRAPHS if g != "kernel-graph"])
     dash_duo.driver.execute_script("document.getElementById('gallery-graph').scrollIntoView({block: 'center'});")
-    _click_at(dash_duo, dash_duo.driver.execute_script(_JS_FIRST_TILE, "gallery-graph", 13))
+    _click_at(dash_duo, dash_duo.driver.execute_script(_JS_CATEGORY_CELL, "gallery-graph", 13, 13))  # 1st tile
     # The most confident mistake of the cell becomes the picked digit: every digit panel follows.
     until(lambda: _summary_index(dash_duo) == int(members[0]), timeout=TIMEOUT,
           msg=f"the digit did not become #{members[0]}: {_text(dash_duo, '#digit-summary')!r}")
