@@ -19,14 +19,12 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import re
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
-from dashboard import model_files
+from dashboard import model_files, storage
 from dashboard.config import Settings
 from dashboard.data import DataError, Dataset, load_data
 from dashboard.lens import SCALINGS, SEED_KEY, Lens, Scaling
@@ -172,8 +170,8 @@ class Catalog:
                 raise model_files.ModelFileError(f"this server already holds {MAX_UPLOADS} uploaded models")
             path = folder / f"{digest[:12]}.keras"
             name = re.sub(r"[^\w .()-]+", "", Path(str(filename)).stem)[:60] or "uploaded model"
-            _write_atomically(path.with_suffix(".json"), json.dumps({"name": name}).encode())
-            _write_atomically(path, content)
+            storage.atomic_write(path.with_suffix(".json"), lambda temp: temp.write_text(json.dumps({"name": name})))
+            storage.atomic_write(path, lambda temp: temp.write_bytes(content))
             try:
                 self._open_upload(key, path)
             except (model_files.ModelFileError, DataError) as error:
@@ -306,18 +304,6 @@ def open_user_model(path: Path, key: str, settings: Settings, default_data: Data
                 trainable=False)
     lens.predictions()
     return lens
-
-
-def _write_atomically(path: Path, content: bytes) -> None:
-    """Write a file whole or not at all (a temporary file in the same folder, then os.replace)."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(content)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _relative_to(model_path: Path, spec: str) -> str | Path:

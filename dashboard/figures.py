@@ -164,6 +164,12 @@ def display_block(cells: int, budget: int) -> int:
     return max(1, math.ceil(math.sqrt(cells / budget))) if cells > budget else 1
 
 
+def tile_origin(position: int, columns: int, height: int, width: int, gutter: int = 1) -> tuple[int, int]:
+    """Return the (row, column) of the top-left cell of tile `position` in a mosaic of `columns` tiles of
+    height x width a row, laid out row-major with gutters between them (the layout every mosaic here uses)."""
+    return (position // columns) * (height + gutter), (position % columns) * (width + gutter)
+
+
 def tile_channels(maps: np.ndarray, columns: int, gutter: int = 1, *, channel_ids: Sequence[int] | None = None,
                   block: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Return (mosaic, positions): channels of an (H, W, C) array tiled row-major with NaN gutters.
@@ -184,8 +190,7 @@ def tile_channels(maps: np.ndarray, columns: int, gutter: int = 1, *, channel_id
     positions = np.zeros((mosaic_h, mosaic_w, 3), dtype=index_type)
     grid_r, grid_c = np.mgrid[0:height, 0:width] * block
     for channel in range(channels):
-        top = (channel // columns) * (height + gutter)
-        left = (channel % columns) * (width + gutter)
+        top, left = tile_origin(channel, columns, height, width, gutter)
         mosaic[top:top + height, left:left + width] = maps[:, :, channel]
         positions[top:top + height, left:left + width, 0] = names[channel]
         positions[top:top + height, left:left + width, 1] = grid_r
@@ -262,7 +267,7 @@ def colour_kernels(kernel: np.ndarray, *, value_name: str, height: int, aspect: 
     tiles = []
     for f in range(filters):
         weights = kernel[:, :, :, f]
-        top, left = (f // columns) * (size_h + 1), (f % columns) * (size_w + 1)
+        top, left = tile_origin(f, columns, size_h, size_w)
         tiles.append(dict(
             type="image", z=np.clip(127.5 + 127.5 * weights / limit, 0, 255), x0=left, y0=top, dx=1, dy=1,
             customdata=weights, colormodel="rgb", zmin=[0, 0, 0], zmax=[255, 255, 255], name=f"filter {f}",
@@ -294,7 +299,7 @@ def tiles_in_view(meta: dict, channels: int, x_range: Sequence[float], y_range: 
     top_edge, bottom_edge = sorted(float(v) for v in y_range)
     inside = []
     for position in range(channels):
-        top, left = (position // columns) * (height + 1), (position % columns) * (width + 1)
+        top, left = tile_origin(position, columns, height, width)
         if left - 0.5 < right_edge and left + width - 0.5 > left_edge and top - 0.5 < bottom_edge \
                 and top + height - 0.5 > top_edge:
             inside.append(position)
@@ -317,7 +322,7 @@ def add_full_resolution(figure: go.Figure, maps: np.ndarray, positions: list[int
     grid = np.stack([grid_r, grid_c], axis=-1).astype(index_type)
     overlays = []
     for position in positions:
-        top, left = (position // columns) * (height + 1), (position % columns) * (width + 1)
+        top, left = tile_origin(position, columns, height, width)
         channel = names[position]
         values = np.asarray(maps[:, :, position], np.float32)
         overlays.append(dict(
@@ -370,12 +375,10 @@ def matrix_heatmap(
     if matrix.ndim != 2:
         raise ValueError(f"matrix must be 2-D, got shape {matrix.shape}")
     limit = float(np.nan_to_num(np.nanmax(np.abs(matrix)))) or 1.0
-    if block == 1:
-        hover = f"{row_name} %{{y}}<br>{column_name} %{{x}}<br>{value_name} %{{z:.4g}}<extra></extra>"
-    else:  # the full-resolution hover, for a zoomed part drawn over it, is kept in the trace's meta
-        hover = (f"the {block}×{block} block from {row_name} %{{y}}, {column_name} %{{x}}<br>"
-                 f"{value_name} %{{z:.4g}} (largest |value| in the block)<extra></extra>")
+    # The full-resolution hover is also kept in the trace's meta, for a zoomed part drawn over a shrunk matrix.
     full_hover = f"{row_name} %{{y}}<br>{column_name} %{{x}}<br>{value_name} %{{z:.4g}}<extra></extra>"
+    hover = full_hover if block == 1 else (f"the {block}×{block} block from {row_name} %{{y}}, {column_name} %{{x}}<br>"
+                                           f"{value_name} %{{z:.4g}} (largest |value| in the block)<extra></extra>")
     trace = dict(type="heatmap", z=matrix, colorscale=DIVERGING, zmid=0.0, zmin=-limit, zmax=limit,
                  colorbar=_colorbar(value_name), x0=0, dx=block, y0=0, dy=block, hoverongaps=False,
                  hovertemplate=hover, meta=dict(full_hover=full_hover, block=block))
@@ -429,14 +432,12 @@ def probability_bars(
                    yaxis=axis(range=[0, 1.12], tickformat=".0%", gridcolor=GRID))
 
 
-def confusion_heatmap(counts: np.ndarray, *, class_names: Sequence[str], normalised: bool,
+def confusion_heatmap(counts: np.ndarray, shares: np.ndarray, *, class_names: Sequence[str], normalised: bool,
                       height: int = 420) -> go.Figure:
     """Return a confusion matrix (rows: true class, columns: predicted) as a heatmap: the counts, or each row's
     shares; hover gives both (customdata [count, share]); a click names its cell by the axes' class names."""
-    counts = np.asarray(counts, np.int64)
+    counts, shares = np.asarray(counts, np.int64), np.asarray(shares, np.float64)
     classes = counts.shape[0]
-    totals = counts.sum(axis=1, keepdims=True)
-    shares = np.divide(counts, totals, out=np.zeros(counts.shape, np.float64), where=totals > 0)
     customdata = [[[int(counts[r, c]), float(shares[r, c])] for c in range(classes)] for r in range(classes)]
     names = [str(n) for n in class_names]
     trace = dict(type="heatmap", z=shares if normalised else counts, x=names, y=names, customdata=customdata,
@@ -474,7 +475,7 @@ def thumbnail_mosaic(pictures: np.ndarray, indices: Sequence[int], *, columns: i
                      np.float32)
     which = np.full((mosaic_h, mosaic_w), -1, np.int32)
     for position, (picture, index) in enumerate(zip(pictures, indices)):
-        top, left = (position // columns) * (size_h + 1), (position % columns) * (size_w + 1)
+        top, left = tile_origin(position, columns, size_h, size_w)
         mosaic[top:top + size_h, left:left + size_w] = picture
         which[top:top + size_h, left:left + size_w] = index
     hover = "test image #%{customdata}<br>click: show it in every panel<extra></extra>"
@@ -492,7 +493,7 @@ def thumbnail_mosaic(pictures: np.ndarray, indices: Sequence[int], *, columns: i
     for position, box in enumerate(boxes or []):
         if box is None:
             continue
-        top, left = (position // columns) * (size_h + 1), (position % columns) * (size_w + 1)
+        top, left = tile_origin(position, columns, size_h, size_w)
         (r0, c0, r1, c1), scale = box, size_h / box_scale if box_scale else 1.0
         shapes.append(dict(type="rect", xref="x", yref="y", line=dict(color="#dc2626", width=2),
                            x0=left + c0 * scale - 0.5, x1=left + (c1 + 1) * scale - 0.5,

@@ -162,10 +162,9 @@ COUNTS, SHARES = "counts", "shares"
 def embedding_layers(lens: Lens) -> list[str]:
     """Return the layers whose activations the embedding map can project: vector layers small enough for the
     test-set pass to keep (tensors.MAX_EMBEDDING_UNITS), the output last."""
-    from dashboard.tensors import MAX_EMBEDDING_UNITS
+    from dashboard.tensors import is_embedding_layer
 
-    return [info.name for info in lens.layers
-            if len(info.output_shape) == 1 and info.output_shape[0] <= MAX_EMBEDDING_UNITS]
+    return [info.name for info in lens.layers if is_embedding_layer(info)]
 # Each lazy panel's gate store: the panel it belongs to, and what it carries from which component. The
 # browser writes the gate while the panel is on screen; the panel's server callbacks read only the gate.
 LAZY_GATES: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {

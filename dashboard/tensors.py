@@ -171,6 +171,12 @@ def class_scores(steps: list[graph.Step], output: str):
     return "output", lambda values: values[output]
 
 
+def is_embedding_layer(info: LayerInfo) -> bool:
+    """Return whether the test-set pass keeps a layer's activations for every image (the embedding map's
+    layers): a vector of at most MAX_EMBEDDING_UNITS units."""
+    return len(info.output_shape) == 1 and info.output_shape[0] <= MAX_EMBEDDING_UNITS
+
+
 class TensorExtractor:
     """Computes every layer's tensors for one image in one compiled TensorFlow call.
 
@@ -229,8 +235,7 @@ class TensorExtractor:
         # The whole-test-set pass: per image, each map layer's per-channel max, mean and where the max is, and the
         # activations of every vector layer small enough to keep; reduced in TensorFlow, so no map leaves it.
         maps = [i for i, info in enumerate(self.layers) if len(info.output_shape) == 3]
-        vectors = [i for i, info in enumerate(self.layers)
-                   if len(info.output_shape) == 1 and info.output_shape[0] <= MAX_EMBEDDING_UNITS]
+        vectors = [i for i, info in enumerate(self.layers) if is_embedding_layer(info)]
         self.summary_maps = [names[i] for i in maps]
         self.summary_vectors = [names[i] for i in vectors]
 

@@ -41,10 +41,6 @@ class TestPass:
         """Return one vector layer's activations for every test image (N, units); KeyError if not kept."""
         return self.arrays[f"{layer}/vector"]
 
-    @property
-    def vector_layers(self) -> list[str]:
-        return [key[:-len("/vector")] for key in self.arrays if key.endswith("/vector")]
-
     def save(self, path: Path) -> None:
         """Write the pass as one .npz, atomically."""
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -130,7 +130,7 @@ def activation_view(info: LayerInfo, activation: np.ndarray, page: int = 0,
             first = page * PAGE_CHANNELS + 1
             lead += (f"; {shown.size} of {channels} shown, ranks {first}–{first + shown.size - 1} by mean |activation| "
                      "for this image (“channels” pages through the rest)")
-        block = figures.display_block(activation.size, CELL_BUDGET)
+        block = activation_block(info)
         full = activation
         if block > 1:
             activation = figures.block_peaks(activation, block)
@@ -152,7 +152,8 @@ def activation_view(info: LayerInfo, activation: np.ndarray, page: int = 0,
         block = max(1, -(-activation.size // BAR_BUDGET))
         if block > 1:
             lead += f"; one bar per {block} units, the value of largest magnitude among them"
-            activation = _vector_peaks(activation, block)
+            # A vector is a one-column map: shrinking the column too leaves it one wide.
+            activation = figures.block_peaks(activation[:, None], block)[:, 0]
         figure = figures.vector_bars(activation, value_name="activation", index_name="unit", height=ACTIVATION_HEIGHT,
                                      block=block)
         return figure, f"{lead}. Hover for each unit's value."
@@ -172,15 +173,6 @@ def _zoomed(figure: go.Figure, full: np.ndarray, ids: list[int] | None,
     figure.layout.xaxis.autorange = False
     figure.layout.yaxis.autorange = False
     return figure
-
-
-def _vector_peaks(values: np.ndarray, block: int) -> np.ndarray:
-    """Return a vector shrunk `block` times, each entry its block's value of largest magnitude."""
-    padded = np.full(-(-values.size // block) * block, np.nan, np.float32)
-    padded[:values.size] = values
-    blocks = padded.reshape(-1, block)
-    pick = np.argmax(np.where(np.isnan(blocks), -1.0, np.abs(blocks)), axis=1)
-    return blocks[np.arange(blocks.shape[0]), pick]
 
 
 def channel_options(info: LayerInfo) -> list[dict]:
@@ -417,14 +409,14 @@ def backdrop(picture: np.ndarray, *, ink: bool = True) -> np.ndarray:
     return grey if ink and (picture.ndim == 2 or picture.shape[-1] == 1) else 1.0 - grey
 
 
-def input_view(image: np.ndarray, *, ink: bool = True) -> go.Figure:
-    """Return the input as the sidebar shows it: a colour picture, or greyscale as ink (digits) or brightness."""
+def input_view(image: np.ndarray, *, ink: bool = True, height: int = SIDEBAR_HEIGHT) -> go.Figure:
+    """Return an input as the page shows it: a colour picture, or greyscale as ink (digits) or brightness."""
     image = np.asarray(image)
     if image.ndim == 3 and image.shape[-1] == 3:
-        return figures.colour_image(image, height=SIDEBAR_HEIGHT)
+        return figures.colour_image(image, height=height)
     if image.ndim == 3 and image.shape[-1] != 1:
         image = image.mean(axis=-1)
-    return figures.digit_heatmap(image, height=SIDEBAR_HEIGHT, scale=False, ink=ink)
+    return figures.digit_heatmap(image, height=height, scale=False, ink=ink)
 
 
 def probability_view(probabilities: np.ndarray, *, true_label: int,

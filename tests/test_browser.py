@@ -117,15 +117,20 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def serve(dash_duo, app) -> None:
+    """Serve the app with Dash's dev tools on a free port (not 8050: other people may be running the app), open
+    it at 1280x800 and wait until it shows its first image."""
+    dash_duo.start_server(app, port=_free_port(), debug=True, use_reloader=False, dev_tools_hot_reload=False)
+    _set_viewport(dash_duo, *VIEWPORT)
+    dash_duo.wait_for_contains_text("#digit-summary", "Digit #0:", timeout=TIMEOUT)
+
+
 @pytest.fixture()
 def page(dash_duo, test_settings, lens):
     """The app served on a free port (not 8050: other people may be running the app) and loaded."""
     from app import create_app
 
-    app = create_app(test_settings, lens=lens)
-    dash_duo.start_server(app, port=_free_port(), debug=True, use_reloader=False, dev_tools_hot_reload=False)
-    _set_viewport(dash_duo, *VIEWPORT)
-    dash_duo.wait_for_contains_text("#digit-summary", "Digit #0:", timeout=TIMEOUT)
+    serve(dash_duo, create_app(test_settings, lens=lens))
     dash_duo.wait_for_contains_text("#activation-title", "Activations of conv1", timeout=TIMEOUT)
     _settle(dash_duo)
     for graph in GRAPHS:

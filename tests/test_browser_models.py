@@ -17,17 +17,15 @@ from selenium.webdriver.common.action_chains import ActionChains
 from tests.test_browser import (
     GRAPHS,
     TIMEOUT,
-    VIEWPORT,
     _assert_clean,
     _click_option,
     _decode,
-    _free_port,
     _open_dropdown,
     _screenshot,
-    _set_viewport,
     _settle,
     _text,
     _wait_for_figure,
+    serve,
 )
 
 pytestmark = [
@@ -54,10 +52,7 @@ return JSON.stringify({type: t.type || null, z: t.z || null, y: t.y || null}, fu
 def models_page(dash_duo, test_settings, catalog):
     from app import create_app
 
-    app = create_app(test_settings, catalog=catalog)
-    dash_duo.start_server(app, port=_free_port(), debug=True, use_reloader=False, dev_tools_hot_reload=False)
-    _set_viewport(dash_duo, *VIEWPORT)
-    dash_duo.wait_for_contains_text("#digit-summary", "Digit #0:", timeout=TIMEOUT)
+    serve(dash_duo, create_app(test_settings, catalog=catalog))
     _settle(dash_duo)
     return dash_duo
 
@@ -146,10 +141,7 @@ def upload_page(dash_duo, test_settings, lens, tmp_path):
     for name in ("model.keras", "model.json"):
         (tmp_path / name).write_bytes((test_settings.model_dir / name).read_bytes())
     settings = dataclasses.replace(test_settings, model_dir=tmp_path, allow_upload=True)
-    app = create_app(settings, catalog=Catalog.start(settings, lens))
-    dash_duo.start_server(app, port=_free_port(), debug=True, use_reloader=False, dev_tools_hot_reload=False)
-    _set_viewport(dash_duo, *VIEWPORT)
-    dash_duo.wait_for_contains_text("#digit-summary", "Digit #0:", timeout=TIMEOUT)
+    serve(dash_duo, create_app(settings, catalog=Catalog.start(settings, lens)))
     _settle(dash_duo)
     return dash_duo
 

@@ -62,11 +62,9 @@ def kernel_title(info: LayerInfo, tab: str) -> str:
 
 
 def _activation_view(lens: Lens, info: LayerInfo, index: int, checkpoint, page: int, zoom=None) -> tuple:
-    if info.kind == views.INPUT_KIND:
-        figure, caption = views.activation_view(info, lens.image(index)[0], page, zoom)
-        return figure, caption, activation_title(info)
-    tensors = lens.tensors(index, checkpoint=checkpoint)
-    figure, caption = views.activation_view(info, tensors.activations[info.name], page, zoom)
+    values = (lens.image(index)[0] if info.kind == views.INPUT_KIND
+              else lens.tensors(index, checkpoint=checkpoint).activations[info.name])
+    figure, caption = views.activation_view(info, values, page, zoom)
     return figure, caption, activation_title(info)
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 from dash import ClientsideFunction, Dash, Input, Output, State, no_update
 
-from dashboard import figures, ids, layout, testset
+from dashboard import figures, ids, layout, testset, views
 from dashboard.callbacks import validate
 from dashboard.callbacks.clientside import NAMESPACE
 from dashboard.callbacks.validate import shows_errors
 from dashboard.catalog import Catalog
+from dashboard.graph import INPUT
 from dashboard.lens import Lens
 
 GATE_KEYS = layout.gate_keys(ids.TESTSET_GATE)
@@ -32,7 +33,7 @@ def confusion_view(lens: Lens, gate) -> tuple:
     mode = validate.one_of(wanted["mode"], [layout.COUNTS, layout.SHARES], what="Matrix mode")
     table = _confusion_for(lens)
     names = lens.class_names
-    figure = figures.confusion_heatmap(table.counts, class_names=names, normalised=mode == layout.SHARES,
+    figure = figures.confusion_heatmap(table.counts, table.by_row, class_names=names, normalised=mode == layout.SHARES,
                                        height=CONFUSION_HEIGHT)
     accuracy = table.class_accuracy
     worst = [c for c in sorted(range(len(names)), key=lambda c: accuracy[c]) if accuracy[c] == accuracy[c]][:3]
@@ -159,9 +160,6 @@ def channel_insight(lens: Lens, gate, click=None) -> tuple:
     """Return the selected layer's channels as bars of their mean activation over the test set (strongest first,
     at most views.PAGE_CHANNELS, dead ones grey), and the chosen channel's nine strongest test images with the
     input box its peak depends on framed; the strongest channel until a bar is clicked."""
-    from dashboard import views
-    from dashboard.graph import INPUT
-
     wanted = validate.gate(gate, CHANNEL_KEYS)
     if wanted is None:
         return (no_update,) * 6
@@ -184,7 +182,8 @@ def channel_insight(lens: Lens, gate, click=None) -> tuple:
         # The bars' categories are channel numbers written as text.
         said = int(said) if isinstance(said, str) and said.isdigit() else said
         channel = validate.integer(said, low=0, high=means.size - 1, what="Channel")
-    bars = figures.channel_strength_bars(shown.tolist(), means[shown], [c in set(dead.tolist()) for c in shown],
+    dead_set = set(dead.tolist())
+    bars = figures.channel_strength_bars(shown.tolist(), means[shown], [c in dead_set for c in shown],
                                          chosen=channel, height=CHANNEL_HEIGHT)
     dead_text = (f" {len(dead)} of {means.size} channels never activate on the test set (dead ReLUs, grey)."
                  if is_relu_family(info) else "")
@@ -204,10 +203,7 @@ def channel_insight(lens: Lens, gate, click=None) -> tuple:
     if at is None:
         feature, feature_caption = figures.message_figure("Pick one of the channels shown.", height=CHANNEL_HEIGHT), ""
     else:
-        picture = pixels[at]
-        feature = (figures.colour_image(picture, height=CHANNEL_HEIGHT) if picture.shape[-1] == 3 else
-                   figures.digit_heatmap(picture.mean(axis=-1), height=CHANNEL_HEIGHT, scale=False,
-                                         ink=lens.noun == "digit"))
+        feature = views.input_view(pixels[at], ink=lens.noun == "digit", height=CHANNEL_HEIGHT)
         feature_caption = (f"What channel {channel} of {name} looks for: the input that makes the unit at the centre "
                            f"of its map largest ({reached[at]:.4g}), found by gradient ascent from noise with small "
                            "random shifts and a smoothness penalty; all "
