@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from dash import ClientsideFunction, Dash, Input, Output, State, no_update
 
-from dashboard import figures, ids, layout, testset, views
+from dashboard import figures, ids, layout, testset, testset_figures, views
 from dashboard.callbacks import validate
 from dashboard.callbacks.clientside import NAMESPACE
 from dashboard.callbacks.validate import shows_errors
@@ -33,8 +33,8 @@ def confusion_view(lens: Lens, gate) -> tuple:
     mode = validate.one_of(wanted["mode"], [layout.COUNTS, layout.SHARES], what="Matrix mode")
     table = _confusion_for(lens)
     names = lens.class_names
-    figure = figures.confusion_heatmap(table.counts, table.by_row, class_names=names, normalised=mode == layout.SHARES,
-                                       height=CONFUSION_HEIGHT)
+    figure = testset_figures.confusion_heatmap(table.counts, table.by_row, class_names=names,
+                                               normalised=mode == layout.SHARES, height=CONFUSION_HEIGHT)
     accuracy = table.class_accuracy
     worst = [c for c in sorted(range(len(names)), key=lambda c: accuracy[c]) if accuracy[c] == accuracy[c]][:3]
     rows, columns = table.counts.shape
@@ -89,7 +89,7 @@ def gallery_view(lens: Lens, click, page) -> tuple:
         return (figures.message_figure(f"No test {lens.noun}s are {what}.", height=GALLERY_HEIGHT),
                 f"No test {lens.noun}s are {what}.", [{"label": "1 of 1", "value": 0}], 0)
     pictures = [_thumbnail(lens.picture(int(i))) for i in shown]
-    figure = figures.thumbnail_mosaic(np.stack(pictures), [int(i) for i in shown],
+    figure = testset_figures.thumbnail_mosaic(np.stack(pictures), [int(i) for i in shown],
                                       ink=lens.noun == "digit", height=GALLERY_HEIGHT)
     confidence = predictions.confidence[shown]
     first = page * testset.GALLERY_PAGE + 1
@@ -127,7 +127,7 @@ def embedding_view(lens: Lens, gate, digit=None) -> tuple:
     confidence = test_pass.probabilities.max(axis=1)
     by_true = colour_by == layout.TRUE
     picked = None if digit is None else validate.digit_index(digit, lens.test_size)
-    figure = figures.embedding_scatter(
+    figure = testset_figures.embedding_scatter(
         coordinates, np.arange(lens.test_size), labels if by_true else predicted, predicted if by_true else labels,
         confidence, predicted != labels, class_names=lens.class_names, colour_by="true" if by_true else "predicted",
         other="predicted" if by_true else "true", picked=picked, height=EMBED_HEIGHT)
@@ -183,7 +183,7 @@ def channel_insight(lens: Lens, gate, click=None) -> tuple:
         said = int(said) if isinstance(said, str) and said.isdigit() else said
         channel = validate.integer(said, low=0, high=means.size - 1, what="Channel")
     dead_set = set(dead.tolist())
-    bars = figures.channel_strength_bars(shown.tolist(), means[shown], [c in dead_set for c in shown],
+    bars = testset_figures.channel_strength_bars(shown.tolist(), means[shown], [c in dead_set for c in shown],
                                          chosen=channel, height=CHANNEL_HEIGHT)
     dead_text = (f" {len(dead)} of {means.size} channels never activate on the test set (dead ReLUs, grey)."
                  if is_relu_family(info) else "")
@@ -192,7 +192,7 @@ def channel_insight(lens: Lens, gate, click=None) -> tuple:
                     "strongest images.")
     top = lens.channel_top(name, channel, TOP_COUNT)
     pictures = [_thumbnail(lens.picture(index)) for index, _, _ in top]
-    figure = figures.thumbnail_mosaic(np.stack(pictures), [index for index, _, _ in top], columns=3,
+    figure = testset_figures.thumbnail_mosaic(np.stack(pictures), [index for index, _, _ in top], columns=3,
                                       ink=lens.noun == "digit", height=CHANNEL_HEIGHT,
                                       boxes=[box for _, _, box in top], box_scale=lens.picture(0).shape[0])
     top_caption = (f"Channel {channel} of {name}: the {len(top)} test {lens.noun}s where its largest activation is "
