@@ -181,6 +181,34 @@
       return meta.indices[position];
     },
 
+    /* A mosaic's relayout event passes on only when it is a zoom or a pan (the four axis ranges, as
+       Python's callbacks.layers.zoom_window reads them); an autosize or a reset stays in the browser. */
+    zoomWindow: function (relayout) {
+      const keys = ["xaxis.range[0]", "xaxis.range[1]", "yaxis.range[0]", "yaxis.range[1]"];
+      if (!relayout || !keys.every(function (key) { return typeof relayout[key] === "number"; })) {
+        return noUpdate();
+      }
+      return relayout;
+    },
+
+    /* The confusion cell clicked is framed at once (the frame Python's testset_figures.cell_frame draws). */
+    markCell: function (click, figure, constants) {
+      const point = click && click.points && click.points[0];
+      const trace = figure && figure.data && figure.data[0];
+      if (!point || !trace || !Array.isArray(trace.x) || !Array.isArray(trace.y) || !constants) { return noUpdate(); }
+      const column = trace.x.indexOf(point.x), row = trace.y.indexOf(point.y);
+      if (column < 0 || row < 0) { return noUpdate(); }
+      const base = constants.cellFrame;
+      const frame = Object.assign({}, base, {x0: base.x0 + column, x1: base.x1 + column, y0: base.y0 + row,
+                                             y1: base.y1 + row});
+      return Object.assign({}, figure, {layout: Object.assign({}, figure.layout, {shapes: [frame]})});
+    },
+
+    /* The class to rank channels for is asked only when they are sorted by activation × gradient. */
+    classFieldHidden: function (sort, constants) {
+      return !constants || sort !== constants.sortContribution;
+    },
+
     /* A point of the embedding map clicked: that image becomes the picked one (the page scrolls up to the lens). */
     pickFromMap: function (click) {
       const point = click && click.points && click.points[0];
@@ -304,7 +332,8 @@
       const wanted = {};
       gate.keys.forEach(function (key, position) { wanted[key] = values[position]; });
       const idle = gate.idleWhenEmpty;
-      if (idle && (!Array.isArray(wanted[idle]) || !wanted[idle].length)) {
+      if (idle && (!wanted[idle] || (Array.isArray(wanted[idle]) && !wanted[idle].length))) {
+        if (!current) { return noUpdate(); }  // idle from the start: the panel shows its first state, ask nothing
         gate.keys.forEach(function (key) { if (key !== idle) { wanted[key] = null; } });
       }
       return same(wanted, current) ? noUpdate() : wanted;

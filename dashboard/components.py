@@ -7,6 +7,8 @@ from typing import Any
 from dash import dcc, html
 from dash.development.base_component import Component
 
+from dashboard import ids
+
 # The toolbar keeps what a heatmap needs: save as PNG, zoom, pan, reset. Fewer buttons also redraw faster
 # (the toolbar is rebuilt with every figure: 3-8 ms a graph with all of them). No "share to Plotly Cloud":
 # nothing here uploads data.
@@ -56,3 +58,18 @@ def number_field(label: str, component_id: str, value, low, high, step) -> html.
     return html.Div([html.Label(label, htmlFor=component_id),
                      dcc.Input(id=component_id, type="number", value=value, min=low, max=high, step=step,
                                debounce=True, className="number-input")], className="field")
+
+
+def section_id(name: str) -> str:
+    """Return the id of a section below the lens (the header links scroll to it)."""
+    return f"{name}-section"
+
+
+def section(name: str, title: str, children: list) -> html.Section:
+    """Return a section below the lens: a header that opens and closes it, and a body hidden until opened."""
+    chevron = html.Span("▸", className="chevron", **html_attributes({"aria-hidden": "true"}))
+    return html.Section([
+        html.H2(html.Button([chevron, title], id=ids.section_toggle(name), n_clicks=0, className="section-toggle",
+                            **html_attributes({"aria-expanded": "false"}))),
+        html.Div(children, id=ids.section_body(name), className="section-body closed"),
+    ], id=section_id(name), className="panel section")

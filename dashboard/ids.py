@@ -39,6 +39,15 @@ def layer_card(name: str) -> dict[str, str]:
 
 
 ALL_LAYER_CARDS = {"type": LAYER_CARD_TYPE, "layer": ALL}
+DEAD_COUNT_TYPE = "dead-count"
+
+
+def dead_count(name: str) -> dict[str, str]:
+    """Return the id of the line in a layer's card that counts its channels dead on the test set."""
+    return {"type": DEAD_COUNT_TYPE, "layer": name}
+
+
+ALL_DEAD_COUNTS = {"type": DEAD_COUNT_TYPE, "layer": ALL}
 
 # Panels: each has a graph and a caption.
 INPUT_GRAPH = "input-graph"
@@ -49,12 +58,14 @@ SALIENCY_CLASS = "saliency-class"
 ACTIVATION_GRAPH = "activation-graph"
 # The server's figure for each layer panel; the browser recolours it for the scale switch.
 ACTIVATION_FIGURE = "activation-figure"
+ACTIVATION_ZOOM = "activation-zoom"
 ACTIVATION_CAPTION = "activation-caption"
 ACTIVATION_TITLE = "activation-title"
 # Beside the activations: the layer's filters or their gradients for this digit, one at a time (KERNEL_TAB).
 KERNEL_TAB = "kernel-tab"
 KERNEL_GRAPH = "kernel-graph"
 KERNEL_FIGURE = "kernel-figure"
+KERNEL_ZOOM = "kernel-zoom"
 KERNEL_CAPTION = "kernel-caption"
 KERNEL_TITLE = "kernel-title"
 INPUT_CHANNEL = "input-channel"
@@ -97,6 +108,12 @@ VISIBLE_PANELS = "visible-panels"
 EXPLAIN_GATE = "explain-gate"
 # The test-set section: the confusion matrix (counts or shares of each row) and the gallery of a cell's images.
 TESTSET_GATE = "testset-gate"
+TESTPASS_GATE = "testpass-gate"
+TESTSET_READY = "testset-ready"
+TESTSET_POLL = "testset-poll"
+TESTSET_PROGRESS = "testset-progress"
+TESTSET_STATUS = "testset-status"
+TESTSET_STATUS_BOX = "testset-status-box"
 CONFUSION_MODE = "confusion-mode"
 CONFUSION_GRAPH = "confusion-graph"
 CONFUSION_CAPTION = "confusion-caption"
@@ -107,6 +124,9 @@ GALLERY_PAGE = "gallery-page"
 EMBED_GATE = "embed-gate"
 EMBED_LAYER = "embed-layer"
 EMBED_COLOUR = "embed-colour"
+EMBED_METHOD = "embed-method"
+EMBED_POLL = "embed-poll"
+EMBED_PROGRESS = "embed-progress"
 EMBED_GRAPH = "embed-graph"
 EMBED_CAPTION = "embed-caption"
 # Channel insight: the selected layer's channels over the test set, and one channel's strongest images.
@@ -117,6 +137,11 @@ CHANNEL_TOP = "channel-top"
 CHANNEL_TOP_CAPTION = "channel-top-caption"
 CHANNEL_FEATURE = "channel-feature"
 CHANNEL_FEATURE_CAPTION = "channel-feature-caption"
+CHANNEL_WEIGHTS = "channel-weights"
+CHANNEL_WEIGHTS_CAPTION = "channel-weights-caption"
+CHANNEL_SORT = "channel-sort"
+CHANNEL_CLASS = "channel-class"
+CHANNEL_CLASS_FIELD = "channel-class-field"
 COMPARE_GATE = "compare-gate"
 TRAINING_GATE = "training-gate"
 

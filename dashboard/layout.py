@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from dashboard import components, figures, ids, layer_graph, training_layout, views
+from dashboard import components, ids, layer_graph, testset, testset_figures, testset_layout, training_layout, views
 from dashboard.graph import INPUT
 from dashboard.lens import Lens
+from dashboard.testset_layout import TESTSET, TESTSET_CHANNELS, TESTSET_MAP
 
 SHARED_SCALE, PER_CHANNEL_SCALE = "shared", "per-channel"
 PREDICTED = "predicted"
@@ -73,9 +74,12 @@ def _architecture_strip(lens: Lens) -> html.Nav:
                   html.Span("→", className="arrow", **components.html_attributes({"aria-hidden": "true"}))]
     for position, info in enumerate(lens.layers):
         name, kind, shape, parameters = views.layer_card_text(info)
+        # A ReLU layer's channels that never fire on the test set, counted once the test-set pass is ready.
+        dead = ([html.Span("", id=ids.dead_count(info.name), className="card-dead")]
+                if len(info.output_shape) == 3 and testset.is_relu_family(info.activation, info.kind) else [])
         cards.append(html.Button(
             [html.Span(name, className="card-name"), html.Span(kind, className="card-kind"),
-             html.Span(f"{shape} · {parameters}", className="card-details")],
+             html.Span(f"{shape} · {parameters}", className="card-details"), *dead],
             id=ids.layer_card(info.name), n_clicks=0, title=f"Show layer {name}: {kind}, output {shape}, {parameters}",
             className="layer-card selected" if position == 0 else "layer-card",
         ))
@@ -154,25 +158,19 @@ def layer_table(lens: Lens) -> list[dict]:
 
 WEIGHTS_TAB, GRADIENTS_TAB = "weights", "gradients"
 # The sections below the lens, and the lazy panels (elements with data-lazy=<key>) inside them.
-EXPLANATIONS, TESTSET, TRAINING, COMPARE = "explanations", "testset", "training", "compare"
+EXPLANATIONS, TRAINING, COMPARE = "explanations", "training", "compare"
 SECTIONS = {EXPLANATIONS: "Explanations", TESTSET: "Test set", TRAINING: "Training and runs"}
-COUNTS, SHARES = "counts", "shares"
-
-
-def embedding_layers(lens: Lens) -> list[str]:
-    """Return the layers whose activations the embedding map can project: vector layers small enough for the
-    test-set pass to keep (tensors.MAX_EMBEDDING_UNITS), the output last."""
-    from dashboard.tensors import is_embedding_layer
-
-    return [info.name for info in lens.layers if is_embedding_layer(info)]
 # Each lazy panel's gate store: the panel it belongs to, and what it carries from which component. The
 # browser writes the gate while the panel is on screen; the panel's server callbacks read only the gate.
 LAZY_GATES: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     ids.EXPLAIN_GATE: (EXPLANATIONS, {"digit": (ids.DIGIT, "value"), "view": (ids.EXPLAIN_VIEW, "data")}),
-    ids.TESTSET_GATE: (TESTSET, {"mode": (ids.CONFUSION_MODE, "value"), "signature": (ids.RUNS_SIGNATURE, "data")}),
-    ids.CHANNEL_GATE: (TESTSET, {"layer": (ids.SELECTED_LAYER, "data"), "signature": (ids.RUNS_SIGNATURE, "data")}),
-    ids.EMBED_GATE: (TESTSET, {"layer": (ids.EMBED_LAYER, "value"), "colour": (ids.EMBED_COLOUR, "value"),
-                               "signature": (ids.RUNS_SIGNATURE, "data")}),
+    # The test set's panels wait for its pass (TESTSET_READY names the pass once it is ready, for the view shown).
+    ids.TESTPASS_GATE: (TESTSET, {"view": (ids.EXPLAIN_VIEW, "data"), "signature": (ids.RUNS_SIGNATURE, "data")}),
+    ids.TESTSET_GATE: (TESTSET, {"mode": (ids.CONFUSION_MODE, "value"), "ready": (ids.TESTSET_READY, "data")}),
+    ids.CHANNEL_GATE: (TESTSET_CHANNELS, {"layer": (ids.SELECTED_LAYER, "data"), "sort": (ids.CHANNEL_SORT, "value"),
+                                          "class": (ids.CHANNEL_CLASS, "value"), "ready": (ids.TESTSET_READY, "data")}),
+    ids.EMBED_GATE: (TESTSET_MAP, {"layer": (ids.EMBED_LAYER, "value"), "colour": (ids.EMBED_COLOUR, "value"),
+                                   "method": (ids.EMBED_METHOD, "value"), "ready": (ids.TESTSET_READY, "data")}),
     ids.COMPARE_GATE: (COMPARE, {"compare": (ids.COMPARE_RUNS, "value"), "digit": (ids.DIGIT, "value"),
                                  "view": (ids.EXPLAIN_VIEW, "data"), "shown": (ids.SHOWN_RUN, "value")}),
     ids.TRAINING_GATE: (TRAINING, {"shown": (ids.SHOWN_RUN, "value"), "compare": (ids.COMPARE_RUNS, "value"),
@@ -180,7 +178,8 @@ LAZY_GATES: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
 }
 # A gate whose value under this key is empty carries nothing else (null): with no runs picked to compare,
 # the comparison shows the same message whatever the digit, so a digit change sends nothing for it.
-IDLE_WHEN_EMPTY = {ids.COMPARE_GATE: "compare"}
+IDLE_WHEN_EMPTY = {ids.COMPARE_GATE: "compare", ids.TESTSET_GATE: "ready", ids.CHANNEL_GATE: "ready",
+                   ids.EMBED_GATE: "ready"}
 
 
 def gate_keys(gate_id: str) -> tuple[str, ...]:
@@ -194,8 +193,10 @@ def client_constants() -> dict:
 
     return {"previousLayer": ids.PREVIOUS_LAYER, "nextLayer": ids.NEXT_LAYER, "layerGraph": ids.LAYER_GRAPH,
             "perChannel": PER_CHANNEL_SCALE,
-            "served": SERVED, "visiblePanels": ids.VISIBLE_PANELS, "sectionLinkType": ids.SECTION_LINK_TYPE,
-            "sectionIds": {name: section_id(name) for name in SECTIONS},
+            "served": SERVED, "sortContribution": testset_layout.SORT_CONTRIBUTION,
+            "cellFrame": testset_figures.cell_frame(0, 0), "visiblePanels": ids.VISIBLE_PANELS,
+            "sectionLinkType": ids.SECTION_LINK_TYPE,
+            "sectionIds": {name: components.section_id(name) for name in SECTIONS},
             "gates": {gate: {"panel": panel, "keys": list(carries), "idleWhenEmpty": IDLE_WHEN_EMPTY.get(gate)}
                       for gate, (panel, carries) in LAZY_GATES.items()}}
 
@@ -251,23 +252,8 @@ def _page_control(lens: Lens) -> html.Div:
     ], id=ids.CHANNEL_PAGE_FIELD, className="inline-field" if first_pages else "inline-field hidden")
 
 
-def section_id(name: str) -> str:
-    """Return the id of a section below the lens (the header links scroll to it)."""
-    return f"{name}-section"
-
-
-def _section(name: str, title: str, children: list) -> html.Section:
-    """Return a section below the lens: a header that opens and closes it, and a body hidden until opened."""
-    chevron = html.Span("▸", className="chevron", **components.html_attributes({"aria-hidden": "true"}))
-    return html.Section([
-        html.H2(html.Button([chevron, title], id=ids.section_toggle(name), n_clicks=0, className="section-toggle",
-                            **components.html_attributes({"aria-expanded": "false"}))),
-        html.Div(children, id=ids.section_body(name), className="section-body closed"),
-    ], id=section_id(name), className="panel section")
-
-
 def _explanations_section(lens: Lens) -> html.Section:
-    return _section(EXPLANATIONS, "Explanations: which pixels made the network say this?", [
+    return components.section(EXPLANATIONS, "Explanations: which pixels made the network say this?", [
         html.Div([
             _explanation_controls(lens),
             components.graph(ids.EXPLANATION_GRAPH),
@@ -276,65 +262,6 @@ def _explanations_section(lens: Lens) -> html.Section:
             html.P("", id=ids.DELETION_CAPTION, className="caption"),
         ], className="lazy", **components.html_attributes({"data-lazy": EXPLANATIONS})),
     ])
-
-
-def _testset_section(lens: Lens) -> html.Section:
-    """Return the section on the whole test set: the confusion matrix, and the images of the cell clicked."""
-    mode = dcc.RadioItems(id=ids.CONFUSION_MODE, value=SHARES, inline=True, className="radio",
-                          options=[{"label": "share of each true class", "value": SHARES},
-                                   {"label": "counts", "value": COUNTS}])
-    page = html.Div([html.Label("page", htmlFor=ids.GALLERY_PAGE),
-                     dcc.Dropdown(id=ids.GALLERY_PAGE, value=0, clearable=False, searchable=False,
-                                  options=[{"label": "1 of 1", "value": 0}], className="small-dropdown")],
-                    className="inline-field")
-    return _section(TESTSET, f"Test set: where does the network go wrong? ({lens.test_size:,} test {lens.noun}s)", [
-        html.Div([
-            html.Div([
-                html.Div([html.H3("Confusion matrix"), mode], className="panel-head"),
-                components.graph(ids.CONFUSION_GRAPH),
-                html.P("", id=ids.CONFUSION_CAPTION, className="caption"),
-            ], className="testset-matrix"),
-            html.Div([
-                html.Div([html.H3("The images of a cell"), page], className="panel-head"),
-                components.graph(ids.GALLERY_GRAPH, figure=figures.message_figure(
-                    f"Click a cell of the confusion matrix<br>to see its {lens.noun}s here.", height=420)),
-                html.P(f"Click a cell of the matrix to see its {lens.noun}s here, most confident first; click one "
-                       "to show it in every panel above.", id=ids.GALLERY_CAPTION, className="caption"),
-            ], className="testset-gallery"),
-            _embedding_panel(lens),
-            html.Div([
-                html.H3("Channel insight: what the channels of the layer selected above respond to"),
-                html.Div([
-                    html.Div([components.graph(ids.CHANNEL_BARS),
-                              html.P("", id=ids.CHANNEL_BARS_CAPTION, className="caption")]),
-                    html.Div([components.graph(ids.CHANNEL_TOP),
-                              html.P("", id=ids.CHANNEL_TOP_CAPTION, className="caption")]),
-                    html.Div([components.graph(ids.CHANNEL_FEATURE),
-                              html.P("", id=ids.CHANNEL_FEATURE_CAPTION, className="caption")]),
-                ], className="channel-insight-row"),
-            ], className="testset-channels"),
-        ], className="testset lazy", **components.html_attributes({"data-lazy": TESTSET})),
-    ])
-
-
-def _embedding_panel(lens: Lens) -> html.Div:
-    """Return the embedding map's panel: a layer, what the colours say, the map, its caption."""
-    choices = embedding_layers(lens)
-    default = choices[-2] if len(choices) > 1 else (choices[0] if choices else None)
-    controls = html.Div([
-        html.Div([html.Label("layer", htmlFor=ids.EMBED_LAYER),
-                  dcc.Dropdown(id=ids.EMBED_LAYER, value=default, clearable=False, searchable=False,
-                               options=choices, className="small-dropdown")], className="inline-field"),
-        dcc.RadioItems(id=ids.EMBED_COLOUR, value=TRUE, inline=True, className="radio",
-                       options=[{"label": "colour: true class", "value": TRUE},
-                                {"label": "predicted class", "value": PREDICTED}]),
-    ], className="embed-controls")
-    return html.Div([
-        html.Div([html.H3("Embedding map: every test image, by what one layer makes of it"), controls],
-                 className="panel-head"),
-        components.graph(ids.EMBED_GRAPH),
-        html.P("", id=ids.EMBED_CAPTION, className="caption"),
-    ], className="testset-embedding")
 
 
 def model_picker(lens: Lens, choices: list[dict], *, upload_mb: float | None = None) -> html.Div:
@@ -402,6 +329,9 @@ def build_layout(lens: Lens, digit_choices: list[dict], model_choices: list[dict
         dcc.Store(id=ids.OPEN_SECTIONS, data=[]),
         dcc.Store(id=ids.VISIBLE_PANELS, data=[]),
         dcc.Store(id=ids.EXPLAIN_GATE),
+        dcc.Store(id=ids.ACTIVATION_ZOOM),
+        dcc.Store(id=ids.KERNEL_ZOOM),
+        dcc.Store(id=ids.TESTPASS_GATE),
         dcc.Store(id=ids.TESTSET_GATE),
         dcc.Store(id=ids.EMBED_GATE),
         dcc.Store(id=ids.CHANNEL_GATE),
@@ -415,8 +345,8 @@ def build_layout(lens: Lens, digit_choices: list[dict], model_choices: list[dict
             _kernel_panel(lens),
         ], className="lens"),
         _explanations_section(lens),
-        _testset_section(lens),
-        html.Div(_section(TRAINING, "Training and runs: watch the network learn",
+        testset_layout.testset_section(lens),
+        html.Div(components.section(TRAINING, "Training and runs: watch the network learn",
                           training_layout.training_body(lens, compare_options)), hidden=not lens.trainable),
         html.Footer("CNN Lens · every number on hover is the model's true value.", className="footer"),
     ], className="page")

@@ -5,23 +5,25 @@ Callbacks talk to this object only. It hands out NumPy arrays and plain values.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import hashlib
 import logging
 import re
 import threading
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dashboard import attributions, runs, testset
+from dashboard import attributions, runs
 from dashboard.checkpoint_views import CheckpointViews
 from dashboard.config import Settings
 from dashboard.data import Dataset, load_data
 from dashboard.lru import LruCache
 from dashboard.model_service import LOCK_FILE, ModelService, ServedModel
 from dashboard.tensors import PREDICTED_CLASS, DigitTensors, LayerInfo
+from dashboard.testset_views import TestSetViews
 
 if TYPE_CHECKING:
     from dashboard.tensors import TensorExtractor
@@ -130,8 +132,7 @@ class Lens:
         self._compute_lock = threading.Lock()
         self._tensor_cache: LruCache[DigitTensors] = LruCache(self._tensor_cache_size())
         self._predictions: Predictions | None = None
-        self._test_pass: testset.TestPass | None = None
-        self._features: LruCache = LruCache(8)
+        self.test_set = TestSetViews(self)
         self._engines: tuple[str, attributions.AttributionEngine, attributions.AttributionEngine] | None = None
         self._explanations: LruCache[Explanation] = LruCache(TENSOR_CACHE_SIZE // 4)
 
@@ -257,27 +258,15 @@ class Lens:
                 checkpoint: tuple[str, int] | None = None) -> DigitTensors:
         """Return (cached) activations, probabilities, saliency and weight gradients for a test digit,
         from the served model or, given (run id, step), from that checkpoint of that run."""
-        if checkpoint is None:
-            served = self.served
-            key: tuple = (served.version, index, score_class)
-        else:
-            run_id, step = checkpoint
-            key = (run_id, step, index, score_class)
+        served = self.served if checkpoint is None else None
+        key: tuple = (served.version if served is not None else checkpoint, index, score_class)
         cached = self._tensor_cache.get(key)
         if cached is not None:
             return cached
-        if checkpoint is None:
-            lock, extractor = self._compute_lock, served.extractor
-        else:
-            stored = self.checkpoints.checkpoint(*checkpoint)
-            swappable = self.checkpoints.model(self.checkpoints.activation_of(run_id))
-            lock, extractor = swappable.lock, swappable.extractor
-        with lock:
+        with self.computing(checkpoint, served) as extractor:
             cached = self._tensor_cache.get(key)
             if cached is not None:
                 return cached
-            if checkpoint is not None:
-                swappable.assign(stored)
             image, label = self.image(index)
             result = extractor.digit_tensors(image, label=label, score_class=score_class)
             self._tensor_cache.put(key, result)
@@ -310,72 +299,20 @@ class Lens:
         self._predictions = result
         return result
 
-    def test_pass(self) -> testset.TestPass:
-        """Return the served model's pass over the whole test set (probabilities, per-channel summaries of every
-        map layer, the activations of the vector layers): computed once per model in batches through one
-        compiled call, kept in memory and on disk beside the model (keyed by the model's hash and the data)."""
-        served = self.served
-        with self._compute_lock:
-            current = self._test_pass
-            if current is not None and current.version == served.version:
-                return current
-            path = self.models.model_dir / testset.CACHE_FOLDER / f"{served.version}-{self._data_key()}.npz"
-            loaded = testset.TestPass.load(path, served.version)
-            if loaded is None:
-                started = time.perf_counter()
-                arrays = served.extractor.summaries(self.scaling.apply(self.data.x_test))
-                loaded = testset.TestPass(served.version, arrays, seconds=time.perf_counter() - started)
-                try:
-                    loaded.save(path)
-                except OSError as error:  # a read-only model folder: the pass stays in memory
-                    log.warning("could not keep the test-set pass in %s: %s", path, error)
-                log.info("test-set pass over %d images in %.2f s", self.test_size, loaded.seconds)
-            self._test_pass = loaded
-            return loaded
-
-    def channel_top(self, layer: str, channel: int, count: int = 9) -> list[tuple[int, float, tuple | None]]:
-        """Return the `count` test images that activate a map layer's channel most: (index, its largest
-        activation, the input box the peak depends on: top, left, bottom, right, or None)."""
-        test_pass = self.test_pass()
-        peaks = test_pass.channel(layer, "max")
-        where = test_pass.channel(layer, "argmax")
-        extractor = self.served.extractor
-        found = []
-        for index in testset.top_images(peaks, channel, count):
-            image = self.scaling.apply(self.data.x_test[int(index)])
+    @contextlib.contextmanager
+    def computing(self, checkpoint: tuple[str, int] | None,
+                   served: ServedModel | None = None) -> Iterator[TensorExtractor]:
+        """Hold the lock of the model that computes a view (the served model, or the swappable model with a
+        checkpoint's weights assigned) and yield its extractor."""
+        if checkpoint is None:
+            extractor = (served or self.served).extractor
             with self._compute_lock:
-                box = extractor.receptive_box(image, layer, int(where[index, channel]), channel)
-            found.append((int(index), float(peaks[index, channel]), box))
-        return found
-
-    def feature_visualisation(self, layer: str, channels: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """Return (pixels (C, H, W, colours) in [0, 1], the value each reaches): the inputs that maximise the
-        centre unit of each channel of a map layer, all in one batched compiled call; kept per model and layer (for the
-        same channels)."""
-        served = self.served
-        key = (served.version, layer, tuple(int(c) for c in channels))
-        cached = self._features.get(key)
-        if cached is not None:
-            return cached
-        scaling = self.scaling
-        colours = self.input_shape[-1]
-        transform = (scaling.multiply, scaling.add,
-                     scaling.mean if scaling.mean is not None else (0.0,) * colours,
-                     scaling.std if scaling.std is not None else (1.0,) * colours)
-        started = time.perf_counter()
-        with self._compute_lock:
-            result = served.extractor.feature_images(layer, list(key[2]), scaling=transform, seed=self.settings.seed)
-        log.info("feature visualisation of %d channels of %s in %.2f s", len(channels), layer,
-                 time.perf_counter() - started)
-        self._features.put(key, result)
-        return result
-
-    def _data_key(self) -> str:
-        """Return a short fingerprint of the test set (its labels and a sample of its pixels)."""
-        digest = hashlib.sha256(self.data.y_test.tobytes())
-        digest.update(np.ascontiguousarray(self.data.x_test[:: max(1, self.test_size // 64)]).tobytes())
-        digest.update(str(self.scaling).encode())
-        return digest.hexdigest()[:10]
+                yield extractor
+        else:
+            stored = self.checkpoints.checkpoint(*checkpoint)
+            swappable = self.checkpoints.model(self.checkpoints.activation_of(checkpoint[0]))
+            with swappable.lock:
+                yield swappable.assign(stored)
 
     def summary(self, index: int) -> DigitSummary:
         """Return the dropdown entry for one test digit."""

@@ -291,6 +291,19 @@ class TensorExtractor:
                 return pixels, centre_of(final)
             return visualise
 
+        batch_spec = tf.TensorSpec((None, *self.input_shape), tf.float32)
+
+        def contributor_of(position):
+            @tf.function(input_signature=[batch_spec, scalar], reduce_retracing=True)
+            def contributions(images, class_index):
+                with tf.GradientTape() as tape:
+                    tape.watch(images)  # so a layer before any weight is on the tape too
+                    outputs = extraction(images, training=False)
+                    score = tf.reduce_sum(scores_of({**dict(zip(names, outputs)), graph.INPUT: images})[:, class_index])
+                gradient = tape.gradient(score, outputs[position])
+                return tf.reduce_sum(outputs[position] * gradient, axis=[1, 2])
+            return contributions
+
         def centre_of(maps):
             # The unit at the centre of each channel's map: its receptive field sits in the middle of the input.
             return maps[:, (tf.shape(maps)[1] - 1) // 2, (tf.shape(maps)[2] - 1) // 2]
@@ -300,6 +313,8 @@ class TensorExtractor:
         self._field_of = field_of
         self._map_positions = map_outputs
         self._fields: dict[str, Any] = {}
+        self._contributor_of = contributor_of
+        self._contributors: dict[str, Any] = {}
         self._one_pass = one_pass
         self._probabilities_of = probabilities_of
         self._summaries_of = summaries_of
@@ -383,6 +398,17 @@ class TensorExtractor:
         if not len(rows):
             return None
         return int(rows[0]), int(columns[0]), int(rows[-1]), int(columns[-1])
+
+    def channel_contributions(self, images: np.ndarray, layer: str, class_index: int) -> np.ndarray:
+        """Return (N, C): for each image and each channel of a map layer, the sum over the map of activation ×
+        the gradient of the class's score (its logit where the softmax's input can be read) with respect to it."""
+        if layer not in self._map_positions:
+            raise KeyError(layer)
+        if not 0 <= class_index < self.classes:
+            raise ValueError(f"class {class_index} is not one of the model's {self.classes}")
+        if layer not in self._contributors:
+            self._contributors[layer] = self._contributor_of(self._map_positions[layer])
+        return self._contributors[layer](np.asarray(images, np.float32), np.int32(class_index)).numpy()
 
     def feature_images(self, layer: str, channels: list[int], *, scaling: tuple, seed: int = 0, steps: int = 96,
                        smoothness: float = 0.05, rate: float = 0.05) -> tuple[np.ndarray, np.ndarray]:

@@ -27,7 +27,6 @@ class TestPass:
 
     version: str
     arrays: dict[str, np.ndarray]
-    seconds: float = 0.0
 
     @property
     def probabilities(self) -> np.ndarray:
@@ -58,6 +57,12 @@ class TestPass:
                 return cls(version, {key: stored[key] for key in stored.files})
         except (OSError, ValueError, zipfile.BadZipFile, EOFError):
             return None
+
+
+def is_relu_family(activation: str | None, kind: str) -> bool:
+    """Return whether a layer's output is a ReLU's (zero means "not active"), so a channel never above zero over
+    the test set is dead."""
+    return (activation or "") in RELU_KINDS or kind == "ReLU"
 
 
 def dead_channels(summary_max: np.ndarray) -> np.ndarray:

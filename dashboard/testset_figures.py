@@ -27,10 +27,18 @@ from dashboard.figures import (
 )
 
 
+def cell_frame(row: int, column: int) -> dict:
+    """Return the frame drawn round the confusion cell whose images the gallery shows (the browser draws the same
+    one on a click: clientside markCell)."""
+    return dict(type="rect", xref="x", yref="y", x0=column - 0.5, x1=column + 0.5, y0=row - 0.5, y1=row + 0.5,
+                line=dict(color="#111827", width=3), fillcolor="rgba(0,0,0,0)")
+
+
 def confusion_heatmap(counts: np.ndarray, shares: np.ndarray, *, class_names: Sequence[str], normalised: bool,
-                      height: int = 420) -> go.Figure:
+                      height: int = 420, marked: tuple[int, int] | None = None) -> go.Figure:
     """Return a confusion matrix (rows: true class, columns: predicted) as a heatmap: the counts, or each row's
-    shares; hover gives both (customdata [count, share]); a click names its cell by the axes' class names."""
+    shares; hover gives both (customdata [count, share]); a click names its cell by the axes' class names;
+    `marked` (true, predicted) is framed."""
     counts, shares = np.asarray(counts, np.int64), np.asarray(shares, np.float64)
     classes = counts.shape[0]
     customdata = [[[int(counts[r, c]), float(shares[r, c])] for c in range(classes)] for r in range(classes)]
@@ -45,6 +53,7 @@ def confusion_heatmap(counts: np.ndarray, shares: np.ndarray, *, class_names: Se
                         showarrow=False, font=dict(size=10, color="white" if shares[r, c] < 0.5 else "#111827"))
                    for r in range(classes) for c in range(classes) if small and counts[r, c]]
     return figure_from([trace], height=height, annotations=annotations,
+                       shapes=[] if marked is None else [cell_frame(*marked)],
                        xaxis=axis(title=axis_title("predicted class"), type="category", side="bottom"),
                        yaxis=axis(title=axis_title("true class"), type="category", autorange="reversed"))
 
@@ -97,20 +106,23 @@ def thumbnail_mosaic(pictures: np.ndarray, indices: Sequence[int], *, columns: i
 
 
 def channel_strength_bars(channels: Sequence[int], means: np.ndarray, dead: Sequence[bool], *, chosen: int | None,
-                          height: int = 300) -> go.Figure:
-    """Return channels as bars of their mean activation over the test set, in the order given; dead channels
-    grey, the chosen one outlined; a click on a bar names its channel (the x category)."""
+                          height: int = 300, value_name: str = "mean activation over the test set",
+                          order_name: str = "strongest first") -> go.Figure:
+    """Return channels as bars of a value each (by default their mean activation over the test set), in the
+    order given; dead channels grey, the chosen one outlined; a click on a bar names its channel (the x
+    category)."""
     labels = [str(int(c)) for c in channels]
     colours = [MUTED if d else ACCENT for d in dead]
     outline = ["#111827" if int(c) == chosen else "rgba(0,0,0,0)" for c in channels]
     trace = dict(type="bar", x=labels, y=np.asarray(means, np.float64).tolist(),
                  marker=dict(color=colours, line=dict(color=outline, width=2)),
                  customdata=["never active on the test set (dead)" if d else "" for d in dead],
-                 hovertemplate=("channel %{x}<br>mean activation over the test set %{y:.4g}<br>%{customdata}"
+                 hovertemplate=(f"channel %{{x}}<br>{value_name} %{{y:.4g}}<br>%{{customdata}}"
                                 "<extra>click: its strongest images</extra>"))
     return figure_from([trace], height=height, bargap=0.15,
-                       xaxis=axis(type="category", title=axis_title("channel (strongest first)"), showgrid=False),
-                       yaxis=axis(title=axis_title("mean activation"), gridcolor=GRID, zerolinecolor=MUTED))
+                       xaxis=axis(type="category", title=axis_title(f"channel ({order_name})"), showgrid=False),
+                       yaxis=axis(title=axis_title(value_name.split(",")[0].split(" over ")[0]), gridcolor=GRID,
+                                  zerolinecolor=MUTED))
 
 
 CLASS_COLOURS = plotly.colors.qualitative.D3 + plotly.colors.qualitative.Pastel

@@ -381,6 +381,51 @@ def kernel_view(
                                   height=KERNEL_HEIGHT), ""
 
 
+def filter_view(info: LayerInfo, tensors: dict[str, np.ndarray] | None, channel: int, *,
+                height: int = KERNEL_HEIGHT) -> tuple[go.Figure, str]:
+    """Return (figure, caption): the weights that make one channel of a map layer, e.g. filter `channel` of a
+    conv as one kernel tile per input channel (the PAGE_CHANNELS strongest when there are more)."""
+    tensors = tensors or {}
+    kernel = tensors.get("kernel", tensors.get("depthwise_kernel"))
+    bias = tensors.get("bias")
+    bias_note = "" if bias is None else f" Its bias: {float(np.asarray(bias)[channel]):.4g}."
+    if kernel is not None and info.kind in ("Conv2D", "DepthwiseConv2D") and np.ndim(kernel) == 4:
+        kernel = np.asarray(kernel)
+        size = shape_text(kernel.shape[:2])
+        if info.kind == "DepthwiseConv2D":
+            multiplier = kernel.shape[3]
+            source = channel // multiplier
+            figure = figures.channel_mosaic(kernel[:, :, source, channel % multiplier][:, :, np.newaxis],
+                                            value_name="weight", signed=True, channel_name="input channel",
+                                            channel_ids=[source], height=height, aspect=KERNEL_ASPECT)
+            return figure, (f"Channel {channel} of {info.name} filters input channel {source} alone, with this "
+                            f"{size} kernel; colour: red > 0 > blue, white = 0.{bias_note}")
+        weights = kernel[:, :, :, channel]
+        inputs = weights.shape[2]
+        shown = np.arange(inputs)
+        if inputs > PAGE_CHANNELS:  # the strongest slices, in channel order
+            strength = np.sqrt(np.sum(weights.astype(np.float64) ** 2, axis=(0, 1)))
+            shown = np.sort(np.argsort(-strength, kind="stable")[:PAGE_CHANNELS])
+        figure = figures.channel_mosaic(weights[:, :, shown], value_name="weight", signed=True,
+                                        channel_name="input channel", channel_ids=shown.tolist(), height=height,
+                                        aspect=KERNEL_ASPECT)
+        if inputs == 1:
+            how = f"a {size} kernel over its one input; its map is that kernel slid over the input, plus the bias"
+        else:
+            which = (f"the {len(shown)} of its {inputs} input channels with the largest weights (L2)"
+                     if len(shown) < inputs else f"each of its {inputs} input channels")
+            how = (f"a {size} kernel for {which}; its map is the sum of each kernel slid over its input channel's "
+                   "map, plus the bias")
+        return figure, f"Filter {channel} of {info.name}: {how}.{bias_note} Colour: red > 0 > blue, white = 0."
+    if tensors and all(np.ndim(v) == 1 for v in tensors.values()):
+        values = ", ".join(f"{name} {float(np.asarray(v)[channel]):.4g}" for name, v in tensors.items())
+        return (figures.message_figure(f"Channel {channel} of {info.name} ({info.kind}):<br>{values}", height=height),
+                f"{info.name} has one value of each of these per channel; channel {channel}'s are shown.")
+    if tensors:
+        return (figures.message_figure(f"The kernel panel above shows {info.name}'s weights.", height=height), "")
+    return figures.message_figure(_no_weights_text(info), height=height), ""
+
+
 def saliency_view(saliency: np.ndarray, *, score_class: int, score_kind: str,
                   class_names: tuple[str, ...] | None = None, ink: bool = True) -> tuple[go.Figure, str]:
     """Return (figure, caption) for the input gradient of one class score (summed over colour channels)."""

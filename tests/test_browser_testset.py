@@ -60,6 +60,11 @@ def test_confusion_cell_to_gallery_to_every_panel(page, lens):
                                                        predicted_class))
     dash_duo.wait_for_contains_text("#gallery-caption", f"{len(members)} test digits true {true_class}, predicted "
                                     f"{predicted_class}", timeout=TIMEOUT)
+    # The cell clicked is framed.
+    frame = dash_duo.driver.execute_script(
+        "var gd = document.querySelector('#confusion-graph .js-plotly-plot'); var s = gd.layout.shapes || [];"
+        "return s.length ? [s[0].x0, s[0].y0] : null;")
+    assert frame == [predicted_class - 0.5, true_class - 0.5], frame
     _settle(dash_duo)
     _screenshot(dash_duo, "testset-gallery")
     before = _fingerprints(dash_duo, [g for g in GRAPHS if g != "kernel-graph"])
@@ -123,4 +128,30 @@ def test_channel_insight_follows_the_layer_and_a_bar(page, lens):
     dash_duo.wait_for_contains_text("#channel-top-caption", f"Channel {second} of conv2", timeout=TIMEOUT)
     _settle(dash_duo)
     _screenshot(dash_duo, "testset-channel-insight")
+    dash_duo.wait_for_contains_text("#channel-weights-caption", f"Filter {second} of conv2", timeout=TIMEOUT)
+    # Sorted by activation x gradient for a class: the class field appears, the bars follow.
+    assert not dash_duo.find_element("#channel-class-field").is_displayed()
+    dash_duo.select_dcc_dropdown("#channel-sort", index=1)
+    until(lambda: dash_duo.find_element("#channel-class-field").is_displayed(), timeout=TIMEOUT,
+          msg="the class field did not appear")
+    dash_duo.wait_for_contains_text("#channel-bars-caption", "most for 0 first", timeout=TIMEOUT)
+    # The layer cards count the channels dead on the test set, as the pass does.
+    dead = testset.dead_channels(lens.test_set.test_pass().channel("conv2", "max"))
+    expected = f"{len(dead)} of 64 dead" if len(dead) else ""
+    until(lambda: dash_duo.driver.execute_script(
+        "var e = document.getElementById(JSON.stringify({layer: 'conv2', type: 'dead-count'})); "
+        "return e ? e.textContent : null;") == expected, timeout=TIMEOUT, msg="conv2's card did not count its dead")
+    _assert_clean(dash_duo)
+
+
+def test_a_tsne_map_replaces_the_pca_map_when_ready(page, lens):
+    dash_duo = page
+    _open_section(dash_duo, "testset")
+    dash_duo.driver.execute_script("document.getElementById('embed-graph').scrollIntoView({block: 'center'});")
+    dash_duo.wait_for_contains_text("#embed-caption", "PCA", timeout=TIMEOUT)
+    dash_duo.driver.execute_script(
+        "Array.from(document.querySelectorAll('#embed-method input')).find(i => i.value === 'tsne').click();")
+    dash_duo.wait_for_contains_text("#embed-caption", "placed by t-SNE", timeout=180)
+    _settle(dash_duo)
+    _screenshot(dash_duo, "testset-tsne")
     _assert_clean(dash_duo)

@@ -123,9 +123,15 @@ def test_train_from_the_page_then_scrub_the_served_model(training_page):
     dash_duo.wait_for_contains_text("#view-label", f"run {record['id']} at epoch 0 (step 0)", timeout=TIMEOUT)
     _wait_for_changes(dash_duo, before, "moving the served model's slider to the start")
     _screenshot(dash_duo, "served_model_at_epoch_0")
+    # The test-set section follows the checkpoint: its own pass, the untrained model's matrix.
+    _open_section(dash_duo, "testset")
+    dash_duo.wait_for_contains_text("#confusion-caption", f"(run {record['id']} at step 0)", timeout=TIMEOUT)
     # End: back to the served model itself.
+    dash_duo.driver.execute_script("window.scrollTo(0, 0);")
     dash_duo.find_element("#epoch-slider [role='slider']").send_keys(Keys.END)
     dash_duo.wait_for_contains_text("#view-label", "The panels show the served model", timeout=TIMEOUT)
+    until(lambda: "(run " not in _text(dash_duo, "#confusion-caption"), timeout=TIMEOUT,
+          msg="the confusion matrix stayed on the checkpoint")
     _assert_clean(dash_duo)
 
 

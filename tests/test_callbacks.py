@@ -189,16 +189,21 @@ def dependencies(client):
 ZOOM = {"xaxis.range[0]": 0.0, "xaxis.range[1]": 30.0, "yaxis.range[0]": 30.0, "yaxis.range[1]": 0.0}
 
 
+READY = {"view": {"model": "any"}, "pass": "any"}  # the test-set pass, once ready
+
+
 def valid_values(dependency) -> list:
     defaults = {"digit-dropdown.search_value": "", "misclassified-only.value": [], "digit-dropdown.value": 3,
                 "random-digit-button.n_clicks": 1, "saliency-class.value": PREDICTED,
                 "previous-layer-button.n_clicks": 0, "next-layer-button.n_clicks": 1, "selected-layer.data": "conv2",
                 "scale-mode.value": "shared", "input-channel.value": views.SUMMARY_CHANNEL, "channel-page.value": 0,
-                "activation-graph.relayoutData": ZOOM, "kernel-graph.relayoutData": ZOOM,
-                "testset-gate.data": {"mode": "shares", "signature": None}, "gallery-page.value": 0,
+                "activation-zoom.data": ZOOM, "kernel-zoom.data": ZOOM,
+                "testpass-gate.data": {"view": {"model": "any"}, "signature": None}, "testset-poll.n_intervals": 1,
+                "testset-ready.data": READY, "embed-poll.n_intervals": 1,
+                "testset-gate.data": {"mode": "shares", "ready": READY}, "gallery-page.value": 0,
                 "confusion-graph.clickData": {"points": [{"x": "5", "y": "3"}]},
-                "embed-gate.data": {"layer": "dense", "colour": "true", "signature": None},
-                "channel-gate.data": {"layer": "conv2", "signature": None},
+                "embed-gate.data": {"layer": "dense", "colour": "true", "method": "pca", "ready": READY},
+                "channel-gate.data": {"layer": "conv2", "sort": "mean", "class": 0, "ready": READY},
                 "channel-bars.clickData": {"points": [{"x": "3"}]},
                 "explain-target.value": PREDICTED, "explain-contrast.value": "none", "smoothgrad-samples.value": 8,
                 "smoothgrad-sigma.value": 0.15, "ig-steps.value": 8, "ig-baseline.value": "black",
@@ -227,7 +232,7 @@ def post(client, dependency, values, lens):
 
 
 def test_every_callback_answers_a_valid_request(client, dependencies, lens):
-    assert len(dependencies) == 21
+    assert len(dependencies) == 23
     for dependency in dependencies:
         response = post(client, dependency, valid_values(dependency), lens)
         assert response.status_code in (200, 204), (dependency["output"], response.status_code)
@@ -235,7 +240,7 @@ def test_every_callback_answers_a_valid_request(client, dependencies, lens):
 
 def test_posting_a_browser_side_callback_to_the_server_is_refused_cleanly(client, lens):
     browser_side = [d for d in client.get("/_dash-dependencies").get_json() if d.get("clientside_function")]
-    assert len(browser_side) == 23
+    assert len(browser_side) == 28
     for dependency in browser_side:
         values = [0] * (len(dependency["inputs"]) + len(dependency["state"]))
         response = post(client, dependency, values, lens)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dashboard import layout, testset
+from dashboard import testset
+from dashboard import testset_layout as tl
 from dashboard.callbacks import testset as testset_callbacks
+
+READY = {"view": None, "pass": "the served model's"}  # what the page's pass_status says once the pass is ready
 
 
 def independent_predictions(lens) -> np.ndarray:
@@ -23,13 +26,13 @@ def test_confusion_counts_equal_a_direct_count(lens):
     expected = np.zeros((10, 10), np.int64)
     for true_class, guess in zip(labels, predicted):
         expected[true_class, guess] += 1
-    gate = {"mode": layout.COUNTS, "signature": None}
+    gate = {"mode": tl.COUNTS, "ready": READY}
     figure, caption = testset_callbacks.confusion_view(lens, gate)
     shown = np.asarray(figure.data[0].customdata)
     np.testing.assert_array_equal(shown[..., 0], expected)
     np.testing.assert_array_equal(np.asarray(figure.data[0].z), expected)
     assert f"Accuracy {np.trace(expected) / expected.sum():.1%}" in caption
-    figure, _ = testset_callbacks.confusion_view(lens, {"mode": layout.SHARES, "signature": None})
+    figure, _ = testset_callbacks.confusion_view(lens, {"mode": tl.SHARES, "ready": READY})
     np.testing.assert_allclose(np.asarray(figure.data[0].z), expected / expected.sum(axis=1, keepdims=True))
     table = testset.confusion(labels, predicted, 10)
     np.testing.assert_allclose(table.class_accuracy, np.diag(expected) / expected.sum(axis=1))
@@ -67,12 +70,12 @@ def test_gallery_and_matrix_refuse_what_no_browser_sends(lens):
     assert "True class '99' is not one of" in caption
     figure, caption, *_ = testset_callbacks.gallery_view(lens, {"points": [{"x": "1", "y": "1"}]}, 10**6)
     assert "out of range" not in caption  # outside a request, as after a new cell: the first page
-    _, caption = testset_callbacks.confusion_view(lens, {"mode": "pie", "signature": None})
+    _, caption = testset_callbacks.confusion_view(lens, {"mode": "pie", "ready": READY})
     assert "Matrix mode 'pie' is not one of" in caption
 
 
 def test_the_test_set_pass_holds_each_images_true_summaries(lens):
-    test_pass = lens.test_pass()
+    test_pass = lens.test_set.test_pass()
     assert test_pass.probabilities.shape == (lens.test_size, 10)
     np.testing.assert_allclose(test_pass.probabilities.argmax(axis=1), lens.predictions().predicted)
     for index in (0, 17, lens.test_size - 1):
@@ -86,7 +89,7 @@ def test_the_test_set_pass_holds_each_images_true_summaries(lens):
             peaks = test_pass.channel(layer, "argmax")[index]
             np.testing.assert_allclose(flat[peaks, np.arange(flat.shape[1])], flat.max(axis=0), rtol=1e-5)
         np.testing.assert_allclose(test_pass.vector("dense")[index], activations["dense"], rtol=1e-4, atol=1e-6)
-    assert lens.test_pass() is test_pass  # computed once per model
+    assert lens.test_set.test_pass() is test_pass  # computed once per model
 
 
 def test_dead_channels_against_a_direct_count(lens):
@@ -99,7 +102,7 @@ def test_dead_channels_against_a_direct_count(lens):
         outputs = np.concatenate([np.asarray(probe(images[i:i + 200], training=False)[position])
                                   for i in range(0, len(images), 200)])
         direct = [c for c in range(outputs.shape[-1]) if not (outputs[..., c] > 0).any()]
-        assert testset.dead_channels(lens.test_pass().channel(layer, "max")).tolist() == direct
+        assert testset.dead_channels(lens.test_set.test_pass().channel(layer, "max")).tolist() == direct
 
 
 def test_pca_equals_the_covariance_eigenvectors_up_to_sign():
@@ -122,28 +125,31 @@ def test_the_pass_is_kept_on_disk_and_recomputed_for_another_model(private_setti
     from dashboard.lens import Lens
     from dashboard.model_service import ModelService
 
-    first = Lens.start(private_settings).test_pass()
-    assert first.seconds > 0  # computed
+    first = Lens.start(private_settings).test_set.test_pass()
     kept = list((private_settings.model_dir / testset.CACHE_FOLDER).glob("*.npz"))
-    assert len(kept) == 1 and kept[0].name.startswith(first.version)
-    again = Lens.start(private_settings).test_pass()  # another process: read from disk, not computed
-    assert again.seconds == 0 and again.version == first.version
+    assert len(kept) == 1 and kept[0].stem == first.version
+    written = kept[0].stat().st_mtime_ns
+    again = Lens.start(private_settings).test_set.test_pass()  # another process: read from disk, not computed
+    assert kept[0].stat().st_mtime_ns == written and again.version == first.version
     np.testing.assert_array_equal(again.probabilities, first.probabilities)
     # A damaged file is computed again, not trusted.
     kept[0].write_bytes(b"not an npz")
-    assert Lens.start(private_settings).test_pass().seconds > 0
+    repaired = Lens.start(private_settings).test_set.test_pass()
+    np.testing.assert_array_equal(repaired.probabilities, first.probabilities)
+    assert testset.TestPass.load(kept[0], "") is not None
     # Another served model: its own pass.
     shutil.copytree(model_dir / "runs" / trained_run, private_settings.model_dir / "runs" / trained_run)
     ModelService(private_settings.model_dir).publish(trained_run)
-    other = Lens.start(private_settings).test_pass()
-    assert other.version != first.version and other.seconds > 0
+    other = Lens.start(private_settings).test_set.test_pass()
+    assert other.version != first.version
     assert not np.allclose(other.probabilities, first.probabilities)
 
 
 def test_the_embedding_map_places_every_image_by_its_layers_pca(lens):
-    gate = {"layer": "dense", "colour": layout.TRUE, "signature": None}
-    figure, caption = testset_callbacks.embedding_view(lens, gate, 7)
-    test_pass = lens.test_pass()
+    gate = {"layer": "dense", "colour": tl.COLOUR_TRUE, "method": tl.PCA, "ready": READY}
+    figure, caption, stop, _ = testset_callbacks.embedding_view(lens, gate, None, 7)
+    assert stop
+    test_pass = lens.test_set.test_pass()
     coordinates, _ = testset.pca(test_pass.vector("dense"))
     labels, predicted = lens.data.y_test, test_pass.probabilities.argmax(axis=1)
     seen = set()
@@ -158,7 +164,7 @@ def test_the_embedding_map_places_every_image_by_its_layers_pca(lens):
     ring = figure.data[-1]
     assert (ring.x[0], ring.y[0]) == pytest.approx(tuple(coordinates[7]))
     assert "64 activations of dense" in caption and "PCA" in caption
-    _, caption = testset_callbacks.embedding_view(lens, {**gate, "layer": "conv1"}, 7)
+    _, caption, *_ = testset_callbacks.embedding_view(lens, {**gate, "layer": "conv1"}, None, 7)
     assert "Embedding layer 'conv1' is not one of" in caption
 
 
@@ -174,7 +180,7 @@ def test_a_channels_top_images_equal_a_brute_force_ranking_and_frame_their_peak(
         channel = 5
         peaks = maps[..., channel].reshape(len(maps), -1).max(axis=1)
         brute = sorted(range(len(peaks)), key=lambda i: (-peaks[i], i))[:9]
-        top = lens.channel_top(layer, channel)
+        top = lens.test_set.channel_top(layer, channel)
         assert [index for index, _, _ in top] == brute
         for index, value, box in top[:3]:
             assert value == pytest.approx(float(peaks[index]), rel=1e-5)
@@ -187,10 +193,14 @@ def test_a_channels_top_images_equal_a_brute_force_ranking_and_frame_their_peak(
                 assert box == (r, c, r + 2, c + 2)
 
 
+def insight_gate(layer: str, sort: str = tl.SORT_MEAN, class_index: int = 0) -> dict:
+    return {"layer": layer, "sort": sort, "class": class_index, "ready": READY}
+
+
 def test_channel_insight_sorts_by_the_test_set_mean_and_flags_dead_channels(lens):
-    figure, caption, top, top_caption, feature, feature_caption = testset_callbacks.channel_insight(
-        lens, {"layer": "conv2", "signature": None})
-    test_pass = lens.test_pass()
+    figure, caption, top, top_caption, weights, _, feature, feature_caption = testset_callbacks.channel_insight(
+        lens, insight_gate("conv2"))
+    test_pass = lens.test_set.test_pass()
     means = test_pass.channel("conv2", "mean").mean(axis=0)
     expected = sorted(range(64), key=lambda c: (-means[c], c))
     assert [int(x) for x in figure.data[0].x] == expected
@@ -198,11 +208,11 @@ def test_channel_insight_sorts_by_the_test_set_mean_and_flags_dead_channels(lens
     dead = testset.dead_channels(test_pass.channel("conv2", "max"))
     assert f"{len(dead)} of 64 channels never activate" in caption
     assert top_caption.startswith(f"Channel {expected[0]} of conv2")
-    assert top.data[0].meta["indices"] == [i for i, _, _ in lens.channel_top("conv2", expected[0])]
-    pixels, _ = lens.feature_visualisation("conv2", expected)
-    np.testing.assert_allclose(np.asarray(feature.data[0].z), pixels[0, :, :, 0], rtol=1e-6)
+    assert top.data[0].meta["indices"] == [i for i, _, _ in lens.test_set.channel_top("conv2", expected[0])]
+    pixels, _ = lens.test_set.feature_visualisation("conv2", sorted(expected))  # in channel order, whatever the sort
+    np.testing.assert_allclose(np.asarray(feature.data[0].z), pixels[expected[0], :, :, 0], rtol=1e-6)
     assert f"What channel {expected[0]} of conv2 looks for" in feature_caption or "stayed at 0" in feature_caption
-    _, caption, *_ = testset_callbacks.channel_insight(lens, {"layer": "dense", "signature": None})
+    _, caption, *_ = testset_callbacks.channel_insight(lens, insight_gate("dense"))
     assert "Select a layer with channels" in caption
 
 
@@ -210,7 +220,7 @@ def test_feature_visualisation_raises_each_channel_well_above_noise_and_is_repro
     import keras
 
     channels = list(range(64))
-    pixels, reached = lens.feature_visualisation("conv2", channels)
+    pixels, reached = lens.test_set.feature_visualisation("conv2", channels)
     model = lens.served.model
     probe = keras.Model(model.inputs, model.get_layer("conv2").output)
     # The objective is the unit at the centre of each channel's 11 x 11 map: Keras's own value on the images found.

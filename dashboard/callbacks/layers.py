@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 
-from dash import Dash, Input, Output, State, no_update
+from dash import ClientsideFunction, Dash, Input, Output, State, no_update
 
 from dashboard import figures, ids, layer_graph, views
 from dashboard.callbacks import validate
+from dashboard.callbacks.clientside import NAMESPACE
 from dashboard.callbacks.validate import shows_errors
 from dashboard.catalog import Catalog
 from dashboard.graph import INPUT
@@ -176,15 +177,20 @@ def register(app: Dash, catalog: Catalog) -> None:
         Input(ids.KERNEL_TAB, "value"), Input(ids.CHECKPOINT_VIEW, "data"), Input(ids.CHANNEL_PAGE, "value"),
         State(ids.ACTIVATION_TITLE, "children"), State(ids.KERNEL_TITLE, "children"), validate.model_state(),
     )(validate.bind(layer_views, catalog))
+    # Only a zoom or a pan goes to the server: Plotly also reports every autosize (on each page load and
+    # resize), which the browser drops here instead of sending requests that change nothing.
+    for graph, window in ((ids.ACTIVATION_GRAPH, ids.ACTIVATION_ZOOM), (ids.KERNEL_GRAPH, ids.KERNEL_ZOOM)):
+        app.clientside_callback(ClientsideFunction(NAMESPACE, "zoomWindow"), Output(window, "data"),
+                                Input(graph, "relayoutData"), prevent_initial_call=True)
     app.callback(
         Output(ids.ACTIVATION_FIGURE, "data", allow_duplicate=True),
-        Input(ids.ACTIVATION_GRAPH, "relayoutData"), State(ids.DIGIT, "value"), State(ids.SELECTED_LAYER, "data"),
+        Input(ids.ACTIVATION_ZOOM, "data"), State(ids.DIGIT, "value"), State(ids.SELECTED_LAYER, "data"),
         State(ids.CHANNEL_PAGE, "value"), State(ids.CHECKPOINT_VIEW, "data"), validate.model_state(),
         prevent_initial_call=True,
     )(validate.bind(zoom_activations, catalog))
     app.callback(
         Output(ids.KERNEL_FIGURE, "data", allow_duplicate=True),
-        Input(ids.KERNEL_GRAPH, "relayoutData"), State(ids.DIGIT, "value"), State(ids.SELECTED_LAYER, "data"),
+        Input(ids.KERNEL_ZOOM, "data"), State(ids.DIGIT, "value"), State(ids.SELECTED_LAYER, "data"),
         State(ids.INPUT_CHANNEL, "value"), State(ids.KERNEL_TAB, "value"), State(ids.CHECKPOINT_VIEW, "data"),
         validate.model_state(), prevent_initial_call=True,
     )(validate.bind(zoom_kernels, catalog))

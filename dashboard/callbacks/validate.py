@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Collection
 from typing import Any, TypeVar, cast
 
+from dashboard.jobs import JobFailed
 from dashboard.runs import RunError
 
 log = logging.getLogger(__name__)
@@ -95,8 +96,9 @@ def shows_errors(on_error: Callable[[str], Result]) -> Callable[[Callable[..., R
         def guarded(*args: Any) -> Result:
             try:
                 return callback(*args)
-            except (InvalidInput, RunError) as error:
-                # RunError: a run or checkpoint that is gone (deleted in another tab) or never was.
+            except (InvalidInput, RunError, JobFailed) as error:
+                # RunError: a run or checkpoint that is gone (deleted in another tab) or never was; JobFailed: a
+                # background computation (the test-set pass, a t-SNE map) that failed, in words for the page.
                 log.info("refused input in %s: %s", callback.__name__, error)
                 return on_error(str(error))
             except Exception:  # noqa: BLE001 - the page must get a message, the log the traceback.
