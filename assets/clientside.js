@@ -181,6 +181,27 @@
       return meta.indices[position];
     },
 
+    /* Each layer card with a dead-count line shows its layer's count ("3 of 32 dead"; empty for none). */
+    deadCountsInCards: function (counts) {
+      const outputs = window.dash_clientside.callback_context.outputs_list || [];
+      return outputs.map(function (output) { return (counts && counts[output.id.layer]) || ""; });
+    },
+
+    /* A branched model's layer graph: a node's hover says how many of its channels are dead, its outline red. */
+    deadCountsInGraph: function (counts, figure) {
+      const nodes = figure && figure.data && figure.data[1];
+      if (!nodes || !nodes.meta || !nodes.meta.hover || !counts) { return noUpdate(); }
+      const names = nodes.customdata || [];
+      const hover = names.map(function (name, i) {
+        return nodes.meta.hover[i] + (counts[name] ? "<br><b>" + counts[name] + "</b> on the test set" : "");
+      });
+      const outline = names.map(function (name) { return counts[name] ? "#b91c1c" : "white"; });
+      const marker = Object.assign({}, nodes.marker, {line: {width: 2, color: outline}});
+      const data = figure.data.slice();
+      data[1] = Object.assign({}, nodes, {hovertext: hover, marker: marker});
+      return Object.assign({}, figure, {data: data});
+    },
+
     /* A mosaic's relayout event passes on only when it is a zoom or a pan (the four axis ranges, as
        Python's callbacks.layers.zoom_window reads them); an autosize or a reset stays in the browser. */
     zoomWindow: function (relayout) {

@@ -53,20 +53,21 @@ def pass_timings(model_dir: Path) -> dict:
     """Return seconds for the test-set pass over 1,000 and 10,000 images and for conv2's feature pictures."""
     from dashboard.config import Settings
     from dashboard.lens import Lens
-    from dashboard.testset_views import PASS_BATCH
+    from dashboard.testset_views import pass_batch
 
     lens = Lens.start(Settings(model_dir=model_dir, offline=True))
     extractor = lens.served.extractor
     images = lens.data.x_test
-    extractor.summaries(lens.scaling.apply(images[:PASS_BATCH]))  # the first call traces the graph
+    extractor.summaries(lens.scaling.apply(images[:100]))  # the first call traces the graph
     results = {}
     for count in (1000, 10000):
         tiled = np.resize(images, (count, *images.shape[1:]))
         samples = []
         for _ in range(3):
             started = time.perf_counter()
-            for start in range(0, count, PASS_BATCH):
-                extractor.summaries(lens.scaling.apply(tiled[start:start + PASS_BATCH]))
+            batch = pass_batch(count)  # as the page's pass takes them
+            for start in range(0, count, batch):
+                extractor.summaries(lens.scaling.apply(tiled[start:start + batch]), batch_size=batch)
             samples.append(time.perf_counter() - started)
         results[f"pass over {count:,} images (s)"] = round(min(samples), 3)
     channels = list(range(lens.layer("conv2").output_shape[-1]))

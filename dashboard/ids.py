@@ -48,6 +48,7 @@ def dead_count(name: str) -> dict[str, str]:
 
 
 ALL_DEAD_COUNTS = {"type": DEAD_COUNT_TYPE, "layer": ALL}
+DEAD_COUNTS = "dead-counts"  # {layer: "k of C dead"} once the test-set pass is ready
 
 # Panels: each has a graph and a caption.
 INPUT_GRAPH = "input-graph"

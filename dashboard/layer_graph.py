@@ -129,6 +129,7 @@ def layer_graph_figure(layers: list[LayerInfo], input_shape: tuple[int, ...], se
     colours = [OTHER_COLOUR] + [family_colour(info.kind) for info in layers]
     nodes = dict(type="scatter", mode="markers+text", x=x, y=y, customdata=names, text=[_short(n) for n in names],
                  textposition="bottom center", textfont=dict(size=10, color="#374151"), hovertext=hover,
+                 meta={"hover": hover},  # the hover before the browser adds dead-channel counts (deadCountsInGraph)
                  hovertemplate="%{hovertext}<extra></extra>", cliponaxis=False,
                  marker=dict(size=16, symbol="square", color=colours, line=dict(width=1, color="white")))
     ring_at = placement.positions.get(selected if selected in by_name else layers[0].name, (0, 0))

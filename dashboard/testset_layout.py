@@ -48,6 +48,7 @@ def testset_section(lens: Lens) -> html.Section:
         html.Div([
             # Ready at once when the served model's pass is already kept; else once pass_status says so.
             dcc.Store(id=ids.TESTSET_READY, data=lens.test_set.ready_marker()),
+            dcc.Store(id=ids.DEAD_COUNTS),
             dcc.Interval(id=ids.TESTSET_POLL, interval=POLL_MS, disabled=True),
             html.Div(_progress(ids.TESTSET_PROGRESS, ids.TESTSET_STATUS), id=ids.TESTSET_STATUS_BOX,
                      className="pass-status", hidden=True),

@@ -22,9 +22,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# The test-set pass: images per batch (each batch takes the model's lock), and how long a request waits for it.
+# The test-set pass: at most this many images per batch (each batch takes the model's lock, and reports progress:
+# at least PASS_STEPS times, so a slow model's bar moves), and how long a request waits for it.
 PASS_BATCH = 500
+PASS_STEPS = 20
 PASS_TIMEOUT = 600.0
+
+
+def pass_batch(total: int) -> int:
+    """Return how many images the test-set pass takes per batch for a test set of `total`."""
+    return max(1, min(PASS_BATCH, -(-total // PASS_STEPS)))
 
 
 class TestSetViews:
@@ -113,10 +120,12 @@ class TestSetViews:
         total, parts = len(images), []
         started = time.perf_counter()
         report(0.0, f"0 of {total:,} test {self.lens.noun}s")
-        for start in range(0, total, PASS_BATCH):
+        batch = pass_batch(total)
+        for start in range(0, total, batch):
             with self.lens.computing(checkpoint, served) as extractor:
-                parts.append(extractor.summaries(self.lens.scaling.apply(images[start:start + PASS_BATCH])))
-            done = min(start + PASS_BATCH, total)
+                parts.append(extractor.summaries(self.lens.scaling.apply(images[start:start + batch]),
+                                                 batch_size=batch))
+            done = min(start + batch, total)
             report(done / total, f"{done:,} of {total:,} test {self.lens.noun}s")
         arrays = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
         testset.TestPass(path.stem, arrays).save(path)

@@ -129,6 +129,8 @@ def test_channel_insight_follows_the_layer_and_a_bar(page, lens):
     _settle(dash_duo)
     _screenshot(dash_duo, "testset-channel-insight")
     dash_duo.wait_for_contains_text("#channel-weights-caption", f"Filter {second} of conv2", timeout=TIMEOUT)
+    until(lambda: f"channel {second} of conv2" in _text(dash_duo, "#channel-feature-caption").lower(), timeout=TIMEOUT,
+          msg="the feature picture did not follow the bar")
     # Sorted by activation x gradient for a class: the class field appears, the bars follow.
     assert not dash_duo.find_element("#channel-class-field").is_displayed()
     dash_duo.select_dcc_dropdown("#channel-sort", index=1)

@@ -130,6 +130,8 @@ def test_train_from_the_page_then_scrub_the_served_model(training_page):
     dash_duo.driver.execute_script("window.scrollTo(0, 0);")
     dash_duo.find_element("#epoch-slider [role='slider']").send_keys(Keys.END)
     dash_duo.wait_for_contains_text("#view-label", "The panels show the served model", timeout=TIMEOUT)
+    # Off screen, the matrix waits; scrolled back to, it catches up with the served model.
+    dash_duo.driver.execute_script("document.getElementById('confusion-graph').scrollIntoView({block: 'center'});")
     until(lambda: "(run " not in _text(dash_duo, "#confusion-caption"), timeout=TIMEOUT,
           msg="the confusion matrix stayed on the checkpoint")
     _assert_clean(dash_duo)

@@ -8,7 +8,6 @@ import time
 
 import numpy as np
 import pytest
-from dash.exceptions import PreventUpdate
 
 from dashboard import jobs, testset
 from dashboard import testset_layout as tl
@@ -179,18 +178,22 @@ def test_the_cards_count_dead_channels_as_a_direct_count_does(lens):
     model = lens.served.model
     probe = keras.Model(model.inputs, [model.get_layer("conv1").output, model.get_layer("conv2").output])
     images = lens.scaling.apply(lens.data.x_test)
-    texts = testset_callbacks.dead_counts(lens, READY, ["conv1", "conv2"])
-    for position, text in enumerate(texts):
+    counts = testset_callbacks.dead_counts(lens, READY)
+    for position, layer in enumerate(("conv1", "conv2")):
         outputs = np.asarray(probe(images, training=False)[position])
         dead = sum(1 for c in range(outputs.shape[-1]) if not (outputs[..., c] > 0).any())
-        assert text == (f"{dead} of {outputs.shape[-1]} dead" if dead else "")
-    for not_ready in (None, "x", {"view": None}):
-        with pytest.raises(PreventUpdate):  # nothing to count yet, or nothing a browser sends: the cards stay
-            testset_callbacks.dead_counts(lens, not_ready, ["conv1"])
+        assert counts.get(layer) == (f"{dead} of {outputs.shape[-1]} dead" if dead else None)
+    assert set(counts) <= {"conv1", "conv2"}  # only ReLU map layers have channels to be dead
+    assert testset_callbacks.dead_counts(lens, None) is testset_callbacks.no_update
+    for bad in ("x", {"view": None}):  # nothing a browser sends: the cards stay as they are
+        assert testset_callbacks.dead_counts(lens, bad) is testset_callbacks.no_update
 
 
-def test_a_tsne_map_is_computed_in_the_background_once_and_kept(lens):
+def test_a_tsne_map_is_computed_in_the_background_once_and_kept(private_settings):
+    from dashboard.lens import Lens
     from dashboard.testset_views import TestSetViews
+
+    lens = Lens.start(private_settings)  # a model folder of its own: no map kept by another test
 
     gate = {"layer": "dense", "colour": tl.COLOUR_TRUE, "method": tl.TSNE, "ready": READY}
     figure, caption, stop, progress = testset_callbacks.embedding_view(lens, gate, None, 3)

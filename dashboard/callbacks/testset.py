@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 from dash import ClientsideFunction, Dash, Input, Output, State, no_update
-from dash.exceptions import PreventUpdate
 
 from dashboard import figures, ids, layout, testset, testset_figures, views
 from dashboard import testset_layout as tl
@@ -300,31 +299,24 @@ def _feature_view(lens: Lens, name: str, shown: list[int], channel: int, checkpo
 
 
 def _no_counts(message: str) -> object:
-    # One no_update cannot stand for a pattern-matching output's list: tell Dash nothing changes.
-    raise PreventUpdate
+    return no_update
 
 
 @shows_errors(_no_counts)
-def dead_counts(lens: Lens, ready, layers: list[str] | None = None) -> object:
-    """Return, for each ReLU map layer's card (`layers`, else the cards on the page), how many of its channels
-    never activate on the test set, once the pass for the view shown is ready."""
+def dead_counts(lens: Lens, ready) -> object:
+    """Return {layer: "k of C dead"} for every ReLU map layer with channels that never activate on the test set
+    (the layer cards and the layer graph's nodes show it, in the browser), once the pass for the view is ready."""
     if ready is None:
-        raise PreventUpdate
+        return no_update
     checkpoint = validate.checkpoint_view(_view(ready), lens)
-    if layers is None:
-        from dash import ctx
-
-        layers = [output["id"]["layer"] for output in ctx.outputs_list]
     test_pass = lens.test_set.test_pass(checkpoint)
-    counts = []
-    maps = {info.name for info in lens.layers if len(info.output_shape) == 3}
-    for name in layers:
-        if validate.one_of(name, [info.name for info in lens.layers], what="Layer") not in maps:
-            counts.append("")  # no channels to be dead (no card on the page asks for this)
-            continue
-        peaks = test_pass.channel(name, "max")
-        dead = len(testset.dead_channels(peaks))
-        counts.append(f"{dead} of {peaks.shape[1]} dead" if dead else "")
+    counts = {}
+    for info in lens.layers:
+        if len(info.output_shape) == 3 and testset.is_relu_family(info.activation, info.kind):
+            peaks = test_pass.channel(info.name, "max")
+            dead = len(testset.dead_channels(peaks))
+            if dead:
+                counts[info.name] = f"{dead} of {peaks.shape[1]} dead"
     return counts
 
 
@@ -387,9 +379,19 @@ def register(app: Dash, catalog: Catalog) -> None:
         prevent_initial_call=True,
     )(validate.bind(channel_insight, catalog))
     app.callback(
-        Output(ids.ALL_DEAD_COUNTS, "children"), Input(ids.TESTSET_READY, "data"), validate.model_state(),
+        Output(ids.DEAD_COUNTS, "data"), Input(ids.TESTSET_READY, "data"), validate.model_state(),
         prevent_initial_call=True,
     )(validate.bind(dead_counts, catalog))
+    # The counts go into the layer cards, or the layer graph's nodes, in the browser.
+    app.clientside_callback(
+        ClientsideFunction(NAMESPACE, "deadCountsInCards"),
+        Output(ids.ALL_DEAD_COUNTS, "children"), Input(ids.DEAD_COUNTS, "data"), prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        ClientsideFunction(NAMESPACE, "deadCountsInGraph"),
+        Output(ids.LAYER_GRAPH, "figure", allow_duplicate=True), Input(ids.DEAD_COUNTS, "data"),
+        State(ids.LAYER_GRAPH, "figure"), prevent_initial_call=True,
+    )
     app.clientside_callback(
         ClientsideFunction(NAMESPACE, "classFieldHidden"),
         Output(ids.CHANNEL_CLASS_FIELD, "hidden"), Input(ids.CHANNEL_SORT, "value"),
