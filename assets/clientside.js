@@ -212,8 +212,10 @@
       return relayout;
     },
 
-    /* The confusion cell clicked is framed at once (the frame Python's testset_figures.cell_frame draws). */
-    markCell: function (click, figure, constants) {
+    /* The confusion cell whose images the gallery shows is framed (the frame Python's testset_figures.cell_frame
+       draws), once the gallery has its answer: redrawing the matrix takes ~50 ms here, which the gallery
+       need not wait for. The server draws the same frame whenever it sends the matrix again. */
+    markCell: function (gallery, click, figure, constants) {
       const point = click && click.points && click.points[0];
       const trace = figure && figure.data && figure.data[0];
       if (!point || !trace || !Array.isArray(trace.x) || !Array.isArray(trace.y) || !constants) { return noUpdate(); }
@@ -222,6 +224,8 @@
       const base = constants.cellFrame;
       const frame = Object.assign({}, base, {x0: base.x0 + column, x1: base.x1 + column, y0: base.y0 + row,
                                              y1: base.y1 + row});
+      const shapes = (figure.layout && figure.layout.shapes) || [];
+      if (shapes.length === 1 && same(shapes[0], frame)) { return noUpdate(); }
       return Object.assign({}, figure, {layout: Object.assign({}, figure.layout, {shapes: [frame]})});
     },
 
@@ -243,16 +247,15 @@
     markPicked: function (digit, figure) {
       const data = figure && figure.data;
       if (!data || data.length < 2 || typeof digit !== "number") { return noUpdate(); }
-      for (let t = 0; t < data.length - 1; t++) {
+      let x = [], y = [];  /* a picked image the map does not draw (a sampled map): no ring */
+      for (let t = 0; t < data.length - 1 && !x.length; t++) {
         const custom = data[t].customdata || [];
         for (let i = 0; i < custom.length; i++) {
-          if (custom[i][0] === digit) {
-            const ring = Object.assign({}, data[data.length - 1], {x: [data[t].x[i]], y: [data[t].y[i]]});
-            return Object.assign({}, figure, {data: data.slice(0, -1).concat([ring])});
-          }
+          if (custom[i][0] === digit) { x = [data[t].x[i]]; y = [data[t].y[i]]; break; }
         }
       }
-      return noUpdate();
+      const ring = Object.assign({}, data[data.length - 1], {x: x, y: y});
+      return Object.assign({}, figure, {data: data.slice(0, -1).concat([ring])});
     },
 
     /* A click on a note (what became of an upload) closes it. */

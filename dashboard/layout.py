@@ -165,7 +165,7 @@ SECTIONS = {EXPLANATIONS: "Explanations", TESTSET: "Test set", TRAINING: "Traini
 LAZY_GATES: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
     ids.EXPLAIN_GATE: (EXPLANATIONS, {"digit": (ids.DIGIT, "value"), "view": (ids.EXPLAIN_VIEW, "data")}),
     # The test set's panels wait for its pass (TESTSET_READY names the pass once it is ready, for the view shown).
-    ids.TESTPASS_GATE: (TESTSET, {"view": (ids.EXPLAIN_VIEW, "data"), "signature": (ids.RUNS_SIGNATURE, "data")}),
+    ids.TESTPASS_GATE: (TESTSET, {"view": (ids.EXPLAIN_VIEW, "data")}),
     ids.TESTSET_GATE: (TESTSET, {"mode": (ids.CONFUSION_MODE, "value"), "ready": (ids.TESTSET_READY, "data")}),
     ids.CHANNEL_GATE: (TESTSET_CHANNELS, {"layer": (ids.SELECTED_LAYER, "data"), "sort": (ids.CHANNEL_SORT, "value"),
                                           "class": (ids.CHANNEL_CLASS, "value"), "ready": (ids.TESTSET_READY, "data")}),
@@ -331,7 +331,8 @@ def build_layout(lens: Lens, digit_choices: list[dict], model_choices: list[dict
         dcc.Store(id=ids.EXPLAIN_GATE),
         dcc.Store(id=ids.ACTIVATION_ZOOM),
         dcc.Store(id=ids.KERNEL_ZOOM),
-        dcc.Store(id=ids.TESTPASS_GATE),
+        # Already answered when the served model's pass is kept: the panels need not wait for pass_status.
+        dcc.Store(id=ids.TESTPASS_GATE, data=testset_layout.pass_gate_answered(lens)),
         dcc.Store(id=ids.TESTSET_GATE),
         dcc.Store(id=ids.EMBED_GATE),
         dcc.Store(id=ids.CHANNEL_GATE),

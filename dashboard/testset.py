@@ -71,6 +71,20 @@ def dead_channels(summary_max: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.asarray(summary_max).max(axis=0) <= 0)
 
 
+def map_sample(count: int, wrong: np.ndarray, budget: int, *, seed: int = 0, keep: int | None = None) -> np.ndarray:
+    """Return the (sorted) indices of the test images the embedding map draws: all of them up to `budget`, else
+    every mistake (up to the budget) and `keep` (the picked image), then a seeded random sample of the rest."""
+    if count <= budget:
+        return np.arange(count)
+    wrong = np.asarray(wrong, bool)
+    chosen = np.flatnonzero(wrong)[:budget]
+    if keep is not None and 0 <= keep < count and not wrong[keep] and len(chosen) < budget:
+        chosen = np.append(chosen, keep)
+    rest = np.setdiff1d(np.arange(count), chosen, assume_unique=False)
+    extra = np.random.default_rng(seed).choice(rest, size=budget - len(chosen), replace=False)
+    return np.sort(np.concatenate([chosen, extra]).astype(np.int64))
+
+
 def pca(values: np.ndarray, dimensions: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Return (coordinates (N, dimensions), share of the variance each explains): the data centred, projected
     on its first principal directions (from the SVD)."""

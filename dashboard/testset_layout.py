@@ -27,6 +27,14 @@ def embedding_layers(lens: Lens) -> list[str]:
     return [info.name for info in lens.layers if is_embedding_layer(info)]
 
 
+def pass_gate_answered(lens: Lens) -> dict | None:
+    """Return the pass gate's value for the served model when its pass is already kept (the page then holds it
+    as already asked, so opening the section sends no pass request, and the panels, whose gates carry the
+    pass's readiness, need not wait for one); None otherwise."""
+    marker = lens.test_set.ready_marker()
+    return None if marker is None else {"view": marker["view"]}
+
+
 def _progress(progress_id: str, text_id: str | None = None) -> list:
     """Return a progress bar (and the line that says what is being done)."""
     bar: list = [html.Progress(id=progress_id, max="1", value="0")]

@@ -198,7 +198,7 @@ def valid_values(dependency) -> list:
                 "previous-layer-button.n_clicks": 0, "next-layer-button.n_clicks": 1, "selected-layer.data": "conv2",
                 "scale-mode.value": "shared", "input-channel.value": views.SUMMARY_CHANNEL, "channel-page.value": 0,
                 "activation-zoom.data": ZOOM, "kernel-zoom.data": ZOOM,
-                "testpass-gate.data": {"view": {"model": "any"}, "signature": None}, "testset-poll.n_intervals": 1,
+                "testpass-gate.data": {"view": {"model": "any"}}, "testset-poll.n_intervals": 1,
                 "testset-ready.data": READY, "embed-poll.n_intervals": 1,
                 "testset-gate.data": {"mode": "shares", "ready": READY}, "gallery-page.value": 0,
                 "confusion-graph.clickData": {"points": [{"x": "5", "y": "3"}]},

@@ -234,3 +234,13 @@ def test_feature_visualisation_raises_each_channel_well_above_noise_and_is_repro
     assert len(alive) >= 32 and np.median(ratios) > 2, (len(alive), np.median(ratios))
     again, _ = lens.served.extractor.feature_images("conv2", channels, scaling=(1.0, 0.0, (0.0,), (1.0,)), seed=0)
     np.testing.assert_array_equal(again, pixels)  # the same seed, the same images
+
+
+def test_a_large_map_draws_every_mistake_the_picked_image_and_a_fixed_sample():
+    wrong = np.zeros(10_000, bool)
+    wrong[np.random.default_rng(3).choice(10_000, 180, replace=False)] = True
+    shown = testset.map_sample(10_000, wrong, 2500, seed=0, keep=42)
+    assert len(shown) == 2500 == len(set(shown.tolist())) and (np.diff(shown) > 0).all()
+    assert set(np.flatnonzero(wrong)) <= set(shown.tolist()) and 42 in shown
+    np.testing.assert_array_equal(shown, testset.map_sample(10_000, wrong, 2500, seed=0, keep=42))
+    assert testset.map_sample(900, wrong[:900], 2500).tolist() == list(range(900))  # small sets: every image

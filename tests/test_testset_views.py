@@ -78,7 +78,7 @@ def test_the_page_shows_progress_until_the_pass_is_ready(private_settings):
     from dashboard.lens import Lens
 
     lens = Lens.start(private_settings)
-    gate = {"view": {"model": lens.served.version}, "signature": None}
+    gate = {"view": {"model": lens.served.version}}
     ready = None
     for _ in range(200):
         ready, stop, value, hidden, text = testset_callbacks.pass_status(lens, gate)
@@ -86,7 +86,7 @@ def test_the_page_shows_progress_until_the_pass_is_ready(private_settings):
             break
         assert not stop and not hidden and "Passing the test set" in text and 0 <= float(value) <= 1
     assert ready == {"view": gate["view"], "pass": lens.test_set.pass_key()} and stop and hidden
-    _, _, _, _, message = testset_callbacks.pass_status(lens, {"view": {"run": "nope", "step": 0}, "signature": None})
+    _, _, _, _, message = testset_callbacks.pass_status(lens, {"view": {"run": "nope", "step": 0}})
     assert "nope" in message
 
 
