@@ -148,7 +148,7 @@ def browser_timings(url: str, repeats: int) -> dict:
             if driver.execute_script(f"return {TOGGLE}.getAttribute('aria-expanded');") == "true":
                 page.dispatch(OPEN_SECTION[0])
                 page.wait_quiet()
-            samples.setdefault("open the test-set section (matrix, map, channel bars)", []).append(
+            samples.setdefault("open the test-set section (confusion matrix; the gallery shows its prompt)", []).append(
                 _action(page, OPEN_SECTION))
             # Below the matrix, the map and channel insight come on screen together (the window is 800 px high).
             samples.setdefault("scroll to the embedding map (and channel insight below it)", []).append(
