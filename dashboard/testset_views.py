@@ -3,6 +3,7 @@ channel rankings, feature pictures and 2-D maps; each computed once per model (o
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -63,7 +64,7 @@ class TestSetViews:
         """Return the file that keeps a model's test-set pass: named by the served model's hash, or by the run
         and step (a checkpoint never changes), and by the test set."""
         name = self.lens.served.version if checkpoint is None else f"{checkpoint[0]}-step{checkpoint[1]}"
-        return self._cache_folder() / f"{name}-{self._data_key()}.npz"
+        return self._cache_folder() / f"{name}-{self._data_key}.npz"
 
     def pass_key(self, checkpoint: tuple[str, int] | None = None) -> str:
         """Return a short name of the test-set pass a view shows (changes when the model does)."""
@@ -209,8 +210,8 @@ class TestSetViews:
     def feature_visualisation(self, layer: str, channels: list[int],
                               checkpoint: tuple[str, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Return (pixels (C, H, W, colours) in [0, 1], the value each reaches): the inputs that maximise the
-        centre unit of each channel of a map layer, all in one batched compiled call; kept per model and layer (for the
-        same channels)."""
+        centre unit of each channel of a map layer, all in one batched compiled call; kept per model and layer
+        (for the same channels)."""
         key = ("features", self.pass_key(checkpoint), layer, tuple(int(c) for c in channels))
         cached = self._features.get(key)
         if cached is not None:
@@ -228,8 +229,10 @@ class TestSetViews:
         self._features.put(key, result)
         return result
 
+    @functools.cached_property
     def _data_key(self) -> str:
-        """Return a short fingerprint of the test set (its labels and a sample of its pixels)."""
+        """Return a short fingerprint of the test set (its labels and a sample of its pixels), once: a lens's
+        data and scaling never change."""
         digest = hashlib.sha256(self.lens.data.y_test.tobytes())
         digest.update(np.ascontiguousarray(self.lens.data.x_test[:: max(1, self.lens.test_size // 64)]).tobytes())
         digest.update(str(self.lens.scaling).encode())

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from dashboard import views
+from dashboard import testset_layout, views
 from dashboard.callbacks import digit, layers
 from dashboard.layout import GRADIENTS_TAB, PREDICTED, WEIGHTS_TAB
 from tests import dash_requests
@@ -95,6 +95,8 @@ def _valid_values(dependency, lens, key):
             values[position] = lens.conv_layer_names[-1]
         elif name == "distribution-layer.value":
             values[position] = lens.layers[0].name
+        elif name == "embed-gate.data":  # the model's own vector layer, so its map is drawn, not refused
+            values[position] = {**values[position], "layer": testset_layout.embedding_layers(lens)[-1]}
     return values
 
 

@@ -217,3 +217,21 @@ def test_a_tsne_map_is_computed_in_the_background_once_and_kept(private_settings
     # Another process's view of the same model: read from disk at once, not computed again.
     again = TestSetViews(lens).projection("dense", tl.TSNE)
     np.testing.assert_array_equal(again, placed)
+
+
+def test_a_users_colour_model_gets_the_same_views_with_its_class_names(catalog):
+    residual = catalog.resolve("residual")
+    images = residual.scaling.apply(residual.data.x_test)
+    predicted = np.asarray(residual.served.model(images, training=False)).argmax(axis=1)  # Keras's own call
+    expected = testset.confusion(residual.data.y_test, predicted, residual.data.classes).counts
+    figure, caption = testset_callbacks.confusion_view(residual, {"mode": tl.COUNTS, "ready": READY})
+    np.testing.assert_array_equal(np.asarray(figure.data[0].z), expected)
+    assert list(figure.data[0].x) == [str(name) for name in residual.class_names]
+    layer = next(info.name for info in residual.layers if len(info.output_shape) == 3 and info.kind == "Conv2D")
+    outputs = testset_callbacks.channel_insight(residual, insight_gate(layer, tl.SORT_CONTRIBUTION, 1))
+    assert f"most for {residual.class_names[1]} first" in outputs[1]
+    assert outputs[5].startswith("Filter ") and "input channels" in outputs[5]  # RGB in: one slice per colour
+    vector = tl.embedding_layers(residual)[-1]
+    _, caption, stop, _ = testset_callbacks.embedding_view(
+        residual, {"layer": vector, "colour": tl.COLOUR_PREDICTED, "method": tl.PCA, "ready": READY}, None, 0)
+    assert stop and f"activations of {vector}" in caption
