@@ -17,6 +17,14 @@ PCA, TSNE, UMAP = "pca", "tsne", "umap"
 EMBED_METHODS = {PCA: "PCA", TSNE: "t-SNE", UMAP: "UMAP"}
 SORT_MEAN, SORT_CONTRIBUTION, SORT_INDEX = "mean", "contribution", "index"
 POLL_MS = 400  # how often the page asks how far a background computation is
+MATRIX_HEIGHT, MAP_HEIGHT, INSIGHT_HEIGHT = 420, 460, 320  # the graphs' heights (px), before and after they draw
+
+
+def _graph(graph_id: str, height: int, text: str = ""):
+    """Return a test-set graph that starts blank, without axes, at its final height: Plotly lays a hidden
+    graph out again when its section opens, and an empty default figure (axes, ticks, margins) costs ~20 ms
+    each time, seven times over, before the first answer can be drawn."""
+    return components.graph(graph_id, figure=figures.message_figure(text, height=height))
 
 
 def embedding_layers(lens: Lens) -> list[str]:
@@ -62,13 +70,13 @@ def testset_section(lens: Lens) -> html.Section:
                      className="pass-status", hidden=True),
             html.Div([
                 html.Div([html.H3("Confusion matrix"), mode], className="panel-head"),
-                components.graph(ids.CONFUSION_GRAPH),
+                _graph(ids.CONFUSION_GRAPH, MATRIX_HEIGHT),
                 html.P("", id=ids.CONFUSION_CAPTION, className="caption"),
             ], className="testset-matrix"),
             html.Div([
                 html.Div([html.H3("The images of a cell"), page], className="panel-head"),
-                components.graph(ids.GALLERY_GRAPH, figure=figures.message_figure(
-                    f"Click a cell of the confusion matrix<br>to see its {lens.noun}s here.", height=420)),
+                _graph(ids.GALLERY_GRAPH, MATRIX_HEIGHT,
+                       f"Click a cell of the confusion matrix<br>to see its {lens.noun}s here."),
                 html.P(f"Click a cell of the matrix to see its {lens.noun}s here, most confident first; click one "
                        "to show it in every panel above.", id=ids.GALLERY_CAPTION, className="caption"),
             ], className="testset-gallery"),
@@ -96,7 +104,7 @@ def _embedding_panel(lens: Lens) -> html.Div:
         html.Div([html.H3("Embedding map: every test image, by what one layer makes of it"), controls],
                  className="panel-head"),
         dcc.Interval(id=ids.EMBED_POLL, interval=POLL_MS, disabled=True),
-        components.graph(ids.EMBED_GRAPH),
+        _graph(ids.EMBED_GRAPH, MAP_HEIGHT),
         html.Div(_progress(ids.EMBED_PROGRESS), className="embed-progress"),
         html.P("", id=ids.EMBED_CAPTION, className="caption"),
     ], className="testset-embedding", **components.html_attributes({"data-lazy": TESTSET_MAP}))
@@ -122,7 +130,7 @@ def _channel_panel(lens: Lens) -> html.Div:
     ], className="embed-controls")
 
     def tile(graph_id: str, caption_id: str) -> html.Div:
-        return html.Div([components.graph(graph_id), html.P("", id=caption_id, className="caption")])
+        return html.Div([_graph(graph_id, INSIGHT_HEIGHT), html.P("", id=caption_id, className="caption")])
 
     return html.Div([
         html.Div([html.H3("Channel insight: what the channels of the layer selected above respond to"), controls],

@@ -19,12 +19,12 @@ PASS_KEYS = layout.gate_keys(ids.TESTPASS_GATE)
 GATE_KEYS = layout.gate_keys(ids.TESTSET_GATE)
 EMBED_KEYS = layout.gate_keys(ids.EMBED_GATE)
 CHANNEL_KEYS = layout.gate_keys(ids.CHANNEL_GATE)
-CONFUSION_HEIGHT = GALLERY_HEIGHT = 420
-EMBED_HEIGHT = 460
-# Points the map draws at most (SVG: ~0.1 ms and ~28 bytes gzipped each): a 10,000-image test set is drawn as
+CONFUSION_HEIGHT = GALLERY_HEIGHT = tl.MATRIX_HEIGHT
+EMBED_HEIGHT = tl.MAP_HEIGHT
+# Points the map draws at most (SVG: ~70 ms and ~28 KB gzipped per 1,000 here): a 10,000-image test set is drawn as
 # every mistake plus a sample of the rest, the whole set still placed by the projection.
-EMBED_POINTS = 2000
-CHANNEL_HEIGHT = 320
+EMBED_POINTS = 1000
+CHANNEL_HEIGHT = tl.INSIGHT_HEIGHT
 TOP_COUNT = 9
 # A pass that ends within this many seconds of the panel opening shows no progress bar at all.
 QUIET_SECONDS = 1.0
