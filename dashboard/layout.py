@@ -213,6 +213,11 @@ def _sidebar(lens: Lens) -> html.Aside:
         html.P("", id=ids.SALIENCY_CAPTION, className="caption"),
         html.P("", id=ids.DIGIT_SUMMARY, className="digit-summary",
                **components.html_attributes({"aria-live": "polite"})),
+        html.Div([html.Button("Download its numbers (.npz)", id=ids.EXPORT_BUTTON, n_clicks=0, className="button small",
+                              title="The picture, the model's input, the probabilities, the saliency and every "
+                                    "layer's activations, weights and gradients, as NumPy arrays"),
+                  html.Span("", id=ids.EXPORT_NOTE, className="export-note"), dcc.Download(id=ids.TENSORS_DOWNLOAD)],
+                 className="export-row"),
     ], className="panel digit-panel")
     return html.Aside([
         digit,

@@ -194,7 +194,7 @@ READY = {"view": {"model": "any"}, "pass": "any"}  # the test-set pass, once rea
 
 def valid_values(dependency) -> list:
     defaults = {"digit-dropdown.search_value": "", "misclassified-only.value": [], "digit-dropdown.value": 3,
-                "random-digit-button.n_clicks": 1, "saliency-class.value": PREDICTED,
+                "random-digit-button.n_clicks": 1, "export-button.n_clicks": 1, "saliency-class.value": PREDICTED,
                 "previous-layer-button.n_clicks": 0, "next-layer-button.n_clicks": 1, "selected-layer.data": "conv2",
                 "scale-mode.value": "shared", "input-channel.value": views.SUMMARY_CHANNEL, "channel-page.value": 0,
                 "activation-zoom.data": ZOOM, "kernel-zoom.data": ZOOM,
@@ -232,7 +232,7 @@ def post(client, dependency, values, lens):
 
 
 def test_every_callback_answers_a_valid_request(client, dependencies, lens):
-    assert len(dependencies) == 23
+    assert len(dependencies) == 24
     for dependency in dependencies:
         response = post(client, dependency, valid_values(dependency), lens)
         assert response.status_code in (200, 204), (dependency["output"], response.status_code)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dash import Dash, Input, Output, State, no_update
+from dash import Dash, Input, Output, State, dcc, no_update
 
-from dashboard import figures, ids, views
+from dashboard import export, figures, ids, views
 from dashboard.callbacks import validate
 from dashboard.callbacks.validate import shows_errors
 from dashboard.catalog import Catalog
@@ -52,6 +52,31 @@ def _options_with(lens: Lens, index: int, options, search, misclassified) -> lis
     return digit_options(lens, search, misclassified, index)
 
 
+def _score_class(lens: Lens, class_choice, label: int) -> int:
+    """Return the class whose score the saliency follows: the predicted (PREDICTED_CLASS), the true, or a number."""
+    choice = validate.one_of(class_choice, [PREDICTED, TRUE, *range(lens.data.classes)], what="Class")
+    return PREDICTED_CLASS if choice == PREDICTED else label if choice == TRUE else int(choice)
+
+
+@shows_errors(lambda message: (no_update, message))
+def export_tensors(lens: Lens, clicks, index, class_choice, view=None) -> tuple:
+    """Return (a download of the view's numbers as .npz, a note): the picture, the model's input, the
+    probabilities, the saliency of the class chosen, every layer's activations, weights and loss gradients,
+    for the image and model (or checkpoint) the panels show."""
+    if not clicks:
+        return no_update, no_update
+    index = validate.digit_index(index, lens.test_size)
+    checkpoint = validate.checkpoint_view(view, lens)
+    image, label = lens.image(index)
+    tensors = lens.tensors(index, _score_class(lens, class_choice, label), checkpoint=checkpoint)
+    content = export.tensors_npz(lens.picture(index), image, label, tensors, lens.weights(checkpoint),
+                                 lens.class_names)
+    where = "" if checkpoint is None else f"-{checkpoint[0]}-step{checkpoint[1]}"
+    filename = f"cnn-lens-{lens.key}{where}-{lens.noun}-{index}.npz"
+    return (dcc.send_bytes(content, filename, type="application/octet-stream"),
+            f"{filename}: {len(content) / 1024:,.0f} KB")
+
+
 @shows_errors(_digit_views_error)
 def digit_views(lens: Lens, index, class_choice, view=None, options=None, search=None, misclassified=None) -> tuple:
     """Return the input digit, the probability bars, a one-line verdict, the saliency of the chosen class
@@ -62,15 +87,8 @@ def digit_views(lens: Lens, index, class_choice, view=None, options=None, search
     """
     index = validate.digit_index(index, lens.test_size)
     checkpoint = validate.checkpoint_view(view, lens)
-    choice = validate.one_of(class_choice, [PREDICTED, TRUE, *range(lens.data.classes)], what="Class")
     label = int(lens.data.y_test[index])
-    if choice == PREDICTED:
-        score_class = PREDICTED_CLASS
-    elif choice == TRUE:
-        score_class = label
-    else:
-        score_class = int(choice)
-    tensors = lens.tensors(index, score_class, checkpoint=checkpoint)
+    tensors = lens.tensors(index, _score_class(lens, class_choice, label), checkpoint=checkpoint)
     saliency_figure, saliency_caption = views.saliency_view(
         tensors.saliency, score_class=tensors.saliency_class, score_kind=tensors.score_kind,
         class_names=lens.class_names, ink=lens.noun == "digit")
@@ -99,6 +117,11 @@ def register(app: Dash, catalog: Catalog) -> None:
         validate.model_state(),
         prevent_initial_call=True,
     )(bind(digit_options, catalog))
+    app.callback(
+        Output(ids.TENSORS_DOWNLOAD, "data"), Output(ids.EXPORT_NOTE, "children"),
+        Input(ids.EXPORT_BUTTON, "n_clicks"), State(ids.DIGIT, "value"), State(ids.SALIENCY_CLASS, "value"),
+        State(ids.CHECKPOINT_VIEW, "data"), validate.model_state(), prevent_initial_call=True,
+    )(bind(export_tensors, catalog))
     app.callback(
         Output(ids.INPUT_GRAPH, "figure"), Output(ids.PROBABILITY_GRAPH, "figure"),
         Output(ids.DIGIT_SUMMARY, "children"),
