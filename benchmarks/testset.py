@@ -44,8 +44,12 @@ PLOTLY_CLICK = """({click: () => {
   gd.scrollIntoView({block: 'center'});
   gd.emit('plotly_click', {points: [arguments[1]], event: {}});
 }})"""
-# A panel scrolled into view (from the top of the section): the lazy panel asks for its figure.
-SCROLL_TO = "({click: () => document.getElementById(arguments[0]).scrollIntoView({block: 'center'})})"
+# Scrolling down to a panel, as a person does: until the panel's top is 160 px above the window's bottom (the
+# lazy panel asks for its figure as soon as any of it is on screen; the one below it is not on screen yet).
+SCROLL_TO = """({click: () => {
+  const top = document.querySelector(arguments[0]).getBoundingClientRect().top;
+  window.scrollBy(0, top - (window.innerHeight - 160));
+}})"""
 RADIO = "[...document.querySelectorAll('#' + arguments[0] + ' input')].find(i => i.value === arguments[1])"
 
 
@@ -150,9 +154,10 @@ def browser_timings(url: str, repeats: int) -> dict:
                 page.wait_quiet()
             samples.setdefault("open the test-set section (confusion matrix; the gallery shows its prompt)", []).append(
                 _action(page, OPEN_SECTION))
-            # Below the matrix, the map and channel insight come on screen together (the window is 800 px high).
-            samples.setdefault("scroll to the embedding map (and channel insight below it)", []).append(
-                _action(page, (SCROLL_TO, ("embed-graph",))))
+            samples.setdefault("scroll down to the embedding map", []).append(
+                _action(page, (SCROLL_TO, (".testset-embedding",))))
+            samples.setdefault("scroll on down to channel insight (bars, top images, weights, feature picture)",
+                               []).append(_action(page, (SCROLL_TO, (".testset-channels",))))
             for true_class, predicted in ((4, 9), (7, 7), (3, 5)):
                 samples.setdefault("click a confusion cell: its gallery", []).append(_action(
                     page, (PLOTLY_CLICK, ("confusion-graph", {"x": str(predicted), "y": str(true_class),
