@@ -345,22 +345,30 @@
               context.outputs_list[2].map(function (o) { return isOpen(o) ? "true" : "false"; })];
     },
 
-    /* A lazy panel's gate: what the panel should show (the values of the callback's inputs after the
-       visible-panels store, named as Python's layout.LAZY_GATES names them), written only while the panel is
-       on screen, and only when it differs from what it shows: a panel scrolled into view catches up at once. */
-    lazyGate: function () {
+    /* Lazy panels' gates, a group of them at once: what each panel should show (its values of the group's
+       inputs after the visible-panels store, named as Python's layout.LAZY_GATES names them), written only while
+       the panel is on screen, and only when it differs from what it shows: a panel scrolled into view catches
+       up at once. One callback per group, not per gate: Dash's own work per callback was most of the delay. */
+    lazyGates: function () {
       const values = Array.prototype.slice.call(arguments);
-      const constants = values.pop(), current = values.pop(), visible = values.shift();
-      const gate = constants.gates[window.dash_clientside.callback_context.outputs_list.id];
-      if (!gate || !Array.isArray(visible) || visible.indexOf(gate.panel) < 0) { return noUpdate(); }
-      const wanted = {};
-      gate.keys.forEach(function (key, position) { wanted[key] = values[position]; });
-      const idle = gate.idleWhenEmpty;
-      if (idle && (!wanted[idle] || (Array.isArray(wanted[idle]) && !wanted[idle].length))) {
-        if (!current) { return noUpdate(); }  // idle from the start: the panel shows its first state, ask nothing
-        gate.keys.forEach(function (key) { if (key !== idle) { wanted[key] = null; } });
-      }
-      return same(wanted, current) ? noUpdate() : wanted;
+      const constants = values.pop();
+      const listed = window.dash_clientside.callback_context.outputs_list;
+      const outputs = Array.isArray(listed) ? listed : [listed];
+      const currents = values.splice(values.length - outputs.length, outputs.length);
+      const visible = values.shift();
+      const results = outputs.map(function (output, position) {
+        const gate = constants.gates[output.id], current = currents[position];
+        if (!gate || !Array.isArray(visible) || visible.indexOf(gate.panel) < 0) { return noUpdate(); }
+        const wanted = {};
+        gate.keys.forEach(function (key, k) { wanted[key] = values[gate.inputs[k]]; });
+        const idle = gate.idleWhenEmpty;
+        if (idle && (!wanted[idle] || (Array.isArray(wanted[idle]) && !wanted[idle].length))) {
+          if (!current) { return noUpdate(); }  // idle from the start: the panel shows its first state, ask nothing
+          gate.keys.forEach(function (key) { if (key !== idle) { wanted[key] = null; } });
+        }
+        return same(wanted, current) ? noUpdate() : wanted;
+      });
+      return Array.isArray(listed) ? results : results[0];
     },
 
     /* Start draws a fresh token for the training it asks for; Cancel names that token. */

@@ -182,6 +182,27 @@ IDLE_WHEN_EMPTY = {ids.COMPARE_GATE: "compare", ids.TESTSET_GATE: "ready", ids.C
                    ids.EMBED_GATE: "ready"}
 
 
+# The gates are written by one browser-side callback per group (Dash's own work per callback, ~3-4 ms here, was
+# most of the delay between a panel coming on screen and its request). The test set's panels wait for its pass,
+# so they are a group of their own, and the pass's gate another (it must not wait for the pass it starts).
+LAZY_GATE_GROUPS = ((ids.TESTPASS_GATE,), (ids.TESTSET_GATE, ids.CHANNEL_GATE, ids.EMBED_GATE),
+                    (ids.EXPLAIN_GATE, ids.COMPARE_GATE, ids.TRAINING_GATE))
+
+
+def gate_group_inputs(group: tuple[str, ...]) -> list[tuple[str, str]]:
+    """Return the (component, property) pairs a group of gates carries, each once, in a fixed order."""
+    pairs: list[tuple[str, str]] = []
+    for gate in group:
+        for pair in LAZY_GATES[gate][1].values():
+            if pair not in pairs:
+                pairs.append(pair)
+    return pairs
+
+
+def _group_inputs_of(gate: str) -> list[tuple[str, str]]:
+    return gate_group_inputs(next(group for group in LAZY_GATE_GROUPS if gate in group))
+
+
 def gate_keys(gate_id: str) -> tuple[str, ...]:
     """Return the names of what a lazy panel's gate carries."""
     return tuple(LAZY_GATES[gate_id][1])
@@ -197,7 +218,9 @@ def client_constants() -> dict:
             "cellFrame": testset_figures.cell_frame(0, 0), "visiblePanels": ids.VISIBLE_PANELS,
             "sectionLinkType": ids.SECTION_LINK_TYPE,
             "sectionIds": {name: components.section_id(name) for name in SECTIONS},
-            "gates": {gate: {"panel": panel, "keys": list(carries), "idleWhenEmpty": IDLE_WHEN_EMPTY.get(gate)}
+            "gates": {gate: {"panel": panel, "keys": list(carries), "idleWhenEmpty": IDLE_WHEN_EMPTY.get(gate),
+                             # where each key's value is among its group's inputs (after the visible panels)
+                             "inputs": [_group_inputs_of(gate).index(pair) for pair in carries.values()]}
                       for gate, (panel, carries) in LAZY_GATES.items()}}
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dash import ClientsideFunction, Dash, Input, Output, State
 
 from dashboard import ids
-from dashboard.layout import LAZY_GATES
+from dashboard.layout import LAZY_GATE_GROUPS, gate_group_inputs
 
 NAMESPACE = "cnnLens"
 
@@ -90,12 +90,13 @@ def register(app: Dash) -> None:
         Input(ids.ALL_SECTION_TOGGLES, "n_clicks"), Input(ids.ALL_SECTION_LINKS, "n_clicks"),
         State(ids.OPEN_SECTIONS, "data"), constants,
     )
-    for gate, (_panel, carries) in LAZY_GATES.items():
+    for group in LAZY_GATE_GROUPS:
         app.clientside_callback(
-            ClientsideFunction(NAMESPACE, "lazyGate"),
-            Output(gate, "data"),
-            Input(ids.VISIBLE_PANELS, "data"), *[Input(component, prop) for component, prop in carries.values()],
-            State(gate, "data"), constants,
+            ClientsideFunction(NAMESPACE, "lazyGates"),
+            *[Output(gate, "data") for gate in group],
+            Input(ids.VISIBLE_PANELS, "data"),
+            *[Input(component, prop) for component, prop in gate_group_inputs(group)],
+            *[State(gate, "data") for gate in group], constants,
         )
     app.clientside_callback(
         ClientsideFunction(NAMESPACE, "startRequest"),
