@@ -161,6 +161,16 @@ class TestSetViews:
         self._features.put(path, coordinates)
         return coordinates
 
+    def pca(self, layer: str, checkpoint: tuple[str, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Return every test image's activations of a vector layer on their first two principal directions and
+        the variance shares (testset.pca), computed once per model and layer."""
+        key = ("pca", self.pass_key(checkpoint), layer)
+        cached = self._features.get(key)
+        if cached is None:
+            cached = testset.pca(self.test_pass(checkpoint).vector(layer))
+            self._features.put(key, cached)
+        return cached
+
     def verdicts(self, checkpoint: tuple[str, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Return (predicted class, confidence) for every test image: the served model's, or a checkpoint's
         (from its test-set pass)."""

@@ -176,7 +176,7 @@ def embedding_view(lens: Lens, gate, ticks=None, digit=None) -> tuple:
     if waiting is not None and triggered is not None and ids.EMBED_POLL in triggered:  # still computing
         return no_update, _waiting_text(method, waiting), False, f"{waiting[0]:.3f}"
     if method == tl.PCA or waiting is not None:
-        coordinates, shares = testset.pca(vectors)
+        coordinates, shares = lens.test_set.pca(layer, checkpoint)
         how = (f"projected on their two principal directions (PCA; {shares[0]:.0%} and {shares[1]:.0%} of the "
                "variance)")
     else:
