@@ -53,11 +53,11 @@ def pass_status(lens: Lens, gate, ticks=None) -> tuple:
             f"Passing the test set through the model, once (then it is kept): {doing} ({done:.0%}).")
 
 
-def _view(ready) -> object:
-    """Return the view (served model or checkpoint) a ready pass is for, as the gate carries it."""
+def _ready_checkpoint(ready, lens: Lens) -> tuple[str, int] | None:
+    """Return the checkpoint (None: the served model) a ready pass is for, as TESTSET_READY carries it."""
     if not isinstance(ready, dict) or set(ready) != {"view", "pass"}:
         raise validate.InvalidInput(f"Test-set pass must name a view and a pass, got {type(ready).__name__}")
-    return ready["view"]
+    return validate.checkpoint_view(ready["view"], lens)
 
 
 def _cell(click, names: tuple[str, ...]) -> tuple[int, int] | None:
@@ -85,7 +85,7 @@ def confusion_view(lens: Lens, gate, click=None) -> tuple:
     if wanted is None or wanted["ready"] is None:
         return no_update, no_update
     mode = validate.one_of(wanted["mode"], [tl.COUNTS, tl.SHARES], what="Matrix mode")
-    checkpoint = validate.checkpoint_view(_view(wanted["ready"]), lens)
+    checkpoint = _ready_checkpoint(wanted["ready"], lens)
     names = lens.class_names
     predicted, _ = lens.test_set.verdicts(checkpoint)
     table = testset.confusion(lens.data.y_test, predicted, lens.data.classes)
@@ -116,7 +116,7 @@ def gallery_view(lens: Lens, click, page, ready=None) -> tuple:
     cell = _cell(click, names)
     if cell is None:
         return no_update, no_update, no_update, no_update
-    checkpoint = validate.checkpoint_view(_view(ready), lens) if ready is not None else None
+    checkpoint = _ready_checkpoint(ready, lens) if ready is not None else None
     true_class, predicted_class = cell
     predicted, confidence = lens.test_set.verdicts(checkpoint)
     members = testset.cell_members(lens.data.y_test, predicted, confidence, true_class, predicted_class)
@@ -164,7 +164,7 @@ def embedding_view(lens: Lens, gate, ticks=None, digit=None) -> tuple:
     layer = validate.one_of(wanted["layer"], tl.embedding_layers(lens), what="Embedding layer")
     colour_by = validate.one_of(wanted["colour"], [tl.COLOUR_TRUE, tl.COLOUR_PREDICTED], what="Colour")
     method = validate.one_of(wanted["method"], list(tl.EMBED_METHODS), what="Projection")
-    checkpoint = validate.checkpoint_view(_view(wanted["ready"]), lens)
+    checkpoint = _ready_checkpoint(wanted["ready"], lens)
     test_pass = lens.test_set.test_pass(checkpoint)
     vectors = test_pass.vector(layer)
     waiting = None
@@ -245,7 +245,7 @@ def channel_insight(lens: Lens, gate, click=None) -> tuple:
     wanted = validate.gate(gate, CHANNEL_KEYS)
     if wanted is None or wanted["ready"] is None:
         return (no_update,) * 8
-    checkpoint = validate.checkpoint_view(_view(wanted["ready"]), lens)
+    checkpoint = _ready_checkpoint(wanted["ready"], lens)
     names = [info.name for info in lens.layers]
     name = validate.one_of(wanted["layer"], [*names, INPUT], what="Layer")
     sort = validate.one_of(wanted["sort"], [tl.SORT_MEAN, tl.SORT_CONTRIBUTION, tl.SORT_INDEX], what="Sort")
@@ -297,11 +297,11 @@ def _feature_view(lens: Lens, name: str, shown: list[int], channel: int, checkpo
         return figures.message_figure("Pick one of the channels shown.", height=CHANNEL_HEIGHT), ""
     pixels, reached = lens.test_set.feature_visualisation(name, sorted(shown), checkpoint)
     at = sorted(shown).index(channel)
+    figure = views.input_view(pixels[at], ink=lens.noun == "digit", height=CHANNEL_HEIGHT)
     if reached[at] <= 0:
-        return (views.input_view(pixels[at], ink=lens.noun == "digit", height=CHANNEL_HEIGHT),
-                f"Channel {channel} of {name} stayed at 0 from the starting noise: no gradient reached it, so there "
-                "is no picture of what it looks for.")
-    return (views.input_view(pixels[at], ink=lens.noun == "digit", height=CHANNEL_HEIGHT),
+        return figure, (f"Channel {channel} of {name} stayed at 0 from the starting noise: no gradient reached it, "
+                        "so there is no picture of what it looks for.")
+    return (figure,
             f"What channel {channel} of {name} looks for: the input that makes the unit at the centre of its map "
             f"largest ({reached[at]:.4g}), found by gradient ascent from noise with small random shifts and a "
             f"smoothness penalty; all {len(shown)} channels shown were computed in one batched call.")
@@ -317,7 +317,7 @@ def dead_counts(lens: Lens, ready) -> object:
     (the layer cards and the layer graph's nodes show it, in the browser), once the pass for the view is ready."""
     if ready is None:
         return no_update
-    checkpoint = validate.checkpoint_view(_view(ready), lens)
+    checkpoint = _ready_checkpoint(ready, lens)
     test_pass = lens.test_set.test_pass(checkpoint)
     counts = {}
     for info in lens.layers:
