@@ -35,16 +35,23 @@ def _report_unexpected_error(error: Exception) -> None:
                                              "the server log. Try another digit or layer."})
 
 
-def requested_model() -> str | None:
-    """Return the model the page's URL names (?model=key). Dash's renderer fetches the layout from
-    /_dash-layout without the page's query, so it is read from the page's address in the Referer header
-    (sent for same-origin requests: serving's Referrer-Policy is same-origin)."""
+def requested_view() -> dict[str, str]:
+    """Return the query of the page's address: the model (?model=key) and the view a link holds (view_state).
+    Dash's renderer fetches the layout from /_dash-layout without the page's query, so it is read from the
+    page's address in the Referer header (sent for same-origin requests: serving's Referrer-Policy is
+    same-origin)."""
     import flask
 
-    key = flask.request.args.get("model")
-    if key is None and flask.request.referrer:
-        key = urllib.parse.parse_qs(urllib.parse.urlsplit(flask.request.referrer).query).get("model", [None])[0]
-    return key
+    query = flask.request.args
+    if "model" not in query and flask.request.referrer:
+        parsed = urllib.parse.parse_qs(urllib.parse.urlsplit(flask.request.referrer).query)
+        return {key: values[0] for key, values in parsed.items()}
+    return {key: query[key] for key in query}
+
+
+def requested_model() -> str | None:
+    """Return the model the page's URL names (?model=key), or None."""
+    return requested_view().get("model")
 
 
 def create_app(settings: Settings, lens: Lens | None = None, catalog: Catalog | None = None) -> dash.Dash:
@@ -52,7 +59,7 @@ def create_app(settings: Settings, lens: Lens | None = None, catalog: Catalog | 
     import dash
     import flask
 
-    from dashboard import layout, serving, training_layout, worker
+    from dashboard import layout, serving, training_layout, view_state, worker
     from dashboard.callbacks import register_all
     from dashboard.callbacks.digit import digit_options
     from dashboard.callbacks.training import first_run
@@ -75,7 +82,8 @@ def create_app(settings: Settings, lens: Lens | None = None, catalog: Catalog | 
 
     def page():
         # The URL names the model (?model=key, as the model picker sets it); without one, the seed CNN.
-        key = requested_model() if flask.has_request_context() else None
+        query = requested_view() if flask.has_request_context() else {}
+        key = query.get("model")
         notice = ""
         try:
             shown = catalog.resolve(key)
@@ -84,7 +92,14 @@ def create_app(settings: Settings, lens: Lens | None = None, catalog: Catalog | 
             shown, notice = lens, f"{error}. Showing the {lens.name} instead."
         if shown.ready:
             upload_mb = settings.max_model_mb if catalog.uploads is not None else None
-            return layout.build_layout(shown, digit_options(shown, "", [], 0), catalog.choices(), notice, upload_mb)
+            view, refused = view_state.read(query, layout.view_defaults(shown), layout.view_checks(shown))
+            if refused:
+                log.info("a link's %s could not be shown", ", ".join(refused))
+                notice = (f"{notice} " if notice else "") + (
+                    f"This link's {', '.join(refused)} could not be shown with this model; the page shows its "
+                    "defaults there instead.")
+            return layout.build_layout(shown, digit_options(shown, "", [], view["image"]), catalog.choices(), notice,
+                                       upload_mb, view, b_choices=digit_options(shown, "", [], view["b"]))
         return training_layout.waiting_layout(first_run(shown, 0)[1])
 
     app.layout = page

@@ -98,6 +98,56 @@
     elements.forEach(function (element) { observer.observe(element); });
   }
 
+
+  /* What-if edits in an image value ("42|x=3,r=15"): image_keys and edits.to_text write the same form. */
+  const EDIT_KEYS = ["x", "y", "r", "s", "n", "e"];
+  const EDIT_DEFAULTS = {x: 0, y: 0, r: 0, s: 1, n: 0, e: null};
+
+  function splitImage(value) {
+    const text = String(value === null || value === undefined ? "" : value), bar = text.indexOf("|");
+    return bar < 0 ? {base: value, edit: ""} : {base: text.slice(0, bar), edit: text.slice(bar + 1)};
+  }
+
+  function parseEdit(text) {
+    const edit = Object.assign({}, EDIT_DEFAULTS);
+    (text || "").split(",").forEach(function (part) {
+      const eq = part.indexOf("=");
+      if (eq < 0) { return; }
+      const key = part.slice(0, eq), value = part.slice(eq + 1);
+      if (key === "e") { edit.e = value.split("-").map(Number); } else if (key in edit) { edit[key] = Number(value); }
+    });
+    return edit;
+  }
+
+  function editText(edit) {
+    const parts = [];
+    EDIT_KEYS.forEach(function (key) {
+      const value = edit[key];
+      if (key === "e") { if (value) { parts.push("e=" + value.join("-")); } return; }
+      const rounded = Number(Number(value).toFixed(4));  /* slider steps: 1.1500000000000001 is 1.15 */
+      if (rounded !== EDIT_DEFAULTS[key]) { parts.push(key + "=" + String(rounded)); }
+    });
+    return parts.join(",");
+  }
+
+  function imageValue(base, text) {
+    if (!text) { return /^\d{1,9}$/.test(String(base)) ? Number(base) : base; }
+    return String(base) + "|" + text;
+  }
+
+  /* A value read from the address as view_state.parse_value reads it. */
+  function fromAddress(kind, text) {
+    if (kind === "int") { return parseInt(text, 10); }
+    if (kind === "float") { return parseFloat(text); }
+    if (kind === "list") { return text.split(",").filter(function (p) { return p; }); }
+    return /^\d{1,9}$/.test(text) ? Number(text) : text;
+  }
+
+  function toAddress(kind, value) {
+    if (kind === "list") { return (value || []).join(","); }
+    return String(value);
+  }
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
   cnnLens: {
     /* The server's figure for a layer panel, on one colour scale for all tiles or one per tile. */
@@ -246,9 +296,9 @@
     /* The embedding map's ring moves to the picked image, wherever it was picked. */
     markPicked: function (digit, figure) {
       const data = figure && figure.data;
-      if (!data || data.length < 2 || typeof digit !== "number") { return noUpdate(); }
-      let x = [], y = [];  /* a picked image the map does not draw (a sampled map): no ring */
-      for (let t = 0; t < data.length - 1 && !x.length; t++) {
+      if (!data || data.length < 2) { return noUpdate(); }
+      let x = [], y = [];  /* a picked image the map does not draw (a sampled map, an own image): no ring */
+      for (let t = 0; t < data.length - 1 && !x.length && typeof digit === "number"; t++) {
         const custom = data[t].customdata || [];
         for (let i = 0; i < custom.length; i++) {
           if (custom[i][0] === digit) { x = [data[t].x[i]]; y = [data[t].y[i]]; break; }
@@ -369,6 +419,150 @@
         return same(wanted, current) ? noUpdate() : wanted;
       });
       return Array.isArray(listed) ? results : results[0];
+    },
+
+    /* The controls' buttons open the workbench on a tab; its tabs switch; × closes it. */
+    workbench: function (buttonClicks, closeClicks, mode) {
+      const context = window.dash_clientside.callback_context, trigger = context.triggered_id;
+      let open = !document.getElementById(context.outputs_list[0].id) ||
+        !document.getElementById(context.outputs_list[0].id).hidden;
+      let chosen = mode;
+      if (trigger && typeof trigger === "object") {
+        const clicked = context.inputs_list[0].find(function (item) { return same(item.id, trigger); });
+        if (!clicked || !clicked.value) { return [noUpdate(), noUpdate(), context.outputs_list[2].map(noUpdate)]; }
+        chosen = trigger.mode;
+        open = true;
+      } else if (trigger === context.inputs_list[1].id) {
+        open = false;
+      } else if (!context.triggered.length || !context.triggered[0].value) {
+        open = false;  /* the page's first call: closed */
+      }
+      return [!open, chosen === mode ? noUpdate() : chosen,
+              context.outputs_list[2].map(function (output) { return output.id.mode !== chosen; })];
+    },
+
+    /* What-if edits: the sliders and the erase rectangle make the picked image's value ("42|x=3,r=15"), and
+       the sliders follow the value when the image changes some other way (a link, back, another image). */
+    whatIf: function (digit, x, y, rotate, scale, noise, eraseDrawn, resetClicks, options, constants) {
+      const context = window.dash_clientside.callback_context;
+      const triggered = context.triggered.map(function (t) { return t.prop_id; });
+      const parts = splitImage(digit), current = parseEdit(parts.edit);
+      const sliders = [current.x, current.y, current.r, current.s, current.n];
+      const nothing = [noUpdate(), noUpdate(), noUpdate(), noUpdate(), noUpdate(), noUpdate(), noUpdate()];
+      if (!triggered.length || triggered[0] === "." || triggered.some(function (t) { return t.indexOf(constants.digit + ".") === 0; })) {
+        const now = [x, y, rotate, scale, noise];
+        return [noUpdate(), noUpdate()].concat(sliders.map(function (v, k) { return same(v, now[k]) ? noUpdate() : v; }));
+      }
+      let edit = {x: x, y: y, r: rotate, s: scale, n: noise, e: current.e};
+      if (triggered.some(function (t) { return t.indexOf(constants.editReset) === 0; })) {
+        edit = Object.assign({}, EDIT_DEFAULTS);
+      } else if (triggered.some(function (t) { return t.indexOf(constants.eraseGraph) === 0; })) {
+        const shapes = eraseDrawn && eraseDrawn.shapes;
+        if (!Array.isArray(shapes) || !shapes.length) { return nothing; }
+        const r = shapes[shapes.length - 1], size = constants.imageSize;
+        const clamp = function (v, high) { return Math.max(0, Math.min(high, v)); };
+        const top = clamp(Math.ceil(Math.min(r.y0, r.y1)), size[0]), bottom = clamp(Math.floor(Math.max(r.y0, r.y1)) + 1, size[0]);
+        const left = clamp(Math.ceil(Math.min(r.x0, r.x1)), size[1]), right = clamp(Math.floor(Math.max(r.x0, r.x1)) + 1, size[1]);
+        if (bottom <= top || right <= left) { return nothing; }
+        edit.e = [top, left, bottom, right];
+      }
+      const value = imageValue(parts.base, editText(edit));
+      if (same(value, digit)) { return nothing; }
+      const known = (options || []).some(function (o) { return same(o.value, value); });
+      const label = value === parts.base ? null : "edited: " + editText(edit);
+      const newOptions = known || label === null ? noUpdate()
+        : [{label: label, value: value, search: label}].concat(options || []);
+      const reset = edit.x === 0 && edit.y === 0 && edit.r === 0 && edit.s === 1 && edit.n === 0;
+      return [value, newOptions].concat(triggered.some(function (t) { return t.indexOf(constants.editReset) === 0; }) || reset
+        ? [0, 0, 0, 1, 0].map(function (v, k) { return same(v, [x, y, rotate, scale, noise][k]) ? noUpdate() : v; })
+        : [noUpdate(), noUpdate(), noUpdate(), noUpdate(), noUpdate()]);
+    },
+
+    /* The erase picker shows the picture the lens shows, bigger, in rectangle-drawing mode, while its tab is open. */
+    erasePicture: function (picture, mode, constants) {
+      if (mode !== constants.editMode || !picture || !picture.layout) { return noUpdate(); }
+      const layout = Object.assign({}, picture.layout, {
+        height: 200, width: 200, dragmode: "drawrect", shapes: [], uirevision: JSON.stringify(picture.data[0].z).length,
+        newshape: {line: {color: "#dc2626", width: 2}, fillcolor: "rgba(220,38,38,0.25)"},
+        margin: {l: 0, r: 0, t: 0, b: 0}});
+      return {data: picture.data, layout: layout};
+    },
+
+    /* An uploaded file goes to the server only when it is small enough; a bigger one gets a message here. */
+    uploadGate: function (contents, filename, constants) {
+      if (!contents) { return [noUpdate(), noUpdate()]; }
+      if (contents.length > constants.maxUploadChars) {
+        return [noUpdate(), (filename || "That file") + " is larger than " + constants.maxUploadMb + " MB: choose a smaller image."];
+      }
+      return [{contents: contents, filename: filename || ""}, "Reading " + (filename || "the image") + "…"];
+    },
+
+    /* The address bar holds the view (view_state.py): a change of view writes it (a history entry); back and
+       forward (the address changed) set the view. A model, checkpoint or open sections of another view reload
+       the page, which the server builds from the address. */
+    syncAddress: function () {
+      const args = Array.prototype.slice.call(arguments);
+      const constants = args.pop(), view = constants.view;
+      const search = args[0], values = args.slice(1);
+      const context = window.dash_clientside.callback_context;
+      const outputs = context.outputs_list.slice(1);
+      const keep = [noUpdate()].concat(outputs.map(noUpdate));
+      const current = function (field) {
+        let value = values[field.input];
+        if (field.part) { value = value && value[field.part] !== undefined ? value[field.part] : null; }
+        return value === undefined ? null : value;
+      };
+      const triggered = context.triggered.map(function (t) { return t.prop_id; });
+      if (triggered.length === 1 && triggered[0] === view.location + ".search") {
+        const params = new URLSearchParams(search || "");
+        if ((params.get("model") || view.model) !== view.model) { window.location.reload(); return keep; }
+        const changes = outputs.map(noUpdate);
+        let reload = false;
+        view.fields.forEach(function (field) {
+          const text = params.get(field.key);
+          const wanted = text === null ? view.defaults[field.key] : fromAddress(field.kind, text);
+          if (same(wanted, current(field)) || (wanted === null && !current(field))) { return; }
+          if (field.output === null) { reload = true; return; }
+          changes[field.output] = wanted;
+        });
+        if (reload) { window.location.reload(); return keep; }
+        return [noUpdate()].concat(changes);
+      }
+      const params = new URLSearchParams();
+      params.set("model", view.model);
+      view.fields.forEach(function (field) {
+        const value = current(field);
+        if (value === null || same(value, view.defaults[field.key])) { return; }
+        if (field.kind === "list" && !value.length && !view.defaults[field.key]) { return; }
+        params.set(field.key, toAddress(field.kind, value));
+      });
+      const next = "?" + params.toString();
+      keep[0] = next === window.location.search ? noUpdate() : next;
+      return keep;
+    },
+
+    /* Copy link: the address (which holds the view) to the clipboard, and shown, for copying by hand. */
+    copyLink: function (clicks) {
+      if (!clicks) { return [noUpdate(), noUpdate()]; }
+      const link = window.location.href;
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(link).catch(function () {});
+      }
+      return [link, "link-box"];
+    },
+
+    /* Compare A and B: show the control of what B is (another image, or another checkpoint). */
+    abMode: function (mode, constants) {
+      const image = mode === constants.abOtherImage;
+      return [!image, image, !image];
+    },
+
+    /* Swap A and B: B becomes the picked image and A the image compared with it. */
+    swapAB: function (clicks, a, b) {
+      if (!clicks || a === null || a === undefined || b === null || b === undefined) {
+        return [noUpdate(), noUpdate()];
+      }
+      return [b, a];
     },
 
     /* Start draws a fresh token for the training it asks for; Cancel names that token. */

@@ -26,6 +26,7 @@ FONT = dict(family="Inter, system-ui, -apple-system, Segoe UI, Roboto, sans-seri
 ACCENT = "#2563eb"
 MUTED = "#9ca3af"
 TRUE_COLOUR = "#059669"
+REFERENCE_COLOUR = "#111827"  # where a probability was before an edit
 GRID = "#e5e7eb"
 # Any: unpacked into figure_from's layout keywords, which mypy would otherwise check against height and title.
 IMAGE_AXES: dict[str, Any] = {
@@ -410,9 +411,10 @@ def vector_bars(
 
 def probability_bars(
     probabilities: np.ndarray, *, true_label: int | None = None, class_names: Sequence[str] | None = None,
-    height: int = 260,
+    height: int = 260, reference: np.ndarray | None = None,
 ) -> go.Figure:
-    """Return class probabilities as bars; the predicted class is blue, the true class outlined green."""
+    """Return class probabilities as bars; the predicted class is blue, the true class outlined green; with a
+    `reference` (the probabilities before an edit), a dark tick on each bar where it was."""
     probabilities = np.asarray(probabilities, dtype=np.float64).reshape(-1)
     if probabilities.size == 0:
         raise ValueError("probabilities must not be empty")
@@ -425,9 +427,21 @@ def probability_bars(
     trace = dict(type="bar", x=names, y=probabilities, marker=dict(color=colours, line=dict(color=outline, width=3)),
                  text=[f"{p:.0%}" if p >= 0.01 else "" for p in probabilities], textposition="outside",
                  cliponaxis=False, hovertemplate="class %{x}<br>probability %{y:.6f}<extra></extra>")
+    traces = [trace]
+    trace["showlegend"] = False
+    if reference is not None:
+        before = np.asarray(reference, dtype=np.float64).reshape(-1)
+        if before.shape != probabilities.shape:
+            raise ValueError(f"{before.size} reference probabilities for {probabilities.size} classes")
+        traces.append(dict(type="scatter", mode="markers", x=names, y=before, name="before the edit",
+                           showlegend=False,
+                           marker=dict(symbol="line-ew", size=22, line=dict(width=3, color=REFERENCE_COLOUR)),
+                           customdata=probabilities - before,
+                           hovertemplate="class %{x}<br>before the edit %{y:.6f}<br>change %{customdata:+.6f}"
+                                         "<extra></extra>"))
     # Class names speak for themselves (and, turned to fit, would run into the axis title); numbers need one.
     numbered = all(name.isdigit() for name in names)
-    return figure_from([trace], height=height,
+    return figure_from(traces, height=height,
                    xaxis=axis(type="category", title=axis_title("class") if numbered else None),
                    yaxis=axis(range=[0, 1.12], tickformat=".0%", gridcolor=GRID))
 

@@ -24,6 +24,53 @@ MISCLASSIFIED_ONLY = "misclassified-only"
 DIGIT_SUMMARY = "digit-summary"
 SCALE_MODE = "scale-mode"
 
+# A person's own input: the workbench under the controls (draw, upload, what-if edits), opened by its buttons.
+WORKBENCH = "workbench"
+WORKBENCH_MODE = "workbench-mode"      # which tab is open: "draw", "upload", "edit", or "" (closed)
+WORKBENCH_BUTTON_TYPE = "workbench-button"
+
+
+def workbench_button(mode: str) -> dict[str, str]:
+    """Return the id of the controls' button that opens the workbench on one tab."""
+    return {"type": WORKBENCH_BUTTON_TYPE, "mode": mode}
+
+
+ALL_WORKBENCH_BUTTONS = {"type": WORKBENCH_BUTTON_TYPE, "mode": ALL}
+WORKBENCH_TAB_TYPE = "workbench-tab"
+
+
+def workbench_tab(mode: str) -> dict[str, str]:
+    """Return the id of one tab's body in the workbench."""
+    return {"type": WORKBENCH_TAB_TYPE, "mode": mode}
+
+
+ALL_WORKBENCH_TABS = {"type": WORKBENCH_TAB_TYPE, "mode": ALL}
+WORKBENCH_CLOSE = "workbench-close"
+PAD = "drawing-pad"
+PAD_STROKES = "pad-strokes"
+PAD_UNDO = "pad-undo"
+PAD_CLEAR = "pad-clear"
+PAD_LABEL = "pad-label"
+PAD_NOTE = "pad-note"
+IMAGE_UPLOAD = "image-upload"
+IMAGE_UPLOAD_PAYLOAD = "image-upload-payload"
+IMAGE_UPLOAD_NOTE = "image-upload-note"
+EDIT_SHIFT_X = "edit-shift-x"
+EDIT_SHIFT_Y = "edit-shift-y"
+EDIT_ROTATE = "edit-rotate"
+EDIT_SCALE = "edit-scale"
+EDIT_NOISE = "edit-noise"
+EDIT_ERASE_GRAPH = "edit-erase-graph"
+EDIT_ERASE = "edit-erase"              # the rectangle to erase, [top, left, bottom, right] or null (a store)
+EDIT_RESET = "edit-reset"
+EDIT_NOTE = "edit-note"
+# The view in the address bar (?model=…&image=…&layer=…), kept in step both ways; and the copy-link button.
+VIEW_LOCATION = "view-location"
+COPY_LINK = "copy-link"
+COPY_LINK_NOTE = "copy-link-note"
+REPORT_BUTTON = "report-button"
+REPORT_DOWNLOAD = "report-download"
+
 # Layer selection.
 SELECTED_LAYER = "selected-layer"
 LAYER_TABLE = "layer-table"
@@ -210,3 +257,17 @@ FIRST_RUN_POLL = "first-run-poll"
 FIRST_RUN_STATUS = "first-run-status"
 FIRST_RUN_PROGRESS = "first-run-progress"
 FIRST_RUN_RELOAD = "first-run-reload"
+# Compare A and B (a section): A is the picked image as the panels show it; B another image, or the same image
+# at another checkpoint; the selected layer's channels side by side with A − B, and both predictions.
+AB_MODE = "ab-mode"
+AB_IMAGE = "ab-image"
+AB_CHECKPOINT = "ab-checkpoint"
+AB_GATE = "ab-gate"
+AB_GRAPH_A = "ab-graph-a"
+AB_GRAPH_B = "ab-graph-b"
+AB_GRAPH_DIFFERENCE = "ab-graph-difference"
+AB_PROBABILITIES = "ab-probabilities"
+AB_CAPTION = "ab-caption"
+AB_TITLE_A = "ab-title-a"
+AB_TITLE_B = "ab-title-b"
+AB_SHOW_B = "ab-show-b"

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dashboard import attributions, runs
+from dashboard import attributions, edits, image_keys, runs
 from dashboard.checkpoint_views import CheckpointViews
 from dashboard.config import Settings
 from dashboard.data import Dataset, load_data
@@ -74,6 +74,27 @@ class Predictions:
     confidence: np.ndarray
     misclassified: np.ndarray
     accuracy: float
+
+
+@dataclasses.dataclass(frozen=True)
+class InputImage:
+    """The image the page shows: a test image or a person's own, maybe edited; its pixels in [0, 1] (H, W, C),
+    its true label if known, and how captions name it."""
+
+    ref: image_keys.ImageRef
+    picture: np.ndarray
+    label: int | None
+    name: str
+
+    @property
+    def value(self) -> int | str:
+        """Return the page's value for this image (the dropdown's, the link's)."""
+        return self.ref.value
+
+    @property
+    def index(self) -> int | None:
+        """Return the test image's index when this is a test image as it is, else None."""
+        return self.ref.index if self.ref.edit.is_identity else None
 
 
 SEED_KEY = "seed"
@@ -135,6 +156,9 @@ class Lens:
         self.test_set = TestSetViews(self)
         self._engines: tuple[str, attributions.AttributionEngine, attributions.AttributionEngine] | None = None
         self._explanations: LruCache[Explanation] = LruCache(TENSOR_CACHE_SIZE // 4)
+        # A person's own images too large to carry in a link, shared by every worker of this model folder.
+        self.own_images = image_keys.ImageStore(models.model_dir / "inputs")
+        self._inputs: LruCache[InputImage] = LruCache(TENSOR_CACHE_SIZE)
 
     def _tensor_cache_size(self) -> int:
         """Return how many images' tensors to keep: TENSOR_CACHE_SIZE, fewer for a model whose tensors are big."""
@@ -236,13 +260,60 @@ class Lens:
         """Return the served model's input shape (H, W, C)."""
         return tuple(int(d) for d in self.served.model.inputs[0].shape[1:])
 
-    def image(self, index: int) -> tuple[np.ndarray, int]:
-        """Return test image `index` as the model takes it (scaled), and its true label."""
-        return self.scaling.apply(self.data.x_test[index]), int(self.data.y_test[index])
+    def resolve(self, value: object) -> InputImage:
+        """Return the image a page value names (image_keys: a test index, an own image, either edited); raise
+        image_keys.BadImageKey, with the reason in words, for a value that names none."""
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < self.test_size:
+            key: object = value
+        else:
+            key = str(value) if isinstance(value, str) else repr(value)
+        cached = self._inputs.get(key)
+        if cached is not None:
+            return cached
+        ref = image_keys.parse(value, self.test_size)
+        label: int | None
+        if ref.index is not None:
+            picture, label = self.data.x_test[ref.index], int(self.data.y_test[ref.index])
+            name = f"{self.noun} #{ref.index}"
+        else:
+            own = self.own_images.get(str(ref.own))
+            if own.picture.shape != self.data.image_shape:
+                raise image_keys.BadImageKey(
+                    f"That image is {'×'.join(map(str, own.picture.shape))}, made for another model; this one "
+                    f"takes {'×'.join(map(str, self.data.image_shape))}.")
+            if own.label is not None and own.label >= self.data.classes:
+                raise image_keys.BadImageKey(f"The image's label {own.label} is not one of this model's classes.")
+            picture, label = own.picture, own.label
+            name = "your drawing" if own.origin == image_keys.DRAWN else "your upload"
+        if not ref.edit.is_identity:
+            try:
+                edits.validate(ref.edit, picture.shape)
+            except ValueError as error:
+                raise image_keys.BadImageKey(f"The edit does not fit this image: {error}") from None
+            # The noise is the same every time this value is shown (a link shows what its author saw).
+            picture = edits.apply(picture, ref.edit, seed=edits_seed(ref))
+            name = f"{name}, {edits.describe(ref.edit)}"
+        result = InputImage(ref, np.asarray(picture, np.float32), label, name)
+        self._inputs.put(key, result)
+        return result
 
-    def picture(self, index: int) -> np.ndarray:
-        """Return test image `index` as pixels in [0, 1], (H, W, C), for display."""
-        return self.data.x_test[index]
+    def image(self, value: object) -> tuple[np.ndarray, int | None]:
+        """Return an image (a test index, or any page value) as the model takes it (scaled), and its true label
+        (None for an own image nobody labelled)."""
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < self.test_size:
+            return self.scaling.apply(self.data.x_test[value]), int(self.data.y_test[value])
+        shown = self.resolve(value)
+        return self.scaling.apply(shown.picture), shown.label
+
+    def picture(self, value: object) -> np.ndarray:
+        """Return an image (a test index, or any page value) as pixels in [0, 1], (H, W, C), for display."""
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < self.test_size:
+            return self.data.x_test[value]
+        return self.resolve(value).picture
+
+    def keep_own(self, picture: np.ndarray, *, origin: int, label: int | None = None) -> str:
+        """Return the page value of a person's own image (kept on disk when too large to carry in a link)."""
+        return self.own_images.put(picture, origin=origin, label=label)
 
     @property
     def noun(self) -> str:
@@ -254,10 +325,11 @@ class Lens:
         """Return the dataset's class names."""
         return self.data.class_names
 
-    def tensors(self, index: int, score_class: int = PREDICTED_CLASS,
+    def tensors(self, index: int | str, score_class: int = PREDICTED_CLASS,
                 checkpoint: tuple[str, int] | None = None) -> DigitTensors:
-        """Return (cached) activations, probabilities, saliency and weight gradients for a test digit,
-        from the served model or, given (run id, step), from that checkpoint of that run."""
+        """Return (cached) activations, probabilities, saliency and weight gradients for an image (a test index or
+        any page value), from the served model or, given (run id, step), from that checkpoint of that run. The loss
+        is against the true label, or the predicted class for an own image with no label."""
         served = self.served if checkpoint is None else None
         key: tuple = (served.version if served is not None else checkpoint, index, score_class)
         cached = self._tensor_cache.get(key)
@@ -354,7 +426,7 @@ class Lens:
                                  attributions.AttributionEngine(random_model))
             return self._engines[1], self._engines[2]
 
-    def explain(self, index: int, request: attributions.AttributionRequest, *, grad_cam_layer: str | None = None,
+    def explain(self, index: int | str, request: attributions.AttributionRequest, *, grad_cam_layer: str | None = None,
                 sanity_check: bool = False, target: int = 0,
                 checkpoint: tuple[str, int] | None = None) -> Explanation:
         """Return every method's map for a test digit, deletion curves for `target`, and optionally the same
@@ -400,3 +472,10 @@ def _explanation(engine: attributions.AttributionEngine, random_engine: attribut
     return Explanation(maps=maps, random_maps=random_maps, fractions=fractions, deletion=curves,
                        deletion_auc={name: attributions.area_under_curve(fractions, curve)
                                      for name, curve in curves.items()}, target=target)
+
+
+def edits_seed(ref: image_keys.ImageRef) -> int:
+    """Return the noise seed of an edited image: fixed by its value, so the same link shows the same noise."""
+    import zlib
+
+    return zlib.crc32(str(ref.value).encode("utf-8"))

@@ -217,7 +217,10 @@ class TensorExtractor:
                 values = {**dict(zip(names, layer_outputs)), graph.INPUT: image}
                 scores = scores_of(values)[0]
                 probabilities = layer_outputs[output_position][0]
-                chosen = tf.where(score_class < 0, tf.argmax(probabilities, output_type=tf.int32), score_class)
+                predicted = tf.argmax(probabilities, output_type=tf.int32)
+                chosen = tf.where(score_class < 0, predicted, score_class)
+                # An image with no true label (a person's own) gets the loss against the predicted class.
+                label = tf.where(label < 0, predicted, label)
                 score = scores[chosen]
                 if logits_available:
                     loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=label, logits=scores)
@@ -226,7 +229,7 @@ class TensorExtractor:
             saliency = tape.gradient(score, image)[0]
             weight_gradients = tape.gradient(loss, trainable)
             del tape
-            return probabilities, layer_outputs, saliency, chosen, loss, weight_gradients
+            return probabilities, layer_outputs, saliency, chosen, loss, weight_gradients, label
 
         @tf.function(input_signature=[tf.TensorSpec((None, *self.input_shape), tf.float32)], reduce_retracing=True)
         def probabilities_of(images):
@@ -336,21 +339,23 @@ class TensorExtractor:
                                          [np.array(variable.numpy()) for _, _, variable in self._variables])
             return self._weights
 
-    def digit_tensors(self, image: np.ndarray, *, label: int, score_class: int = PREDICTED_CLASS) -> DigitTensors:
+    def digit_tensors(self, image: np.ndarray, *, label: int | None,
+                      score_class: int = PREDICTED_CLASS) -> DigitTensors:
         """Return activations, probabilities, saliency and weight gradients for one image.
 
         ``score_class`` picks the class whose score the saliency differentiates (-1: the
-        predicted class); ``label`` is the class the loss for the weight gradients uses.
+        predicted class); ``label`` is the class the loss for the weight gradients uses (None: the
+        predicted class, for an image with no true label).
         """
         image = np.asarray(image, dtype=np.float32)
         if image.shape != self.input_shape:
             raise ValueError(f"image must have shape {self.input_shape}, got {image.shape}")
         if not PREDICTED_CLASS <= score_class < self.classes:
             raise ValueError(f"score class must be -1 or 0..{self.classes - 1}, got {score_class}")
-        if not 0 <= label < self.classes:
+        if label is not None and not 0 <= label < self.classes:
             raise ValueError(f"label must be in 0..{self.classes - 1}, got {label}")
-        probabilities, outputs, saliency, chosen, loss, gradients = self._one_pass(
-            image[np.newaxis], np.int32(score_class), np.int32(label)
+        probabilities, outputs, saliency, chosen, loss, gradients, loss_label = self._one_pass(
+            image[np.newaxis], np.int32(score_class), np.int32(-1 if label is None else label)
         )
         activations = {info.name: output.numpy()[0] for info, output in zip(self.layers, outputs)}
         weight_gradients = by_layer(self._variable_keys, [gradient.numpy() for gradient in gradients])
@@ -361,7 +366,7 @@ class TensorExtractor:
             saliency_class=int(chosen),
             score_kind=self.score_kind,
             loss=float(loss),
-            loss_label=int(label),
+            loss_label=int(loss_label),
             weight_gradients=weight_gradients,
         )
 

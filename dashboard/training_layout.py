@@ -77,18 +77,25 @@ def view_sentence(lens: Lens, checkpoint: tuple[str, int] | None) -> str:
             "the served model's predictions.")
 
 
-def timeline_bar(lens: Lens, signature: dict, shown_options: list[dict]) -> html.Section:
-    """The bar that picks what the main panels show: the served model, or any checkpoint of any run.
+def timeline_bar(lens: Lens, signature: dict, shown_options: list[dict],
+                 checkpoint: tuple[str, int] | None = None) -> html.Section:
+    """The bar that picks what the main panels show: the served model, or any checkpoint of any run (the page
+    opens on `checkpoint`, (run, step), when a link names one).
 
     Everything it shows at first is in the page itself (the run choices, the served run's slider, the
     sentence), so the first screen's panels need no round trip to learn what to show.
     """
     served_run = lens.models.served_run
+    run = checkpoint[0] if checkpoint else served_run
     maximum, value, marks, disabled, play_disabled, steps = slider_for(
-        lens.runs.history(served_run) if served_run else [])
+        lens.runs.history(run) if run else [], checkpoint[1] if checkpoint else None)
+    shown = SERVED if run == served_run else run
+    view: dict[str, Any] = ({"model": lens.served.version} if not run or checkpoint is None
+                            or (shown == SERVED and value == maximum) else {"run": run, "step": steps[value]})
+    shown_checkpoint = None if "model" in view else (str(run), int(steps[value]))
     return html.Section([
         html.Div([html.Label("Views show", htmlFor=ids.SHOWN_RUN),
-                  dcc.Dropdown(id=ids.SHOWN_RUN, value=SERVED, clearable=False, searchable=False,
+                  dcc.Dropdown(id=ids.SHOWN_RUN, value=shown, clearable=False, searchable=False,
                                options=shown_options, className="run-dropdown")],
                  className="inline-field"),
         html.Div([
@@ -98,11 +105,12 @@ def timeline_bar(lens: Lens, signature: dict, shown_options: list[dict]) -> html
                                 disabled=disabled, included=False, allow_direct_input=False),
                      className="epoch-slider"),
         ], id=ids.EPOCH_FIELD, className="timeline-slider"),
-        html.P(view_sentence(lens, None), id=ids.VIEW_LABEL, className="view-label",
+        html.P(view_sentence(lens, shown_checkpoint), id=ids.VIEW_LABEL,
+               className="view-label",
                **components.html_attributes({"aria-live": "polite"})),
         dcc.Interval(id=ids.PLAY_TIMER, interval=PLAY_INTERVAL_MS, disabled=True),
-        dcc.Store(id=ids.CHECKPOINT_VIEW, data={"model": lens.served.version}),
-        dcc.Store(id=ids.EXPLAIN_VIEW, data={"model": lens.served.version}),
+        dcc.Store(id=ids.CHECKPOINT_VIEW, data=view),
+        dcc.Store(id=ids.EXPLAIN_VIEW, data=view),
         dcc.Store(id=ids.TIMELINE_STEPS, data=steps),
         # The run list's signature and the training job's stores live here, outside the (closed) training
         # section: the run choices above and Start/Cancel depend on them whether or not it is open.

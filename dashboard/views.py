@@ -464,18 +464,20 @@ def input_view(image: np.ndarray, *, ink: bool = True, height: int = SIDEBAR_HEI
     return figures.digit_heatmap(image, height=height, scale=False, ink=ink)
 
 
-def probability_view(probabilities: np.ndarray, *, true_label: int,
-                     class_names: tuple[str, ...] | None = None) -> go.Figure:
+def probability_view(probabilities: np.ndarray, *, true_label: int | None,
+                     class_names: tuple[str, ...] | None = None, reference: np.ndarray | None = None) -> go.Figure:
     """Return the class probabilities as the sidebar shows them (at most the 10 likeliest classes and the true one
-    when there are more)."""
+    when there are more); `reference`: the unedited image's probabilities, marked on each bar."""
     probabilities = np.asarray(probabilities).reshape(-1)
     names = list(class_names) if class_names is not None else [str(c) for c in range(probabilities.size)]
+    keep = list(range(probabilities.size))
     if probabilities.size > MAX_BARS:
-        keep = sorted(set(np.argsort(-probabilities, kind="stable")[:MAX_BARS - 1].tolist()) | {true_label})
-        return figures.probability_bars(probabilities[keep], true_label=keep.index(true_label),
-                                        class_names=[names[c] for c in keep], height=PROBABILITY_HEIGHT)
-    return figures.probability_bars(probabilities, true_label=true_label, class_names=names,
-                                    height=PROBABILITY_HEIGHT)
+        keep = sorted(set(np.argsort(-probabilities, kind="stable")[:MAX_BARS - 1].tolist())
+                      | ({true_label} if true_label is not None else set()))
+    true_position = None if true_label is None else keep.index(true_label)
+    return figures.probability_bars(probabilities[keep], true_label=true_position,
+                                    class_names=[names[c] for c in keep], height=PROBABILITY_HEIGHT,
+                                    reference=None if reference is None else np.asarray(reference).reshape(-1)[keep])
 
 
 def digit_option_label(index: int, label: int, predicted: int, confidence: float,

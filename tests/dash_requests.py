@@ -52,3 +52,15 @@ def body(dependency: dict, values: list[Any], layer_names: list[str]) -> dict:
         "state": filled[n_inputs:],
         "changedPropIds": [changed],
     }
+
+
+def answer_text(dependency: dict, response: Any) -> str:
+    """Return the text of a callback's answer as the page shows it. The report's download is a file holding
+    plotly.js (whose own source says "went wrong"): only the note beside the button is kept of it; the report's
+    figures are checked in tests/test_report.py and tests/test_own_input.py."""
+    text = response.get_data(as_text=True)
+    if "report-download" not in dependency["output"] or not text:
+        return text
+    answer = response.get_json()["response"]
+    assert answer["report-download"]["data"]["filename"].endswith(".html")
+    return json.dumps(answer.get("export-note"))

@@ -54,12 +54,17 @@ def test_digit_views_show_the_digit_its_prediction_and_saliency(lens):
     assert digit.digit_views(lens, 5, PREDICTED, None, kept)[5] is no_update
 
 
-@pytest.mark.parametrize("bad", [-1, 10**9, "abc", None, 3.5, True, [], {}])
-def test_bad_digit_indexes_become_messages(lens, bad):
+@pytest.mark.parametrize(("bad", "said"), [
+    (-1, "Test image -1 does not exist"), (10**9, "Test image 1,000,000,000 does not exist"),
+    ("abc", "No image is called 'abc'"), (None, "No image is called None"),
+    (3.5, "An image is a test index or an image code, got float"), (True, "No image is called True"),
+    ([], "got list"), ({}, "got dict"), ("px:AAAA", "The image code is damaged"),
+    ("7|x=99", "The edit is not valid"), ("up:" + "0" * 32, "not on this server")])
+def test_bad_digit_indexes_become_messages(lens, bad, said):
     image_figure, _, summary, _, _, _ = digit_views(lens, bad)
-    assert "Digit index" in summary and "Digit index" in annotation(image_figure)
+    assert said in summary and said in annotation(image_figure)
     figure, caption, _ = activations(lens, bad, "conv1")
-    assert "Digit index" in caption
+    assert said in caption
 
 
 def test_activations_follow_the_selected_layer(lens):
@@ -192,6 +197,22 @@ ZOOM = {"xaxis.range[0]": 0.0, "xaxis.range[1]": 30.0, "yaxis.range[0]": 30.0, "
 READY = {"view": {"model": "any"}, "pass": "any"}  # the test-set pass, once ready
 
 
+def _png_data_url() -> str:
+    import base64
+    import io
+
+    from PIL import Image
+
+    picture = np.zeros((60, 40), np.uint8)
+    picture[10:50, 18:24] = 255  # a white "1" on black
+    buffer = io.BytesIO()
+    Image.fromarray(picture).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+PNG_DATA_URL = _png_data_url()
+
+
 def valid_values(dependency) -> list:
     defaults = {"digit-dropdown.search_value": "", "misclassified-only.value": [], "digit-dropdown.value": 3,
                 "random-digit-button.n_clicks": 1, "export-button.n_clicks": 1, "saliency-class.value": PREDICTED,
@@ -217,9 +238,16 @@ def valid_values(dependency) -> list:
                 "first-run-poll.n_intervals": 1, "kernel-tab.value": WEIGHTS_TAB,
                 "activation-title.children": "", "kernel-title.children": "", "digit-dropdown.options": [],
                 "explain-gate.data": {"digit": 3, "view": {"model": "any"}},
+                "drawing-pad.relayoutData": {"shapes": [{"path": "M40,40L150,40L90,170"}]}, "pad-undo.n_clicks": 0,
+                "pad-clear.n_clicks": 0, "pad-label.value": 7, "pad-strokes.data": [],
+                "image-upload-payload.data": {"contents": PNG_DATA_URL, "filename": "seven.png"},
                 "compare-gate.data": {"compare": [], "digit": 3, "view": {"model": "any"}, "shown": "served"},
                 "training-gate.data": {"shown": "served", "compare": [], "signature": None},
-                "training-request.data": "0123456789abcdef0123456789abcdef", "model-key.data": "seed"}
+                "training-request.data": "0123456789abcdef0123456789abcdef", "model-key.data": "seed",
+                "report-button.n_clicks": 1, "view-location.href": "http://127.0.0.1:8050/?model=seed&image=3",
+                "ab-gate.data": {"digit": 3, "view": {"model": "any"}, "layer": "conv2", "page": None,
+                                 "mode": "image", "b": 5, "bcheck": "served"},
+                "ab-image.search_value": "", "ab-image.value": 5}
     values = []
     for slot in dependency["inputs"] + dependency["state"]:
         values.append(0 if slot["id"].startswith("{") else defaults[f"{slot['id']}.{slot['property']}"])
@@ -232,7 +260,7 @@ def post(client, dependency, values, lens):
 
 
 def test_every_callback_answers_a_valid_request(client, dependencies, lens):
-    assert len(dependencies) == 24
+    assert len(dependencies) == 29
     for dependency in dependencies:
         response = post(client, dependency, valid_values(dependency), lens)
         assert response.status_code in (200, 204), (dependency["output"], response.status_code)
@@ -240,7 +268,7 @@ def test_every_callback_answers_a_valid_request(client, dependencies, lens):
 
 def test_posting_a_browser_side_callback_to_the_server_is_refused_cleanly(client, lens):
     browser_side = [d for d in client.get("/_dash-dependencies").get_json() if d.get("clientside_function")]
-    assert len(browser_side) == 26
+    assert len(browser_side) == 34
     for dependency in browser_side:
         values = [0] * (len(dependency["inputs"]) + len(dependency["state"]))
         response = post(client, dependency, values, lens)
@@ -274,7 +302,7 @@ def test_an_out_of_range_digit_is_reported_in_the_page(client, dependencies, len
     dependency = next(d for d in dependencies if "activation-caption" in d["output"])
     response = post(client, dependency, [10**9, *valid_values(dependency)[1:]], lens)
     assert response.status_code == 200
-    assert "Digit index 1000000000 is out of range" in response.get_data(as_text=True)
+    assert "Test image 1,000,000,000 does not exist" in response.get_data(as_text=True)
 
 
 def test_an_unexpected_error_becomes_a_short_message_and_a_logged_traceback(test_settings, lens, caplog):

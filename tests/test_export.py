@@ -55,7 +55,7 @@ def test_the_npz_holds_what_the_panels_show(lens):
 
 def test_export_refuses_what_no_browser_sends(lens):
     assert digit.export_tensors(lens, 0, 7, PREDICTED) == (digit.no_update, digit.no_update)
-    for bad in (-1, 10**6, "7", None):
+    for bad in (-1, 10**6, "seven", None):
         download, note = digit.export_tensors(lens, 1, bad, PREDICTED)
         assert download is digit.no_update and note
 

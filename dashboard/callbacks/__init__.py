@@ -12,13 +12,28 @@ from dashboard.catalog import Catalog
 def register_all(app: Dash, catalog: Catalog, manager: Any = None) -> None:
     """Attach every callback of the page to the app, each resolving the page's model in the catalog (`manager`
     runs training jobs)."""
-    from dashboard.callbacks import clientside, digit, explanations, layers, testset, timeline, training, upload
+    from dashboard.callbacks import (
+        clientside,
+        compare_ab,
+        digit,
+        explanations,
+        layers,
+        own,
+        report,
+        testset,
+        timeline,
+        training,
+        upload,
+    )
 
     clientside.register(app)
     training.register(app, catalog, manager)
     timeline.register(app, catalog)
     explanations.register(app, catalog)
+    compare_ab.register(app, catalog)
     digit.register(app, catalog)
+    own.register(app, catalog)
+    report.register(app, catalog)
     layers.register(app, catalog)
     testset.register(app, catalog)
     if catalog.uploads is not None:

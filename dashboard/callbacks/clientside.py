@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dash import ClientsideFunction, Dash, Input, Output, State
 
-from dashboard import ids
+from dashboard import ids, view_state
 from dashboard.layout import LAZY_GATE_GROUPS, gate_group_inputs
 
 NAMESPACE = "cnnLens"
@@ -98,7 +98,62 @@ def register(app: Dash) -> None:
             *[Input(component, prop) for component, prop in gate_group_inputs(group)],
             *[State(gate, "data") for gate in group], constants,
         )
+    _register_own_input(app, constants)
     app.clientside_callback(
         ClientsideFunction(NAMESPACE, "startRequest"),
         Output(ids.TRAINING_REQUEST, "data"), Input(ids.START_TRAINING, "n_clicks"), prevent_initial_call=True,
     )
+
+
+def _register_own_input(app: Dash, constants: State) -> None:
+    """The workbench's tabs, the what-if edits, the upload's size check, the address bar and Copy link."""
+    app.clientside_callback(
+        ClientsideFunction(NAMESPACE, "workbench"),
+        Output(ids.WORKBENCH, "hidden"), Output(ids.WORKBENCH_MODE, "value"), Output(ids.ALL_WORKBENCH_TABS, "hidden"),
+        Input(ids.ALL_WORKBENCH_BUTTONS, "n_clicks"), Input(ids.WORKBENCH_CLOSE, "n_clicks"),
+        Input(ids.WORKBENCH_MODE, "value"), prevent_initial_call=True,
+    )
+    edit_sliders = [ids.EDIT_SHIFT_X, ids.EDIT_SHIFT_Y, ids.EDIT_ROTATE, ids.EDIT_SCALE, ids.EDIT_NOISE]
+    app.clientside_callback(
+        ClientsideFunction(NAMESPACE, "whatIf"),
+        Output(ids.DIGIT, "value", allow_duplicate=True), Output(ids.DIGIT, "options", allow_duplicate=True),
+        *[Output(slider, "value") for slider in edit_sliders],
+        Input(ids.DIGIT, "value"), *[Input(slider, "value") for slider in edit_sliders],
+        Input(ids.EDIT_ERASE_GRAPH, "relayoutData"), Input(ids.EDIT_RESET, "n_clicks"), State(ids.DIGIT, "options"),
+        constants, prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        ClientsideFunction(NAMESPACE, "erasePicture"),
+        Output(ids.EDIT_ERASE_GRAPH, "figure"), Input(ids.INPUT_GRAPH, "figure"), Input(ids.WORKBENCH_MODE, "value"),
+        constants, prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        ClientsideFunction(NAMESPACE, "uploadGate"),
+        Output(ids.IMAGE_UPLOAD_PAYLOAD, "data"), Output(ids.IMAGE_UPLOAD_NOTE, "children"),
+        Input(ids.IMAGE_UPLOAD, "contents"), State(ids.IMAGE_UPLOAD, "filename"), constants,
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        ClientsideFunction(NAMESPACE, "syncAddress"),
+        Output(ids.VIEW_LOCATION, "search"),
+        *[Output(component, prop, allow_duplicate=True) for component, prop in view_state.in_place_outputs()],
+        Input(ids.VIEW_LOCATION, "search"), *[Input(component, prop) for component, prop in view_state.inputs()],
+        constants, prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        ClientsideFunction(NAMESPACE, "abMode"),
+        Output(f"{ids.AB_IMAGE}-field", "hidden"), Output(f"{ids.AB_CHECKPOINT}-field", "hidden"),
+        Output(ids.AB_SHOW_B, "hidden"), Input(ids.AB_MODE, "value"), constants,
+    )
+    app.clientside_callback(
+        ClientsideFunction(NAMESPACE, "swapAB"),
+        Output(ids.DIGIT, "value", allow_duplicate=True), Output(ids.AB_IMAGE, "value"),
+        Input(ids.AB_SHOW_B, "n_clicks"), State(ids.DIGIT, "value"), State(ids.AB_IMAGE, "value"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        ClientsideFunction(NAMESPACE, "copyLink"),
+        Output(ids.COPY_LINK_NOTE, "value"), Output(ids.COPY_LINK_NOTE, "className"), Input(ids.COPY_LINK, "n_clicks"),
+        prevent_initial_call=True,
+    )
+

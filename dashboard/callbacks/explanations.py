@@ -28,13 +28,14 @@ def explanations(lens: Lens, gate, target, contrast, samples, sigma, steps, base
     request_for = validate.gate(gate, GATE_KEYS)
     if request_for is None:
         return (no_update,) * 4
-    index = validate.digit_index(request_for["digit"], lens.test_size)
+    shown = validate.image(request_for["digit"], lens)
+    index = shown.value
     checkpoint = validate.checkpoint_view(request_for["view"], lens)
     classes = lens.served.extractor.classes
     choice = validate.one_of(target, [PREDICTED, TRUE, *range(classes)], what="Class to explain")
-    label = int(lens.data.y_test[index])
     predicted = lens.tensors(index, checkpoint=checkpoint).predicted_class
-    target_class = {PREDICTED: predicted, TRUE: label}.get(choice, choice)
+    # An own image with no true label: "true" explains the prediction (the caption names the class).
+    target_class = {PREDICTED: predicted, TRUE: predicted if shown.label is None else shown.label}.get(choice, choice)
     contrast = validate.one_of(contrast, [NO_CONTRAST, *range(classes)], what="Contrast class")
     contrast_class = None if contrast == NO_CONTRAST else int(contrast)
     try:
@@ -56,11 +57,11 @@ def explanations(lens: Lens, gate, target, contrast, samples, sigma, steps, base
     rows = [("trained model" if checkpoint is None else f"step {checkpoint[1]:,}", result.maps)]
     if result.random_maps is not None:
         rows.append(("randomized weights", result.random_maps))
-    backdrop = views.backdrop(lens.picture(index), ink=lens.noun == "digit")
+    backdrop = views.backdrop(shown.picture, ink=lens.noun == "digit")
     grid = figures.attribution_grid(backdrop, rows, signed=attributions.SIGNED_METHODS, opacity=alpha)
     score = f"the class-{target_class} logit" + (f" minus the class-{contrast_class} logit"
                                                  if contrast_class not in (None, target_class) else "")
-    caption = (f"Attributions of {score} for digit #{index}. Red: raises the score, blue: lowers it; |gradient| "
+    caption = (f"Attributions of {score} for {shown.name}. Red: raises the score, blue: lowers it; |gradient| "
                f"and Grad-CAM ({layer}) are non-negative. SmoothGrad averages {request.smoothgrad_samples} noisy "
                f"copies (σ = {request.smoothgrad_sigma:g}); Integrated Gradients integrates from a "
                f"{request.ig_baseline} baseline in {request.ig_steps} steps. Each map has its own colour range; "

@@ -17,14 +17,16 @@ from dashboard.lens import Lens
 from dashboard.tensors import LayerInfo
 
 
-def _layer(lens: Lens, name, checkpoint=None) -> LayerInfo:
+def layer_of(lens: Lens, name, checkpoint=None) -> LayerInfo:
+    """Return the info of the layer a page value names (the input, where its card or node is shown)."""
     names = [info.name for info in lens.layers]
     if name == INPUT and layer_graph.shows_input(lens.layers, lens.input_shape):  # the input node or card
         return views.input_info(lens.input_shape)
     return lens.layer(validate.one_of(name, names, what="Layer"), checkpoint)
 
 
-def _input_channel(info: LayerInfo, value):
+def input_channel_of(info: LayerInfo, value):
+    """Return the input channel the filter panel shows for a page value (the first choice when none)."""
     options = views.channel_options(info)
     if not options:
         return 0
@@ -36,7 +38,8 @@ def _input_channel(info: LayerInfo, value):
     return validate.integer(value, low=0, high=views.input_channel_count(info) - 1, what="Input channel")
 
 
-def _channel_page(info: LayerInfo, value) -> int:
+def channel_page_of(info: LayerInfo, value) -> int:
+    """Return the page of a wide layer's channels a page value names."""
     pages = views.channel_pages(info)
     if pages == 1 or value is None:
         return 0
@@ -62,14 +65,16 @@ def kernel_title(info: LayerInfo, tab: str) -> str:
     return f"Weight gradients of {info.name} for this digit"
 
 
-def _activation_view(lens: Lens, info: LayerInfo, index: int, checkpoint, page: int, zoom=None) -> tuple:
+def activation_panel(lens: Lens, info: LayerInfo, index: int | str, checkpoint, page: int, zoom=None) -> tuple:
+    """Return the activation panel's (figure, caption, title) for an image."""
     values = (lens.image(index)[0] if info.kind == views.INPUT_KIND
               else lens.tensors(index, checkpoint=checkpoint).activations[info.name])
     figure, caption = views.activation_view(info, values, page, zoom)
     return figure, caption, activation_title(info)
 
 
-def _kernel_view(lens: Lens, info: LayerInfo, index: int, tab: str, channel, checkpoint, zoom=None) -> tuple:
+def kernel_panel(lens: Lens, info: LayerInfo, index: int | str, tab: str, channel, checkpoint, zoom=None) -> tuple:
+    """Return the filter panel's (figure, caption, title): the layer's weights, or their loss gradients for an image."""
     if info.kind == views.INPUT_KIND:
         figure, caption = views.kernel_view(info, None, input_channel=channel, value_name="weight")
         return figure, caption, kernel_title(info, tab)
@@ -81,7 +86,9 @@ def _kernel_view(lens: Lens, info: LayerInfo, index: int, tab: str, channel, che
     figure, caption = views.kernel_view(info, tensors.weight_gradients.get(info.name), input_channel=channel,
                                         value_name="∂L/∂w", zoom=zoom)
     if info.has_weights:
-        caption = (f"L = cross-entropy of the true label {tensors.loss_label} (L = {tensors.loss:.4f}). "
+        against = ("the true label" if lens.resolve(index).label is not None
+                   else "the predicted class (the image has no true label)")
+        caption = (f"L = cross-entropy of {against} {tensors.loss_label} (L = {tensors.loss:.4f}). "
                    f"A training step moves each weight against its gradient. {caption}")
     return figure, caption, kernel_title(info, tab)
 
@@ -97,12 +104,12 @@ def layer_views(lens: Lens, index, layer, input_channel, tab, view=None, page=No
     panel whose title (`shown_activation`, `shown_kernel`) is not the one wanted is always redrawn, so the
     first call draws both whatever set it off.
     """
-    index = validate.digit_index(index, lens.test_size)
+    index = validate.image(index, lens).value
     checkpoint = validate.checkpoint_view(view, lens)
-    info = _layer(lens, layer, checkpoint)
+    info = layer_of(lens, layer, checkpoint)
     tab = validate.one_of(tab, [WEIGHTS_TAB, GRADIENTS_TAB], what="Tab")
-    channel = _input_channel(info, input_channel)
-    page = _channel_page(info, page)
+    channel = input_channel_of(info, input_channel)
+    page = channel_page_of(info, page)
     triggered = validate.triggered_props()
     everything = triggered is None or bool(triggered & {ids.SELECTED_LAYER, ids.CHECKPOINT_VIEW})
     changed = triggered or set()  # None (the first call) redraws everything, and then `changed` is not read
@@ -110,8 +117,8 @@ def layer_views(lens: Lens, index, layer, input_channel, tab, view=None, page=No
                    or shown_activation != activation_title(info))
     kernels = (everything or bool(changed & {ids.INPUT_CHANNEL, ids.KERNEL_TAB})
                or shown_kernel != kernel_title(info, tab) or (ids.DIGIT in changed and tab == GRADIENTS_TAB))
-    left = _activation_view(lens, info, index, checkpoint, page) if activations else (no_update,) * 3
-    right = _kernel_view(lens, info, index, tab, channel, checkpoint) if kernels else (no_update,) * 3
+    left = activation_panel(lens, info, index, checkpoint, page) if activations else (no_update,) * 3
+    right = kernel_panel(lens, info, index, tab, channel, checkpoint) if kernels else (no_update,) * 3
     return (*left, *right)
 
 
@@ -136,9 +143,9 @@ def _zoomed_layer(lens: Lens, relayout, index, layer, view) -> tuple | None:
     window = zoom_window(relayout)
     if window is None:
         return None
-    index = validate.digit_index(index, lens.test_size)
+    index = validate.image(index, lens).value
     checkpoint = validate.checkpoint_view(view, lens)
-    return window, index, _layer(lens, layer, checkpoint), checkpoint
+    return window, index, layer_of(lens, layer, checkpoint), checkpoint
 
 
 @shows_errors(lambda message: figures.message_figure(message, height=views.ACTIVATION_HEIGHT))
@@ -149,7 +156,7 @@ def zoom_activations(lens: Lens, relayout, index, layer, page=None, view=None):
     if zoomed is None or views.activation_block(zoomed[2]) == 1:
         return no_update
     window, index, info, checkpoint = zoomed
-    return _activation_view(lens, info, index, checkpoint, _channel_page(info, page), window)[0]
+    return activation_panel(lens, info, index, checkpoint, channel_page_of(info, page), window)[0]
 
 
 @shows_errors(lambda message: figures.message_figure(message, height=views.KERNEL_HEIGHT))
@@ -162,7 +169,7 @@ def zoom_kernels(lens: Lens, relayout, index, layer, input_channel, tab, view=No
         return no_update
     window, index, info, checkpoint = zoomed
     tab = validate.one_of(tab, [WEIGHTS_TAB, GRADIENTS_TAB], what="Tab")
-    figure = _kernel_view(lens, info, index, tab, _input_channel(info, input_channel), checkpoint, window)[0]
+    figure = kernel_panel(lens, info, index, tab, input_channel_of(info, input_channel), checkpoint, window)[0]
     shrunk = figure.data and figure.data[0].type == "heatmap" and (figure.data[0].meta or {}).get("block", 1) > 1
     return figure if shrunk else no_update
 

@@ -189,7 +189,8 @@ def embedding_view(lens: Lens, gate, ticks=None, digit=None) -> tuple:
     predicted = test_pass.probabilities.argmax(axis=1)
     confidence = test_pass.probabilities.max(axis=1)
     by_true = colour_by == tl.COLOUR_TRUE
-    picked = None if digit is None else validate.digit_index(digit, lens.test_size)
+    # Only a test image as it is has a point on the map (an own or edited image has none).
+    picked = None if digit is None else validate.image(digit, lens).index
     wrong = predicted != labels
     shown = testset.map_sample(lens.test_size, wrong, EMBED_POINTS, seed=lens.settings.seed, keep=picked)
     colour, other = (labels, predicted) if by_true else (predicted, labels)

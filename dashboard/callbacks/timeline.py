@@ -173,7 +173,8 @@ def compare_runs(lens: Lens, gate) -> tuple:
     shown, compare, view = request_for["shown"], request_for["compare"], request_for["view"]
     if not compare:  # the browser sends no digit then (layout.IDLE_WHEN_EMPTY): the message does not depend on it
         return _pick_runs_message()
-    index = validate.digit_index(request_for["digit"], lens.test_size)
+    shown = validate.image(request_for["digit"], lens)
+    index = shown.value
     try:
         picked = _compared(lens, shown, compare)
         checkpoint = validate.checkpoint_view(view, lens)
@@ -197,9 +198,10 @@ def compare_runs(lens: Lens, gate) -> tuple:
                       "gradient × input": (tensors.saliency * image).sum(axis=-1)}))
         verdicts.append(f"{short} ({runs.describe_options(lens.runs.record(run_id))}) says {tensors.predicted_class} "
                         f"({tensors.probabilities.max():.0%})")
-    grid = figures.attribution_grid(views.backdrop(lens.picture(index), ink=lens.noun == "digit"), rows,
+    grid = figures.attribution_grid(views.backdrop(shown.picture, ink=lens.noun == "digit"), rows,
                                     signed=("saliency", "gradient × input"))
-    caption = (f"Digit #{index} (true label {label}) in each run, at the checkpoint nearest epoch "
+    truth = "no true label" if label is None else f"true label {label}"
+    caption = (f"{shown.name[0].upper() + shown.name[1:]} ({truth}) in each run, at the checkpoint nearest epoch "
                f"{epoch if epoch is not None else 'last'}: " + "; ".join(verdicts) + ". Left: the gradient of the "
                "predicted class's logit; right: that gradient times the pixels. Red raises the score, blue lowers "
                "it; each map has its own range.")

@@ -58,6 +58,16 @@ def digit_index(value: Any, test_size: int) -> int:
     return integer(value, low=0, high=test_size - 1, what="Digit index")
 
 
+def image(value: Any, lens: Any) -> Any:
+    """Return the image a page value names (Lens.resolve: a test index, a person's own image, either edited)."""
+    from dashboard.image_keys import BadImageKey
+
+    try:
+        return lens.resolve(value)
+    except BadImageKey as error:
+        raise InvalidInput(str(error)) from None
+
+
 def one_of(value: Any, allowed: Collection, *, what: str) -> Any:
     """Return value if it is one of the allowed (hashable, same type) values."""
     if not isinstance(value, (str, int)) or isinstance(value, bool) or value not in allowed:

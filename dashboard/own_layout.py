@@ -1,0 +1,104 @@
+"""The workbench: a person's own input (drawn on a pad or uploaded) and what-if edits of the picked image.
+
+It opens at the top of the sidebar, beside the panels it changes, so every stroke's effect is in view.
+No callbacks here (callbacks/own.py, and the browser-side ones in assets/clientside.js).
+"""
+
+from __future__ import annotations
+
+from dash import dcc, html
+
+from dashboard import components, edits, ids, inputs, pad_figures
+
+DRAW, UPLOAD, EDIT = "draw", "upload", "edit"
+NOT_SAID = "none"
+_PAD_CONFIG: dcc.Graph.Config = {"displayModeBar": False, "scrollZoom": False, "doubleClick": False,
+                                 "displaylogo": False}
+
+
+def draws(noun: str, input_shape: tuple[int, ...]) -> bool:
+    """Return whether the pad is offered: for greyscale digit models (a colour model takes uploads only)."""
+    return noun == "digit" and len(input_shape) == 3 and input_shape[-1] == 1
+
+
+def workbench_buttons(noun: str, input_shape: tuple[int, ...]) -> list[html.Button]:
+    """Return the controls' buttons that open the workbench."""
+    own = "Draw…" if draws(noun, input_shape) else "Upload…"
+    return [html.Button(own, id=ids.workbench_button(DRAW if draws(noun, input_shape) else UPLOAD), n_clicks=0,
+                        className="button", title="Your own input: every panel shows what the network makes of it"),
+            html.Button("What if…", id=ids.workbench_button(EDIT), n_clicks=0, className="button",
+                        title="Shift, rotate, scale, add noise or erase part of the picked image, and watch "
+                              "every layer answer")]
+
+
+def _slider(label: str, component_id: str, low: float, high: float, step: float, value: float,
+            marks: dict) -> html.Div:
+    return html.Div([html.Label(label, htmlFor=component_id),
+                     dcc.Slider(id=component_id, min=low, max=high, step=step, value=value, marks=marks,
+                                updatemode="mouseup", tooltip={"placement": "bottom", "always_visible": False})],
+                    className="edit-slider")
+
+
+def _draw_tab(class_names: tuple[str, ...]) -> html.Div:
+    labels = [{"label": "—", "value": NOT_SAID}] + [{"label": n, "value": c} for c, n in enumerate(class_names)]
+    return html.Div([
+        html.Div([
+            html.Div(dcc.Graph(id=ids.PAD, figure=pad_figures.drawing_pad(), config=_PAD_CONFIG, responsive=False,
+                               className="pad-graph"), className="pad"),
+            html.Div([
+                html.Button("Undo", id=ids.PAD_UNDO, n_clicks=0, className="button small"),
+                html.Button("Clear", id=ids.PAD_CLEAR, n_clicks=0, className="button small"),
+                html.Label("it is a", htmlFor=ids.PAD_LABEL),
+                dcc.Dropdown(id=ids.PAD_LABEL, value=NOT_SAID, options=labels, clearable=False, searchable=False,
+                             className="small-dropdown pad-label"),
+            ], className="pad-tools"),
+        ], className="pad-row"),
+        dcc.Store(id=ids.PAD_STROKES, data=[]),
+        html.P("Draw a digit with the mouse or a finger: every panel follows each stroke. It is prepared as "
+               "MNIST's were (fitted into 20×20, centred by its mass).", id=ids.PAD_NOTE,
+               className="caption", role="status"),
+    ], id=ids.workbench_tab(DRAW), className="workbench-tab")
+
+
+def _upload_tab() -> html.Div:
+    return html.Div([
+        dcc.Upload(html.Div(["Drop a PNG or JPEG here, or ", html.Span("choose a file", className="link")]),
+                   id=ids.IMAGE_UPLOAD, accept="image/png,image/jpeg", multiple=False, max_size=-1,
+                   className="image-upload"),
+        dcc.Store(id=ids.IMAGE_UPLOAD_PAYLOAD),
+        html.P(f"At most {inputs.MAX_UPLOAD_BYTES / 2**20:g} MB. A photo of a digit on paper is inverted and centred "
+               "like MNIST's; any other image is resized to the model's input.", id=ids.IMAGE_UPLOAD_NOTE,
+               className="caption", role="status"),
+    ], id=ids.workbench_tab(UPLOAD), className="workbench-tab", hidden=True)
+
+
+def _edit_tab() -> html.Div:
+    return html.Div([
+        _slider("shift right", ids.EDIT_SHIFT_X, -edits.MAX_SHIFT // 2, edits.MAX_SHIFT // 2, 1, 0,
+                {-7: "-7", 0: "0", 7: "7"}),
+        _slider("shift down", ids.EDIT_SHIFT_Y, -edits.MAX_SHIFT // 2, edits.MAX_SHIFT // 2, 1, 0,
+                {-7: "-7", 0: "0", 7: "7"}),
+        _slider("rotate °", ids.EDIT_ROTATE, -90, 90, 5, 0, {-90: "-90", 0: "0", 90: "90"}),
+        _slider("scale ×", ids.EDIT_SCALE, 0.5, 2.0, 0.05, 1.0, {0.5: "0.5", 1: "1", 2: "2"}),
+        _slider("noise σ", ids.EDIT_NOISE, 0.0, 0.5, 0.05, 0.0, {0: "0", 0.5: "0.5"}),
+        html.P("Drag a rectangle on the picture to erase it:", className="caption"),
+        dcc.Graph(id=ids.EDIT_ERASE_GRAPH, figure={}, config=_PAD_CONFIG, responsive=False,
+                  className="erase-graph"),
+        html.Div([html.Button("Undo the edits", id=ids.EDIT_RESET, n_clicks=0, className="button small")],
+                 className="pad-row"),
+        html.P("Each edit applies to the picked image; the probability bars mark where each class was before.",
+               id=ids.EDIT_NOTE, className="caption", role="status"),
+    ], id=ids.workbench_tab(EDIT), className="workbench-tab", hidden=True)
+
+
+def workbench(noun: str, input_shape: tuple[int, ...], class_names: tuple[str, ...]) -> html.Section:
+    """Return the workbench panel, closed; the controls' buttons open it on a tab."""
+    modes = ([{"label": "Draw", "value": DRAW}] if draws(noun, input_shape) else []) + [
+        {"label": "Upload", "value": UPLOAD}, {"label": "Edit", "value": EDIT}]
+    head = html.Div([
+        dcc.RadioItems(id=ids.WORKBENCH_MODE, value=modes[0]["value"], options=modes, inline=True, className="tabs"),
+        html.Button("×", id=ids.WORKBENCH_CLOSE, n_clicks=0, className="button small close",
+                    title="Close", **components.html_attributes({"aria-label": "Close the workbench"})),
+    ], className="panel-head")
+    tabs = ([_draw_tab(class_names)] if draws(noun, input_shape) else []) + [_upload_tab(), _edit_tab()]
+    return html.Section([head, *tabs], id=ids.WORKBENCH, className="panel workbench", hidden=True)
