@@ -469,7 +469,11 @@
       const value = imageValue(parts.base, editText(edit));
       if (same(value, digit)) { return nothing; }
       const known = (options || []).some(function (o) { return same(o.value, value); });
-      const label = value === parts.base ? null : "edited: " + editText(edit);
+      // Named after the image it edits ("#42 · true 4 · …" gives "#42 edited: r=10"); the server's own
+      // option, with the edited image's prediction, replaces it when the page next lists the options.
+      const base = (options || []).find(function (o) { return same(o.value, parts.base); });
+      const baseName = base ? String(base.label).split(" · ")[0] : "image";
+      const label = value === parts.base ? null : baseName + " edited: " + editText(edit);
       const newOptions = known || label === null ? noUpdate()
         : [{label: label, value: value, search: label}].concat(options || []);
       const reset = edit.x === 0 && edit.y === 0 && edit.r === 0 && edit.s === 1 && edit.n === 0;

@@ -631,9 +631,9 @@ def test_out_of_range_digit_reaches_the_page_as_a_message(page):
     assert good.status_code == 200, good.text[:500]
     assert good.json()["response"]["activation-title"]["children"] == "Activations of conv1 (Conv2D)"
 
-    for bad, words in [((10**9,), "Digit index 1000000000 is out of range"),
-                       ((-1,), "Digit index -1 is out of range"),
-                       (("7",), "Digit index must be a whole number"),
+    for bad, words in [((10**9,), "Test image 1,000,000,000 does not exist"),
+                       ((-1,), "Test image -1 does not exist"),
+                       (("seven",), "No image is called 'seven'"),
                        ((3, "no-such-layer"), "Layer 'no-such-layer' is not one of"),
                        ((3, ["conv1"]), "Layer ['conv1'] is not one of")]:
         response = post(*bad)

@@ -53,6 +53,22 @@ def test_the_npz_holds_what_the_panels_show(lens):
     assert {f"weight_gradient/{name}/kernel" for name in ("conv1", "conv2", "dense", "probabilities")} <= set(arrays)
 
 
+def test_an_own_or_edited_image_exports_its_own_pixels_and_numbers(lens):
+    from dashboard import image_keys
+
+    picture = np.zeros((28, 28, 1), np.float32)
+    picture[5:23, 12:16] = 1.0
+    drawn = image_keys.encode_pixels(picture, origin=image_keys.DRAWN)
+    for value, label in ((drawn, -1), ("7|x=2,r=30", lens.image(7)[1])):
+        arrays, filename, _ = exported(lens, value)
+        assert filename.endswith(".npz") and "px" not in filename and "|" not in filename
+        np.testing.assert_allclose(arrays["picture"], lens.picture(value), atol=1e-6)
+        tensors = lens.tensors(value)
+        np.testing.assert_allclose(arrays["probabilities"], tensors.probabilities, rtol=1e-6)
+        np.testing.assert_allclose(arrays["activation/conv2"], tensors.activations["conv2"], rtol=1e-6)
+        assert int(arrays["label"]) == label and int(arrays["loss_label"]) == tensors.loss_label
+
+
 def test_export_refuses_what_no_browser_sends(lens):
     assert digit.export_tensors(lens, 0, 7, PREDICTED) == (digit.no_update, digit.no_update)
     for bad in (-1, 10**6, "seven", None):
