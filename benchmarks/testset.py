@@ -95,7 +95,7 @@ def _replayed(url: str, requests_sent: list[capture.CapturedRequest]) -> tuple[l
     with requests.Session() as session:
         for record in requests_sent:
             started = time.perf_counter()
-            answer = session.post(url + page_module.CALLBACK_PATH, data=record.body,
+            answer = session.post(url + page_module.CALLBACK_PATH, data=record.body.encode("utf-8"),
                                   headers={"Content-Type": "application/json"}, timeout=120)
             total += (time.perf_counter() - started) * 1000
             sizes.append(round(len(gzip.compress(answer.content)) / 1024, 1))
