@@ -148,6 +148,30 @@
     return String(value);
   }
 
+  /* Back or forward: set the view's fields to what the address says (syncAddress keeps the last view). */
+  function restoreView() {
+    const state = window.__cnnLensView;
+    if (!state) { return; }
+    const view = state.view, params = new URLSearchParams(window.location.search);
+    if ((params.get("model") || view.model) !== view.model) { window.location.reload(); return; }
+    const changes = [];
+    let reload = false;
+    view.fields.forEach(function (field) {
+      const text = params.get(field.key);
+      const wanted = text === null ? view.defaults[field.key] : fromAddress(field.kind, text);
+      const current = state.values[field.key];
+      if (same(wanted, current) || (wanted === null && !current)) { return; }
+      if (!field.in_place) { reload = true; return; }
+      changes.push([field, wanted]);
+    });
+    if (reload) { window.location.reload(); return; }
+    changes.forEach(function (change) {
+      const props = {};
+      props[change[0].prop] = change[1];
+      window.dash_clientside.set_props(change[0].component, props);
+    });
+  }
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
   cnnLens: {
     /* The server's figure for a layer panel, on one colour scale for all tiles or one per tile. */
@@ -501,48 +525,39 @@
       return [{contents: contents, filename: filename || ""}, "Reading " + (filename || "the image") + "…"];
     },
 
-    /* The address bar holds the view (view_state.py): a change of view writes it (a history entry); back and
-       forward (the address changed) set the view. A model, checkpoint or open sections of another view reload
-       the page, which the server builds from the address. */
+    /* The address bar holds the view (view_state.py): a change of view writes it with history.pushState (one
+       history entry per change). Its only output is a store nobody reads: a callback with outputs the panels
+       read (the fields themselves) would make Dash hold every panel request until it ran. Back and forward
+       are read by a popstate listener (restoreView), which sets the fields in place, or reloads the page for a
+       model, checkpoint or open sections of another view (the server builds those). */
     syncAddress: function () {
       const args = Array.prototype.slice.call(arguments);
-      const constants = args.pop(), view = constants.view;
-      const search = args[0], values = args.slice(1);
-      const context = window.dash_clientside.callback_context;
-      const outputs = context.outputs_list.slice(1);
-      const keep = [noUpdate()].concat(outputs.map(noUpdate));
-      const current = function (field) {
+      const constants = args.pop(), view = constants.view, values = args;
+      const known = {};
+      view.fields.forEach(function (field) {
         let value = values[field.input];
         if (field.part) { value = value && value[field.part] !== undefined ? value[field.part] : null; }
-        return value === undefined ? null : value;
-      };
-      const triggered = context.triggered.map(function (t) { return t.prop_id; });
-      if (triggered.length === 1 && triggered[0] === view.location + ".search") {
-        const params = new URLSearchParams(search || "");
-        if ((params.get("model") || view.model) !== view.model) { window.location.reload(); return keep; }
-        const changes = outputs.map(noUpdate);
-        let reload = false;
-        view.fields.forEach(function (field) {
-          const text = params.get(field.key);
-          const wanted = text === null ? view.defaults[field.key] : fromAddress(field.kind, text);
-          if (same(wanted, current(field)) || (wanted === null && !current(field))) { return; }
-          if (field.output === null) { reload = true; return; }
-          changes[field.output] = wanted;
-        });
-        if (reload) { window.location.reload(); return keep; }
-        return [noUpdate()].concat(changes);
+        known[field.key] = value === undefined ? null : value;
+      });
+      window.__cnnLensView = {view: view, values: known};
+      if (!window.__cnnLensPopstate) {
+        window.__cnnLensPopstate = true;
+        window.addEventListener("popstate", restoreView);
       }
       const params = new URLSearchParams();
       params.set("model", view.model);
       view.fields.forEach(function (field) {
-        const value = current(field);
+        const value = known[field.key];
         if (value === null || same(value, view.defaults[field.key])) { return; }
         if (field.kind === "list" && !value.length && !view.defaults[field.key]) { return; }
         params.set(field.key, toAddress(field.kind, value));
       });
       const next = "?" + params.toString();
-      keep[0] = next === window.location.search ? noUpdate() : next;
-      return keep;
+      if (next === window.location.search) { return noUpdate(); }
+      window.history.pushState(null, "", next);
+      // dcc.Location (the report reads its href) follows a pushState it is told of.
+      window.dispatchEvent(new CustomEvent("_dashprivate_pushstate"));
+      return next;
     },
 
     /* Copy link: the address (which holds the view) to the clipboard, and shown, for copying by hand. */

@@ -2,7 +2,8 @@
 
 A link (?model=seed&image=42&layer=conv2&scale=per-channel…) opens the page as it was: the server builds the
 layout with these values (no extra round trip), and the browser keeps the address in step as the person clicks
-(assets/clientside.js, syncAddress), one history entry per change, so back and forward step through views.
+(assets/clientside.js: syncAddress writes it, one history entry per change; restoreView reads it on back and
+forward), so back and forward step through views.
 Only values that differ from the page's defaults are written, so a link stays short.
 """
 
@@ -132,15 +133,9 @@ def inputs() -> list[tuple[str, str]]:
     return pairs
 
 
-def in_place_outputs() -> list[tuple[str, str]]:
-    """Return the (component, property) pairs the browser sets when back or forward changes them in place."""
-    return [(field.component, field.prop) for field in FIELDS if field.in_place]
-
-
 def client_view(model: str, defaults: Mapping[str, Any]) -> dict:
     """Return what assets/clientside.js needs to keep the address in step (client constants)."""
-    pairs, outputs = inputs(), in_place_outputs()
-    return {"model": model, "location": ids.VIEW_LOCATION, "defaults": dict(defaults),
-            "fields": [{**dataclasses.asdict(field), "input": pairs.index((field.component, field.prop)),
-                        "output": outputs.index((field.component, field.prop)) if field.in_place else None}
+    pairs = inputs()
+    return {"model": model, "defaults": dict(defaults),
+            "fields": [{**dataclasses.asdict(field), "input": pairs.index((field.component, field.prop))}
                        for field in FIELDS]}

@@ -135,9 +135,8 @@ def _register_own_input(app: Dash, constants: State) -> None:
     )
     app.clientside_callback(
         ClientsideFunction(NAMESPACE, "syncAddress"),
-        Output(ids.VIEW_LOCATION, "search"),
-        *[Output(component, prop, allow_duplicate=True) for component, prop in view_state.in_place_outputs()],
-        Input(ids.VIEW_LOCATION, "search"), *[Input(component, prop) for component, prop in view_state.inputs()],
+        Output(ids.ADDRESS_WRITTEN, "data"),
+        *[Input(component, prop) for component, prop in view_state.inputs()],
         constants, prevent_initial_call=True,
     )
     app.clientside_callback(
