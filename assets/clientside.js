@@ -555,8 +555,6 @@
       const next = "?" + params.toString();
       if (next === window.location.search) { return noUpdate(); }
       window.history.pushState(null, "", next);
-      // dcc.Location (the report reads its href) follows a pushState it is told of.
-      window.dispatchEvent(new CustomEvent("_dashprivate_pushstate"));
       return next;
     },
 

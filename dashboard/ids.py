@@ -65,7 +65,6 @@ EDIT_ERASE = "edit-erase"              # the rectangle to erase, [top, left, bot
 EDIT_RESET = "edit-reset"
 EDIT_NOTE = "edit-note"
 # The view in the address bar (?model=…&image=…&layer=…), kept in step both ways; and the copy-link button.
-VIEW_LOCATION = "view-location"
 ADDRESS_WRITTEN = "address-written"    # the query the browser last wrote into the address (a store)
 COPY_LINK = "copy-link"
 COPY_LINK_NOTE = "copy-link-note"

@@ -456,7 +456,6 @@ def build_layout(lens: Lens, digit_choices: list[dict], model_choices: list[dict
         _digit_controls(lens, digit_choices, view),
         _architecture_strip(lens, view["layer"]),
         html.Div(training_layout.timeline_bar(lens, signature, shown_options, checkpoint), hidden=not lens.trainable),
-        dcc.Location(id=ids.VIEW_LOCATION, refresh=False),
         dcc.Store(id=ids.ADDRESS_WRITTEN),
         dcc.Store(id=ids.SELECTED_LAYER, data=view["layer"]),
         dcc.Store(id=ids.LAYER_TABLE, data=layer_table(lens)),

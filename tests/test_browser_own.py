@@ -279,6 +279,7 @@ def test_compare_two_digits_side_by_side(page, lens):  # noqa: F811
 
 def test_the_report_downloads_and_opens_offline(page, lens):  # noqa: F811
     dash_duo = page
+    address_now = dash_duo.driver.current_url
     dash_duo.find_element("#report-button").click()
     folder = Path(dash_duo.download_path)
     until(lambda: [p for p in folder.glob("*.html")], timeout=TIMEOUT, msg="no report was downloaded")
@@ -292,6 +293,8 @@ def test_the_report_downloads_and_opens_offline(page, lens):  # noqa: F811
     headings = [e.text for e in dash_duo.driver.find_elements(By.CSS_SELECTOR, ".report-figure h2")]
     assert headings[:3] == ["Input", "Saliency", "Class probabilities"]
     assert any("conv1" in h for h in headings)
+    # The report links back to the view it shows (the page's address, which holds the view).
+    assert dash_duo.driver.find_element(By.CSS_SELECTOR, ".link a").get_attribute("href") == address_now
     time.sleep(0.2)
     _screenshot(dash_duo, "own-6-report")
     assert [e for e in dash_duo.driver.get_log("browser") if e["level"] == "SEVERE"] == []

@@ -244,7 +244,7 @@ def valid_values(dependency) -> list:
                 "compare-gate.data": {"compare": [], "digit": 3, "view": {"model": "any"}, "shown": "served"},
                 "training-gate.data": {"shown": "served", "compare": [], "signature": None},
                 "training-request.data": "0123456789abcdef0123456789abcdef", "model-key.data": "seed",
-                "report-button.n_clicks": 1, "view-location.href": "http://127.0.0.1:8050/?model=seed&image=3",
+                "report-button.n_clicks": 1,
                 "ab-gate.data": {"digit": 3, "view": {"model": "any"}, "layer": "conv2", "page": None,
                                  "mode": "image", "b": 5, "bcheck": "served"},
                 "ab-image.search_value": "", "ab-image.value": 5}

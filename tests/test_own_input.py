@@ -44,14 +44,15 @@ def callback(callbacks, output: str) -> dict:
     return next(d for d in callbacks if output in d["output"])
 
 
-def send(client, lens, dependency, values: dict, changed: str) -> dict:
-    """POST the callback with these input/state values (by "id.prop"), as if `changed` fired it; return the
-    response's {id: {prop: value}}."""
+def send(client, lens, dependency, values: dict, changed: str, page: str = "http://127.0.0.1/?model=seed") -> dict:
+    """POST the callback with these input/state values (by "id.prop"), as if `changed` fired it from the page at
+    address `page` (the Referer a browser sends); return the response's {id: {prop: value}}."""
     slots = dependency["inputs"] + dependency["state"]
     body = dash_requests.body(dependency, [values.get(f"{s['id']}.{s['property']}") for s in slots],
                               [info.name for info in lens.layers])
     body["changedPropIds"] = [changed]
-    response = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json")
+    response = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json",
+                           headers={"Referer": page})
     assert response.status_code == 200, response.get_data(as_text=True)[:300]
     text = response.get_data(as_text=True)
     assert "Traceback" not in text
@@ -214,8 +215,8 @@ def test_the_report_holds_the_views_figures_and_opens_as_html(client, lens, call
     answer = send(client, lens, dependency, {
         f"{ids.REPORT_BUTTON}.n_clicks": 1, f"{ids.DIGIT}.value": value, "saliency-class.value": "predicted",
         "checkpoint-view.data": {"model": "seed"}, "selected-layer.data": "conv2", "input-channel.value": "summary",
-        "channel-page.value": 0, f"{ids.VIEW_LOCATION}.href": "http://127.0.0.1/?model=seed&image=42%7Cx%3D2",
-        "model-key.data": "seed"}, f"{ids.REPORT_BUTTON}.n_clicks")
+        "channel-page.value": 0, "model-key.data": "seed"}, f"{ids.REPORT_BUTTON}.n_clicks",
+        page="http://127.0.0.1/?model=seed&image=42%7Cx%3D2")
     download = answer[ids.REPORT_DOWNLOAD]["data"]
     assert download["filename"].endswith(".html") and download["type"] == "text/html"
     html_text = download["content"]

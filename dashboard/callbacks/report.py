@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import flask
 from dash import Dash, Input, Output, State, dcc, no_update
 
 from dashboard import ids, report
@@ -21,7 +22,7 @@ def _caption(value) -> str:
 
 
 @shows_errors(lambda message: (no_update, message))
-def view_report(lens: Lens, clicks, image, saliency_class, view, layer, channel, page, link) -> tuple:
+def view_report(lens: Lens, clicks, image, saliency_class, view, layer, channel, page) -> tuple:
     """Return (a download of the view as a self-contained HTML report, a note): the picture, saliency and
     probabilities of the image, and the selected layer's activations, filters and weight gradients, each with
     the caption the page gives it, computed by the same code that draws the panels."""
@@ -44,10 +45,12 @@ def view_report(lens: Lens, clicks, image, saliency_class, view, layer, channel,
         figure, caption, title = kernel_panel(lens, info, shown.value, tab, channel, checkpoint)
         figures.append(report.ReportFigure(title, figure, _caption(caption)))
     where = ("the served model" if checkpoint is None else f"run {checkpoint[0]} at step {checkpoint[1]:,}")
+    # The page's address, which holds the view (view_state), as the browser sends it with every request.
+    link = flask.request.referrer if flask.has_request_context() else None
     facts = [("Model", f"{lens.name} ({lens.key}), {where}"), ("Image", shown.name), ("Layer", info.name),
              ("Data", lens.data.describe())]
     html_text = report.build_report(f"CNN Lens: {shown.name}", f"{lens.name} · layer {info.name}", figures,
-                                    facts=facts, link=link if isinstance(link, str) else None)
+                                    facts=facts, link=link)
     filename = report.report_filename(lens.key, file_part(shown))
     seconds = time.perf_counter() - started
     return (dcc.send_string(html_text, filename, type="text/html"),
@@ -60,6 +63,6 @@ def register(app: Dash, catalog: Catalog) -> None:
         Output(ids.REPORT_DOWNLOAD, "data"), Output(ids.EXPORT_NOTE, "children", allow_duplicate=True),
         Input(ids.REPORT_BUTTON, "n_clicks"), State(ids.DIGIT, "value"), State(ids.SALIENCY_CLASS, "value"),
         State(ids.CHECKPOINT_VIEW, "data"), State(ids.SELECTED_LAYER, "data"), State(ids.INPUT_CHANNEL, "value"),
-        State(ids.CHANNEL_PAGE, "value"), State(ids.VIEW_LOCATION, "href"), validate.model_state(),
+        State(ids.CHANNEL_PAGE, "value"), validate.model_state(),
         prevent_initial_call=True,
     )(validate.bind(view_report, catalog))
