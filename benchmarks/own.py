@@ -19,7 +19,6 @@ Writes benchmarks/own.json and benchmarks/OWN.md.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import io
 import json
@@ -34,9 +33,8 @@ import numpy as np
 
 from benchmarks import browser, capture, report
 from benchmarks import page as page_module
-from benchmarks.server import ROOT, Server
-from benchmarks.testset import _replayed
-from dashboard.config import default_model_dir
+from benchmarks.server import ROOT, Server, command_line
+from benchmarks.testset import replayed
 
 log = logging.getLogger("benchmarks.own")
 
@@ -105,7 +103,7 @@ def _sample(page: page_module.InstrumentedPage, start: int, since: float) -> dic
     if not renders:
         raise RuntimeError("the action redrew no graph on screen")
     sent = _requests_of(page, start)
-    sizes, server_ms = _replayed(page.url, sent)
+    sizes, server_ms = replayed(page.url, sent)
     return {"ms": round(max(r["t"] for r in renders) - since, 1), "requests": len(sent), "server_ms": server_ms,
             "largest_kb": max(sizes, default=0.0), "outputs": sorted({r.output[:50] for r in sent}),
             "graphs": sorted({r["graph"] for r in renders})}
@@ -122,18 +120,9 @@ def _open_workbench(page: page_module.InstrumentedPage, label: str, tab: str | N
 
 
 def _stroke(page: page_module.InstrumentedPage, points: list[tuple[int, int]]) -> None:
-    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
-    pad = page.driver.find_element(By.CSS_SELECTOR, "#drawing-pad .nsewdrag")
-    x, y = pad.size["width"] // 2, pad.size["height"] // 2
-    chain = ActionChains(page.driver).move_to_element(pad)
-    for position, (px, py) in enumerate(points):
-        chain = chain.move_by_offset(px - x, py - y)
-        if position == 0:
-            chain = chain.click_and_hold()
-        x, y = px, py
-    chain.release().perform()
+    page_module.draw_stroke(page.driver, page.driver.find_element(By.CSS_SELECTOR, "#drawing-pad .nsewdrag"), points)
 
 
 def stroke_samples(page: page_module.InstrumentedPage, repeats: int) -> list[dict]:
@@ -345,12 +334,7 @@ def write_report(results: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model-dir", type=Path, default=default_model_dir(),
-                        help="the model cache (trained first if empty), as the app's --model-dir")
-    parser.add_argument("--repeats", type=int, default=8)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = command_line(__doc__, argv)
     folder = Path(tempfile.mkdtemp(prefix="cnn-lens-bench-"))
     photo = folder / "photo.jpg"
     size = _photo_jpeg(photo)

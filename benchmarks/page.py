@@ -199,6 +199,22 @@ class InstrumentedPage:
         return [entry for entry in self.driver.get_log("browser") if entry.get("level") == "SEVERE"]
 
 
+def draw_stroke(driver: Chrome, target: Any, points: list[tuple[int, int]]) -> None:
+    """Draw one stroke on an element with real pointer events (WebDriver actions) through these points, in
+    pixels from the element's top-left corner."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    chain = ActionChains(driver).move_to_element(target)
+    # From the centre, where move_to_element leaves the pointer, to the first point; then point to point.
+    x, y = target.size["width"] // 2, target.size["height"] // 2
+    for position, (px, py) in enumerate(points):
+        chain = chain.move_by_offset(px - x, py - y)
+        if position == 0:
+            chain = chain.click_and_hold()
+        x, y = px, py
+    chain.release().perform()
+
+
 def digit_change_target() -> tuple[str, tuple]:
     """Return the JavaScript expression for the Random digit button, and its argument."""
     return "document.getElementById(arguments[0])", (ids.RANDOM_DIGIT,)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import logging
 import os
 import socket
 import subprocess
@@ -38,6 +40,19 @@ def serves_dashboard(url: str, timeout: float = 120) -> bool:
     except (requests.ConnectionError, requests.Timeout):  # not listening yet, or a worker still loading
         return False
     return layout.ok and f'"{ids.RANDOM_DIGIT}"' in layout.text
+
+
+def command_line(description: str, argv: list[str] | None) -> argparse.Namespace:
+    """Parse a browser benchmark's command line (--model-dir, --repeats) and set up its logging."""
+    from dashboard.config import default_model_dir
+
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", type=Path, default=default_model_dir(),
+                        help="the model cache (trained first if empty), as the app's --model-dir")
+    parser.add_argument("--repeats", type=int, default=8)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return args
 
 
 class Server:

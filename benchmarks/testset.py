@@ -13,7 +13,6 @@ Writes benchmarks/testset.json and benchmarks/TESTSET.md.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import gzip
 import json
@@ -26,8 +25,7 @@ import numpy as np
 
 from benchmarks import browser, capture, report
 from benchmarks import page as page_module
-from benchmarks.server import ROOT, Server
-from dashboard.config import default_model_dir
+from benchmarks.server import ROOT, Server, command_line
 
 log = logging.getLogger("benchmarks.testset")
 
@@ -86,7 +84,7 @@ def pass_timings(model_dir: Path) -> dict:
     return results
 
 
-def _replayed(url: str, requests_sent: list[capture.CapturedRequest]) -> tuple[list[float], float]:
+def replayed(url: str, requests_sent: list[capture.CapturedRequest]) -> tuple[list[float], float]:
     """Return each recorded request's response size gzipped (KB), and the sum of their server times (ms), sent
     again to the same server one after another."""
     import requests
@@ -131,7 +129,7 @@ def _action(page: page_module.InstrumentedPage, target: tuple[str, tuple]) -> di
     sample["requests_ms"] = round(max(answered) - min(r.sent_ms for r in sent), 1) if answered else 0.0
     # From the click to the first request: the browser's own work (Dash's callbacks in the page, the lazy gates).
     sample["first_request_ms"] = round(min(r.sent_ms for r in sent) - clicked_at, 1) if sent else 0.0
-    sizes, sample["server_ms"] = _replayed(page.url, sent)
+    sizes, sample["server_ms"] = replayed(page.url, sent)
     return {**sample, "requests": len(sent), "largest_kb": max(sizes, default=0.0),
             "outputs": sorted({r.output[:60] for r in sent})}
 
@@ -220,12 +218,7 @@ def write_report(results: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model-dir", type=Path, default=default_model_dir(),
-                        help="the model cache (trained first if empty), as the app's --model-dir")
-    parser.add_argument("--repeats", type=int, default=8)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = command_line(__doc__, argv)
     server = Server.app(args.model_dir, extra=["--offline"])
     try:
         measured = browser_timings(server.url, args.repeats)

@@ -13,10 +13,10 @@ import pytest
 from dash.testing.wait import until
 from PIL import Image
 from selenium import webdriver
-from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
+from benchmarks.page import draw_stroke
 from dashboard import image_keys
 from tests.test_browser import (
     ARTIFACTS,
@@ -58,16 +58,7 @@ def stroke(dash_duo, selector: str, points: list[tuple[int, int]]) -> None:
     """Draw one stroke with the mouse through these points (pixels from the element's top-left corner)."""
     target = dash_duo.find_element(selector)
     dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", target)
-    width, height = target.size["width"], target.size["height"]
-    chain = ActionChains(dash_duo.driver).move_to_element(target)
-    # From the centre, where move_to_element leaves the pointer, to the first point; then point to point.
-    x, y = width // 2, height // 2
-    for position, (px, py) in enumerate(points):
-        chain = chain.move_by_offset(px - x, py - y)
-        if position == 0:
-            chain = chain.click_and_hold()
-        x, y = px, py
-    chain.release().perform()
+    draw_stroke(dash_duo.driver, target, points)
 
 
 def picked_value(dash_duo):
