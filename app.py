@@ -98,8 +98,12 @@ def create_app(settings: Settings, lens: Lens | None = None, catalog: Catalog | 
                 notice = (f"{notice} " if notice else "") + (
                     f"This link's {', '.join(refused)} could not be shown with this model; the page shows its "
                     "defaults there instead.")
-            return layout.build_layout(shown, digit_options(shown, "", [], view["image"]), catalog.choices(), notice,
-                                       upload_mb, view, b_choices=digit_options(shown, "", [], view["b"]))
+            choices = digit_options(shown, "", [], view["image"])
+            # The comparison's B is usually among the first digits listed (by default: #1); else its own list.
+            b_choices = (choices if any(option["value"] == view["b"] for option in choices)
+                         else digit_options(shown, "", [], view["b"]))
+            return layout.build_layout(shown, choices, catalog.choices(), notice, upload_mb, view,
+                                       b_choices=b_choices)
         return training_layout.waiting_layout(first_run(shown, 0)[1])
 
     app.layout = page
