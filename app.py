@@ -108,7 +108,7 @@ def create_app(settings: Settings, lens: Lens | None = None, catalog: Catalog | 
 
     app.layout = page
     if lens.ready:
-        app.validation_layout = dash.html.Div([page(), training_layout.waiting_layout("")])
+        app.validation_layout = dash.html.Div([page(), *layout.built_later(lens), training_layout.waiting_layout("")])
     # Level 1 gzip: measured on a 230 KB activation update, 3 ms and 95 KB against level 6's 7 ms and 89 KB.
     # Browsers that accept zstd get it first (flask-compress's order), at its fast default level.
     app.server.config["COMPRESS_LEVEL"] = 1

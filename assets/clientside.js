@@ -135,6 +135,39 @@
     return String(base) + "|" + text;
   }
 
+  /* A drawing's value ("st:<code>"), written as image_keys.encode_drawing writes it: version, pad size, stroke
+     width, label (255: none), then each stroke's point count (2 bytes) and points (x, y: whole pixels rounded
+     half up, kept on the pad, no point twice in a row), URL-safe base64. Null when there is nothing to draw or
+     too much to carry (the server then picks the drawing by its pixels). */
+  const PATH_POINT = /[ML]\s*(-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)\s*,\s*(-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?)/g;
+
+  function drawingValue(paths, label, constants) {
+    const size = constants.padSize, bytes = [1, size, constants.strokeWidth, label];
+    const onPad = function (v) { return Math.min(size, Math.max(0, Math.floor(Number(v) + 0.5))); };
+    let strokes = 0, total = 0;
+    for (let i = 0; i < paths.length; i++) {
+      if (typeof paths[i] !== "string") { return null; }
+      const points = [];
+      let match;
+      PATH_POINT.lastIndex = 0;
+      while ((match = PATH_POINT.exec(paths[i])) !== null) {
+        const x = onPad(match[1]), y = onPad(match[2]), last = points[points.length - 1];
+        if (!last || last[0] !== x || last[1] !== y) { points.push([x, y]); }
+      }
+      if (!points.length) { continue; }
+      strokes += 1;
+      total += points.length;
+      if (strokes > constants.maxStrokes || total > constants.maxPoints) { return null; }
+      bytes.push(points.length >> 8, points.length & 255);
+      points.forEach(function (p) { bytes.push(p[0], p[1]); });
+    }
+    if (!strokes) { return null; }
+    let text = "";
+    bytes.forEach(function (b) { text += String.fromCharCode(b); });
+    const value = "st:" + btoa(text).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    return value.length > constants.maxCode ? null : value;
+  }
+
   /* A value read from the address as view_state.parse_value reads it. */
   function fromAddress(kind, text) {
     if (kind === "int") { return parseInt(text, 10); }
@@ -465,22 +498,37 @@
               context.outputs_list[2].map(function (output) { return output.id.mode !== chosen; })];
     },
 
-    /* What-if edits: the sliders and the erase rectangle make the picked image's value ("42|x=3,r=15"), and
-       the sliders follow the value when the image changes some other way (a link, back, another image). */
-    whatIf: function (digit, x, y, rotate, scale, noise, eraseDrawn, resetClicks, options, constants) {
-      const context = window.dash_clientside.callback_context;
-      const triggered = context.triggered.map(function (t) { return t.prop_id; });
-      const parts = splitImage(digit), current = parseEdit(parts.edit);
-      const sliders = [current.x, current.y, current.r, current.s, current.n];
-      const nothing = [noUpdate(), noUpdate(), noUpdate(), noUpdate(), noUpdate(), noUpdate(), noUpdate()];
-      if (!triggered.length || triggered[0] === "." || triggered.some(function (t) { return t.indexOf(constants.digit + ".") === 0; })) {
-        const now = [x, y, rotate, scale, noise];
-        return [noUpdate(), noUpdate()].concat(sliders.map(function (v, k) { return same(v, now[k]) ? noUpdate() : v; }));
+    /* A stroke (Plotly reports every stroke's path), Undo, Clear or a label: the pad's strokes, and the drawing
+       picked at once by its value, so the panels' requests leave without waiting for the server. */
+    padDraw: function (relayout, undoClicks, clearClicks, said, paths, constants) {
+      const trigger = window.dash_clientside.callback_context.triggered_id;
+      let next = Array.isArray(paths) ? paths.slice() : [];
+      if (trigger === constants.padUndo) {
+        next = next.slice(0, -1);
+      } else if (trigger === constants.padClear) {
+        next = [];
+      } else if (trigger === constants.pad) {
+        if (!relayout || !Array.isArray(relayout.shapes)) { return [noUpdate(), noUpdate()]; }  /* a resize */
+        next = relayout.shapes.map(function (shape) { return shape && shape.path; });
+      } else if (trigger !== constants.padLabel) {
+        return [noUpdate(), noUpdate()];
       }
-      let edit = {x: x, y: y, r: rotate, s: scale, n: noise, e: current.e};
-      if (triggered.some(function (t) { return t.indexOf(constants.editReset) === 0; })) {
-        edit = Object.assign({}, EDIT_DEFAULTS);
-      } else if (triggered.some(function (t) { return t.indexOf(constants.eraseGraph) === 0; })) {
+      const label = said === constants.notSaid || said === null || said === undefined ? 255 : Number(said);
+      const value = Number.isInteger(label) && label >= 0 && label <= 255 ? drawingValue(next, label, constants) : null;
+      return [next, value === null ? noUpdate() : value];
+    },
+
+    /* What-if edits: the sliders and the erase rectangle make the picked image's value ("42|x=3,r=15"). */
+    whatIf: function (sliderValues, eraseDrawn, resetClicks, digit, options, constants) {
+      const context = window.dash_clientside.callback_context, trigger = context.triggered_id;
+      const nothing = [noUpdate(), noUpdate()];
+      if (!context.triggered.length || !trigger) { return nothing; }
+      const parts = splitImage(digit), current = parseEdit(parts.edit);
+      const edit = Object.assign({}, current);
+      context.inputs_list[0].forEach(function (slider) { edit[slider.id.edit] = slider.value; });
+      if (trigger === constants.editReset) {
+        Object.assign(edit, EDIT_DEFAULTS);
+      } else if (typeof trigger === "object" && trigger.type === constants.editPictureType) {
         const shapes = eraseDrawn && eraseDrawn.shapes;
         if (!Array.isArray(shapes) || !shapes.length) { return nothing; }
         const r = shapes[shapes.length - 1], size = constants.imageSize;
@@ -498,22 +546,29 @@
       const base = (options || []).find(function (o) { return same(o.value, parts.base); });
       const baseName = base ? String(base.label).split(" · ")[0] : "image";
       const label = value === parts.base ? null : baseName + " edited: " + editText(edit);
-      const newOptions = known || label === null ? noUpdate()
-        : [{label: label, value: value, search: label}].concat(options || []);
-      const reset = edit.x === 0 && edit.y === 0 && edit.r === 0 && edit.s === 1 && edit.n === 0;
-      return [value, newOptions].concat(triggered.some(function (t) { return t.indexOf(constants.editReset) === 0; }) || reset
-        ? [0, 0, 0, 1, 0].map(function (v, k) { return same(v, [x, y, rotate, scale, noise][k]) ? noUpdate() : v; })
-        : [noUpdate(), noUpdate(), noUpdate(), noUpdate(), noUpdate()]);
+      return [value, known || label === null ? noUpdate() : [{label: label, value: value, search: label}].concat(options || [])];
     },
 
-    /* The erase picker shows the picture the lens shows, bigger, in rectangle-drawing mode, while its tab is open. */
-    erasePicture: function (picture, mode, constants) {
-      if (mode !== constants.editMode || !picture || !picture.layout) { return noUpdate(); }
-      const layout = Object.assign({}, picture.layout, {
-        height: 200, width: 200, dragmode: "drawrect", shapes: [], uirevision: JSON.stringify(picture.data[0].z).length,
-        newshape: {line: {color: "#dc2626", width: 2}, fillcolor: "rgba(220,38,38,0.25)"},
-        margin: {l: 0, r: 0, t: 0, b: 0}});
-      return {data: picture.data, layout: layout};
+    /* The sliders follow the picked image's edit (a link, back, another image, Undo the edits), and the erase
+       picker shows the picture the lens shows, bigger, in rectangle-drawing mode, while its tab is open. Before
+       the workbench is built both lists are empty: nothing to do. */
+    editControls: function (picture, mode, built, digit, sliderValues, constants) {
+      const context = window.dash_clientside.callback_context;
+      const sliders = context.outputs_list[0], pictures = context.outputs_list[1];
+      if (!sliders.length && !pictures.length) { return [[], []]; }
+      const edit = parseEdit(splitImage(digit).edit);
+      const values = sliders.map(function (slider, k) {
+        return same(edit[slider.id.edit], sliderValues[k]) ? noUpdate() : edit[slider.id.edit];
+      });
+      const figures = pictures.map(function () {
+        if (mode !== constants.editMode || !picture || !picture.layout) { return noUpdate(); }
+        const layout = Object.assign({}, picture.layout, {
+          height: 200, width: 200, dragmode: "drawrect", shapes: [], uirevision: JSON.stringify(picture.data[0].z).length,
+          newshape: {line: {color: "#dc2626", width: 2}, fillcolor: "rgba(220,38,38,0.25)"},
+          margin: {l: 0, r: 0, t: 0, b: 0}});
+        return {data: picture.data, layout: layout};
+      });
+      return [values, figures];
     },
 
     /* An uploaded file goes to the server only when it is small enough; a bigger one gets a message here. */

@@ -55,13 +55,25 @@ PAD_NOTE = "pad-note"
 IMAGE_UPLOAD = "image-upload"
 IMAGE_UPLOAD_PAYLOAD = "image-upload-payload"
 IMAGE_UPLOAD_NOTE = "image-upload-note"
-EDIT_SHIFT_X = "edit-shift-x"
-EDIT_SHIFT_Y = "edit-shift-y"
-EDIT_ROTATE = "edit-rotate"
-EDIT_SCALE = "edit-scale"
-EDIT_NOISE = "edit-noise"
-EDIT_ERASE_GRAPH = "edit-erase-graph"
-EDIT_ERASE = "edit-erase"              # the rectangle to erase, [top, left, bottom, right] or null (a store)
+# The workbench's tabs are built when it first opens (a closed workbench costs the page nothing): its body, and
+# whether it is built (a store). Callbacks that run while it may be closed reach into it by ALL-pattern ids only.
+WORKBENCH_BODY = "workbench-body"
+WORKBENCH_BUILT = "workbench-built"
+# The what-if sliders: each in a field with a plain id (EDIT_FIELDS), the slider itself by pattern.
+EDIT_SLIDER_TYPE = "edit-slider"
+EDIT_FIELDS = {"x": "edit-shift-x", "y": "edit-shift-y", "r": "edit-rotate", "s": "edit-scale", "n": "edit-noise"}
+
+
+def edit_slider(edit: str) -> dict[str, str]:
+    """Return the id of one what-if slider: edit is "x", "y", "r", "s" or "n" (edits.to_text's keys)."""
+    return {"type": EDIT_SLIDER_TYPE, "edit": edit}
+
+
+ALL_EDIT_SLIDERS = {"type": EDIT_SLIDER_TYPE, "edit": ALL}
+EDIT_ERASE_FIELD = "edit-erase-graph"  # the erase picker's box
+EDIT_PICTURE_TYPE = "edit-picture"
+EDIT_ERASE_GRAPH = {"type": EDIT_PICTURE_TYPE, "role": "erase"}
+ALL_EDIT_PICTURES = {"type": EDIT_PICTURE_TYPE, "role": ALL}
 EDIT_RESET = "edit-reset"
 EDIT_NOTE = "edit-note"
 # The view in the address bar (?model=…&image=…&layer=…), kept in step both ways; and the copy-link button.

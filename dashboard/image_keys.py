@@ -3,6 +3,8 @@
 - a whole number: that test image;
 - "px:<code>": a person's own image (drawn or uploaded) carried in the value itself: its pixels as bytes, zlib,
   URL-safe base64. A drawn 28×28 digit is a few hundred characters, so a link holds it and opens anywhere;
+- "st:<code>": a drawing carried as its strokes, which the server draws as the pad does; the browser writes it
+  itself the moment a stroke ends, so the panels need not wait for the server to name the drawing;
 - "up:<sha>": an own image too large to carry (a colour photo at the model's size), kept on the server's disk
   by its content's hash;
 - either followed by "|<edit>": that image with a what-if edit applied (edits.to_text), e.g. "42|x=3,r=15".
@@ -16,6 +18,7 @@ import base64
 import binascii
 import dataclasses
 import hashlib
+import math
 import re
 import struct
 import zlib
@@ -86,6 +89,9 @@ def parse(value: object, test_size: int) -> ImageRef:
         raise BadImageKey(f"The edit is not valid: {error}") from None
     if base.startswith(OWN):
         decode_pixels(base)  # refuses a bad code now, not in every panel
+        return ImageRef(own=base, edit=edit)
+    if base.startswith(DRAWING):
+        decode_drawing(base)
         return ImageRef(own=base, edit=edit)
     if base.startswith(STORED):
         if not _STORED_NAME.fullmatch(base[len(STORED):]):
@@ -192,3 +198,82 @@ class ImageStore:
             raise BadImageKey("That uploaded image is not on this server (links to uploads work on the server "
                               "they were made on, until it is cleaned).") from None
         return decode_pixels(code)
+
+
+# A drawing carried as its strokes ("st:<code>"): what the pad drew, made into the picture by the server
+# (inputs.drawn_picture) exactly as the pad's own callback does. The browser writes it the moment a stroke ends
+# (assets/clientside.js: drawingValue), so the panels' requests leave at once; the code is bytes, URL-safe
+# base64: version, pad size, stroke width, label (255: none), then each stroke's point count (2 bytes) and its
+# points (x, y: a byte each, whole pad pixels, no point twice in a row).
+DRAWING = "st:"
+_DRAWING_HEADER = struct.Struct(">BBBB")
+_STROKE_HEADER = struct.Struct(">H")
+MAX_STROKES, MAX_POINTS = 64, 4000
+
+
+@dataclasses.dataclass(frozen=True)
+class Drawing:
+    """Strokes on a size × size pad ([(x, y), …] each, whole pixels, y down), their width, and the label."""
+
+    strokes: tuple[tuple[tuple[int, int], ...], ...]
+    size: int
+    width: int
+    label: int | None
+
+
+def drawing_points(strokes, size: int) -> list[list[tuple[int, int]]]:
+    """Return strokes ([(x, y), …] each, in pad pixels) as a drawing keeps them: each coordinate rounded half up
+    and kept on the pad, no point twice in a row; empty strokes dropped."""
+    kept = []
+    for stroke in strokes:
+        points: list[tuple[int, int]] = []
+        for x, y in stroke:
+            point = (min(size, max(0, math.floor(float(x) + 0.5))), min(size, max(0, math.floor(float(y) + 0.5))))
+            if not points or points[-1] != point:
+                points.append(point)
+        if points:
+            kept.append(points)
+    return kept
+
+
+def encode_drawing(strokes, *, size: int, width: int, label: int | None = None) -> str:
+    """Return the "st:" value of strokes drawn on a size × size pad with a line `width` pixels wide."""
+    if not (1 <= size <= 255 and 1 <= width <= 255):
+        raise ValueError(f"a pad is at most 255 pixels and its line at most 255 wide, got {size}, {width}")
+    if label is not None and not 0 <= label < _NO_LABEL:
+        raise ValueError(f"label must be in 0..{_NO_LABEL - 1}, got {label}")
+    parts = [_DRAWING_HEADER.pack(_VERSION, size, width, _NO_LABEL if label is None else label)]
+    for stroke in drawing_points(strokes, size):
+        parts.append(_STROKE_HEADER.pack(len(stroke)) + bytes(v for point in stroke for v in point))
+    return DRAWING + base64.urlsafe_b64encode(b"".join(parts)).decode("ascii").rstrip("=")
+
+
+def decode_drawing(code: str) -> Drawing:
+    """Return the drawing a "st:" value carries; raise BadImageKey if it is not one."""
+    data = code[len(DRAWING):] if code.startswith(DRAWING) else code
+    damaged = "The drawing's code is damaged (it may have been cut short when the link was copied)."
+    try:
+        raw = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+        version, size, width, label = _DRAWING_HEADER.unpack_from(raw)
+    except (binascii.Error, ValueError, struct.error):
+        raise BadImageKey(damaged) from None
+    if version != _VERSION or size < 1 or width < 1:
+        raise BadImageKey("The drawing's code is not one this version of CNN Lens reads.")
+    strokes: list[tuple[tuple[int, int], ...]] = []
+    offset, total = _DRAWING_HEADER.size, 0
+    while offset < len(raw):
+        if len(strokes) == MAX_STROKES:
+            raise BadImageKey(f"A drawing has at most {MAX_STROKES} strokes.")
+        if offset + _STROKE_HEADER.size > len(raw):
+            raise BadImageKey(damaged)
+        (count,) = _STROKE_HEADER.unpack_from(raw, offset)
+        offset += _STROKE_HEADER.size
+        total += count
+        if count == 0 or total > MAX_POINTS or offset + 2 * count > len(raw):
+            raise BadImageKey(damaged if total <= MAX_POINTS else f"A drawing has at most {MAX_POINTS} points.")
+        values = raw[offset:offset + 2 * count]
+        offset += 2 * count
+        if max(values) > size:
+            raise BadImageKey(damaged)
+        strokes.append(tuple(zip(values[0::2], values[1::2])))
+    return Drawing(tuple(strokes), size, width, None if label == _NO_LABEL else label)

@@ -44,6 +44,23 @@ def rasterise_strokes(strokes: Sequence[Sequence[Sequence[float]]], *, size: int
     return np.asarray(canvas, np.float32) / 255.0
 
 
+def drawn_picture(strokes: Sequence[Sequence[Sequence[float]]], *, size: int, width: float,
+                  image_shape: Sequence[int]) -> np.ndarray:
+    """Return strokes drawn on a size × size pad as the model's picture (H, W, 1) in [0, 1]: rasterised, made
+    MNIST-style (fitted into 20×20 by the ink's bounding box, centred by its mass), resized to the model's input.
+    Raise InputRefused for a blank drawing, or for a model that takes colour images."""
+    from PIL import Image
+
+    height, width_px, channels = (int(d) for d in image_shape)
+    if channels != 1:
+        raise InputRefused("A drawing is greyscale; this model takes colour images.")
+    picture = mnist_style(rasterise_strokes(strokes, size=size, width=width))
+    if picture.shape != (height, width_px):
+        picture = np.asarray(Image.fromarray((picture * 255).astype(np.uint8)).resize(
+            (width_px, height), Image.Resampling.LANCZOS), np.float32) / 255.0
+    return picture[..., np.newaxis]
+
+
 def centre_of_mass(ink: np.ndarray) -> tuple[float, float]:
     """Return the (row, column) centre of mass of an ink image (pixel centres at integer coordinates)."""
     ink = np.asarray(ink, np.float64)
@@ -83,11 +100,17 @@ def mnist_style(ink: np.ndarray) -> np.ndarray:
     return image
 
 
-def decode_upload(contents: object, *, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_UPLOAD_PIXELS):
+_FILE_SIZE = "cnn_lens_file_size"
+
+
+def decode_upload(contents: object, *, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_UPLOAD_PIXELS,
+                  at_least: tuple[int, int] | None = None):
     """Return the PIL image a dcc.Upload's contents ("data:<type>;base64,<data>") hold, fully decoded; raise
     InputRefused with the reason for anything else: not a data URL, bad base64, too many bytes, not a PNG or
     JPEG, too many pixels (checked from the header, before decoding: a decompression bomb is refused
-    unopened), or a truncated file."""
+    unopened), or a truncated file. With `at_least` (width, height), a JPEG is decoded at 1/2, 1/4 or 1/8 of
+    its size (the decoder's own scaling, several times faster) while it stays at least that big; the file's
+    own size is in file_size(image)."""
     from PIL import Image
 
     if not isinstance(contents, str) or not contents.startswith("data:") or "," not in contents:
@@ -110,7 +133,11 @@ def decode_upload(contents: object, *, max_bytes: int = MAX_UPLOAD_BYTES, max_pi
             if image.width * image.height > max_pixels:
                 raise InputRefused(f"The image is {image.width:,} × {image.height:,} pixels; the largest accepted "
                                    f"is {max_pixels:,} pixels in all.")
+            size = image.size
+            if at_least is not None and image.format == "JPEG":
+                image.draft(None, at_least)
             image.load()
+            image.info[_FILE_SIZE] = size
     except InputRefused:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -118,6 +145,11 @@ def decode_upload(contents: object, *, max_bytes: int = MAX_UPLOAD_BYTES, max_pi
     except (OSError, SyntaxError, ValueError):  # Pillow: not an image, an unsupported or truncated one
         raise InputRefused("That file is not a PNG or JPEG image that can be read (or it is cut short).") from None
     return image
+
+
+def file_size(image) -> tuple[int, int]:
+    """Return an uploaded image's (width, height) in its file (decode_upload may have decoded it smaller)."""
+    return image.info.get(_FILE_SIZE, image.size)
 
 
 def prepare_upload(image, input_shape: Sequence[int], *, digit_like: bool) -> np.ndarray:

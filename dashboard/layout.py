@@ -8,9 +8,11 @@ from dashboard import (
     compare_layout,
     components,
     ids,
+    image_keys,
     inputs,
     layer_graph,
     own_layout,
+    pad_figures,
     testset,
     testset_figures,
     testset_layout,
@@ -303,7 +305,11 @@ def client_constants(lens: Lens) -> dict:
     upload_chars = 4 * (inputs.MAX_UPLOAD_BYTES // 3 + 1) + 100  # the data URL's header is short
     return {"view": view_state.client_view(lens.key, view_defaults(lens)), "digit": ids.DIGIT,
             "abOtherImage": compare_layout.OTHER_IMAGE, "editReset": ids.EDIT_RESET,
-            "eraseGraph": ids.EDIT_ERASE_GRAPH, "editMode": own_layout.EDIT,
+            "editMode": own_layout.EDIT, "editPictureType": ids.EDIT_PICTURE_TYPE,
+            "pad": ids.PAD, "padUndo": ids.PAD_UNDO, "padClear": ids.PAD_CLEAR, "padLabel": ids.PAD_LABEL,
+            "notSaid": own_layout.NOT_SAID, "padSize": pad_figures.PAD_SIZE,
+            "strokeWidth": pad_figures.STROKE_WIDTH, "maxStrokes": image_keys.MAX_STROKES,
+            "maxPoints": image_keys.MAX_POINTS, "maxCode": image_keys.MAX_CODE,
             "imageSize": list(lens.data.image_shape[:2]), "maxUploadChars": upload_chars,
             "maxUploadMb": inputs.MAX_UPLOAD_BYTES / 2**20,
             "previousLayer": ids.PREVIOUS_LAYER, "nextLayer": ids.NEXT_LAYER, "layerGraph": ids.LAYER_GRAPH,
@@ -345,7 +351,7 @@ def _sidebar(lens: Lens, view: dict) -> html.Aside:
                  className="export-row"),
     ], className="panel digit-panel")
     return html.Aside([
-        own_layout.workbench(lens.noun, lens.data.image_shape, lens.class_names),
+        own_layout.workbench(lens.noun, lens.data.image_shape),
         digit,
         components.panel("Class probabilities", ids.PROBABILITY_GRAPH, "Blue: the prediction; green outline: the "
                          "true label.", class_name="probability-panel"),
@@ -430,6 +436,12 @@ def _header(lens: Lens, model_choices: list[dict], upload_mb: float | None) -> h
         html.P(status, id=ids.STATUS, className="status", title=status),
         html.Nav(links, className="section-links", **components.html_attributes({"aria-label": "More views"})),
     ], className="top")
+
+
+def built_later(lens: Lens) -> list:
+    """Return the components callbacks build into the page after it loads (the workbench's tabs), for Dash's
+    check of every callback's ids (app.validation_layout)."""
+    return own_layout.workbench_tabs(lens.noun, lens.data.image_shape, lens.class_names, own_layout.UPLOAD)
 
 
 def build_layout(lens: Lens, digit_choices: list[dict], model_choices: list[dict] | None = None,

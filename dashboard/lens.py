@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dashboard import attributions, edits, image_keys, runs
+from dashboard import attributions, edits, image_keys, inputs, runs
 from dashboard.checkpoint_views import CheckpointViews
 from dashboard.config import Settings
 from dashboard.data import Dataset, load_data
@@ -276,7 +276,8 @@ class Lens:
             picture, label = self.data.x_test[ref.index], int(self.data.y_test[ref.index])
             name = f"{self.noun} #{ref.index}"
         else:
-            own = self.own_images.get(str(ref.own))
+            own = self._drawn(str(ref.own)) if str(ref.own).startswith(image_keys.DRAWING) else \
+                self.own_images.get(str(ref.own))
             if own.picture.shape != self.data.image_shape:
                 raise image_keys.BadImageKey(
                     f"That image is {'×'.join(map(str, own.picture.shape))}, made for another model; this one "
@@ -296,6 +297,16 @@ class Lens:
         result = InputImage(ref, np.asarray(picture, np.float32), label, name)
         self._inputs.put(key, result)
         return result
+
+    def _drawn(self, code: str) -> image_keys.OwnImage:
+        """Return a drawing ("st:" value) made into a picture as the pad does (inputs.drawn_picture)."""
+        drawing = image_keys.decode_drawing(code)
+        try:
+            picture = inputs.drawn_picture(drawing.strokes, size=drawing.size, width=drawing.width,
+                                           image_shape=self.data.image_shape)
+        except inputs.InputRefused as error:
+            raise image_keys.BadImageKey(f"That drawing cannot be shown: {error}") from None
+        return image_keys.OwnImage(picture, image_keys.DRAWN, drawing.label)
 
     def image(self, value: object) -> tuple[np.ndarray, int | None]:
         """Return an image (a test index, or any page value) as the model takes it (scaled), and its true label

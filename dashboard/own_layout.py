@@ -31,15 +31,14 @@ def workbench_buttons(noun: str, input_shape: tuple[int, ...]) -> list[html.Butt
                               "every layer answer")]
 
 
-def _slider(label: str, component_id: str, low: float, high: float, step: float, value: float,
-            marks: dict) -> html.Div:
-    return html.Div([html.Label(label, htmlFor=component_id),
-                     dcc.Slider(id=component_id, min=low, max=high, step=step, value=value, marks=marks,
+def _slider(label: str, edit: str, low: float, high: float, step: float, value: float, marks: dict) -> html.Div:
+    return html.Div([html.Label(label),
+                     dcc.Slider(id=ids.edit_slider(edit), min=low, max=high, step=step, value=value, marks=marks,
                                 updatemode="mouseup", tooltip={"placement": "bottom", "always_visible": False})],
-                    className="edit-slider")
+                    id=ids.EDIT_FIELDS[edit], className="edit-slider")
 
 
-def _draw_tab(class_names: tuple[str, ...]) -> html.Div:
+def _draw_tab(class_names: tuple[str, ...], hidden: bool) -> html.Div:
     labels = [{"label": "—", "value": NOT_SAID}] + [{"label": n, "value": c} for c, n in enumerate(class_names)]
     return html.Div([
         html.Div([
@@ -57,10 +56,10 @@ def _draw_tab(class_names: tuple[str, ...]) -> html.Div:
         html.P("Draw a digit with the mouse or a finger: every panel follows each stroke. It is prepared as "
                "MNIST's were (fitted into 20×20, centred by its mass).", id=ids.PAD_NOTE,
                className="caption", role="status"),
-    ], id=ids.workbench_tab(DRAW), className="workbench-tab")
+    ], id=ids.workbench_tab(DRAW), className="workbench-tab", hidden=hidden)
 
 
-def _upload_tab() -> html.Div:
+def _upload_tab(hidden: bool) -> html.Div:
     return html.Div([
         dcc.Upload(html.Div(["Drop a PNG or JPEG here, or ", html.Span("choose a file", className="link")]),
                    id=ids.IMAGE_UPLOAD, accept="image/png,image/jpeg", multiple=False, max_size=-1,
@@ -69,30 +68,36 @@ def _upload_tab() -> html.Div:
         html.P(f"At most {inputs.MAX_UPLOAD_BYTES / 2**20:g} MB. A photo of a digit on paper is inverted and centred "
                "like MNIST's; any other image is resized to the model's input.", id=ids.IMAGE_UPLOAD_NOTE,
                className="caption", role="status"),
-    ], id=ids.workbench_tab(UPLOAD), className="workbench-tab", hidden=True)
+    ], id=ids.workbench_tab(UPLOAD), className="workbench-tab", hidden=hidden)
 
 
-def _edit_tab() -> html.Div:
+def _edit_tab(hidden: bool) -> html.Div:
     return html.Div([
-        _slider("shift right", ids.EDIT_SHIFT_X, -edits.MAX_SHIFT // 2, edits.MAX_SHIFT // 2, 1, 0,
-                {-7: "-7", 0: "0", 7: "7"}),
-        _slider("shift down", ids.EDIT_SHIFT_Y, -edits.MAX_SHIFT // 2, edits.MAX_SHIFT // 2, 1, 0,
-                {-7: "-7", 0: "0", 7: "7"}),
-        _slider("rotate °", ids.EDIT_ROTATE, -90, 90, 5, 0, {-90: "-90", 0: "0", 90: "90"}),
-        _slider("scale ×", ids.EDIT_SCALE, 0.5, 2.0, 0.05, 1.0, {0.5: "0.5", 1: "1", 2: "2"}),
-        _slider("noise σ", ids.EDIT_NOISE, 0.0, 0.5, 0.05, 0.0, {0: "0", 0.5: "0.5"}),
+        _slider("shift right", "x", -edits.MAX_SHIFT // 2, edits.MAX_SHIFT // 2, 1, 0, {-7: "-7", 0: "0", 7: "7"}),
+        _slider("shift down", "y", -edits.MAX_SHIFT // 2, edits.MAX_SHIFT // 2, 1, 0, {-7: "-7", 0: "0", 7: "7"}),
+        _slider("rotate °", "r", -90, 90, 5, 0, {-90: "-90", 0: "0", 90: "90"}),
+        _slider("scale ×", "s", 0.5, 2.0, 0.05, 1.0, {0.5: "0.5", 1: "1", 2: "2"}),
+        _slider("noise σ", "n", 0.0, 0.5, 0.05, 0.0, {0: "0", 0.5: "0.5"}),
         html.P("Drag a rectangle on the picture to erase it:", className="caption"),
-        dcc.Graph(id=ids.EDIT_ERASE_GRAPH, figure={}, config=_PAD_CONFIG, responsive=False,
-                  className="erase-graph"),
+        html.Div(dcc.Graph(id=ids.EDIT_ERASE_GRAPH, figure={}, config=_PAD_CONFIG, responsive=False,
+                           className="erase-graph"), id=ids.EDIT_ERASE_FIELD),
         html.Div([html.Button("Undo the edits", id=ids.EDIT_RESET, n_clicks=0, className="button small")],
                  className="pad-row"),
         html.P("Each edit applies to the picked image; the probability bars mark where each class was before.",
                id=ids.EDIT_NOTE, className="caption", role="status"),
-    ], id=ids.workbench_tab(EDIT), className="workbench-tab", hidden=True)
+    ], id=ids.workbench_tab(EDIT), className="workbench-tab", hidden=hidden)
 
 
-def workbench(noun: str, input_shape: tuple[int, ...], class_names: tuple[str, ...]) -> html.Section:
-    """Return the workbench panel, closed; the controls' buttons open it on a tab."""
+def workbench_tabs(noun: str, input_shape: tuple[int, ...], class_names: tuple[str, ...], mode: str) -> list:
+    """Return the workbench's tabs, `mode`'s shown: built when the workbench first opens (callbacks/own.py)."""
+    tabs = [_upload_tab(mode != UPLOAD), _edit_tab(mode != EDIT)]
+    return ([_draw_tab(class_names, mode != DRAW)] if draws(noun, input_shape) else []) + tabs
+
+
+def workbench(noun: str, input_shape: tuple[int, ...]) -> html.Section:
+    """Return the workbench panel, closed and empty; the controls' buttons open it on a tab, and its tabs are
+    built then: a page with ~40 more components pays for them in every click (Dash visits each on every
+    update), so a workbench nobody opened costs nothing."""
     modes = ([{"label": "Draw", "value": DRAW}] if draws(noun, input_shape) else []) + [
         {"label": "Upload", "value": UPLOAD}, {"label": "Edit", "value": EDIT}]
     head = html.Div([
@@ -100,5 +105,5 @@ def workbench(noun: str, input_shape: tuple[int, ...], class_names: tuple[str, .
         html.Button("×", id=ids.WORKBENCH_CLOSE, n_clicks=0, className="button small close",
                     title="Close", **components.html_attributes({"aria-label": "Close the workbench"})),
     ], className="panel-head")
-    tabs = ([_draw_tab(class_names)] if draws(noun, input_shape) else []) + [_upload_tab(), _edit_tab()]
-    return html.Section([head, *tabs], id=ids.WORKBENCH, className="panel workbench", hidden=True)
+    return html.Section([head, html.Div([], id=ids.WORKBENCH_BODY), dcc.Store(id=ids.WORKBENCH_BUILT, data=False)],
+                        id=ids.WORKBENCH, className="panel workbench", hidden=True)

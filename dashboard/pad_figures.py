@@ -12,10 +12,11 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
+from dashboard import image_keys
+
 PAD_SIZE = 192  # px: leaves room for the pad's buttons beside it in the sidebar
 STROKE_WIDTH = 16  # px on the pad: ~2 px once a digit drawn across the pad is fitted into MNIST's 20×20 box
-MAX_STROKES = 64
-MAX_POINTS = 4000
+MAX_STROKES, MAX_POINTS = image_keys.MAX_STROKES, image_keys.MAX_POINTS
 _NUMBER = r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?"
 _POINT = re.compile(rf"[ML]\s*({_NUMBER})\s*,\s*({_NUMBER})")
 _PATH = re.compile(rf"^(?:\s*[ML]\s*{_NUMBER}\s*,\s*{_NUMBER})+\s*Z?\s*$")

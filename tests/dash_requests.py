@@ -17,11 +17,13 @@ def _split_outputs(output: str) -> list[tuple[str, str]]:
 
 
 def _concrete(raw_id: str, layer_names: list[str]) -> Any:
-    """Return a string id, or for a wildcard pattern id the list of concrete dict ids."""
+    """Return a string id, a dict id as it is, or for a wildcard pattern id the list of concrete dict ids."""
     if not raw_id.startswith("{"):
         return raw_id
     pattern = json.loads(raw_id)
-    key = next(k for k, v in pattern.items() if v == ["ALL"])
+    key = next((k for k, v in pattern.items() if v == ["ALL"]), None)
+    if key is None:
+        return pattern
     return [{**pattern, key: name} for name in layer_names]
 
 

@@ -4,6 +4,7 @@ browser, back and forward, two digits compared, and the report downloaded and op
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.parse
 from pathlib import Path
@@ -17,7 +18,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from benchmarks.page import draw_stroke
-from dashboard import image_keys
+from dashboard import ids, image_keys, pad_figures
 from tests.test_browser import (
     ARTIFACTS,
     GRAPHS,
@@ -52,6 +53,8 @@ def open_workbench(dash_duo, button_text: str, tab: str | None = None) -> None:
     dash_duo.wait_for_element("#workbench:not([hidden])", timeout=TIMEOUT)
     if tab:
         _click_choice(dash_duo, "workbench-mode", tab)
+    # The tabs are built when the workbench first opens: wait for the chosen one.
+    dash_duo.wait_for_element("#workbench-body .workbench-tab:not([hidden])", timeout=TIMEOUT)
 
 
 def stroke(dash_duo, selector: str, points: list[tuple[int, int]]) -> None:
@@ -61,13 +64,19 @@ def stroke(dash_duo, selector: str, points: list[tuple[int, int]]) -> None:
     draw_stroke(dash_duo.driver, target, points)
 
 
-def picked_value(dash_duo):
+def component_prop(dash_duo, component_id: str, prop: str):
+    """Return a component's property as Dash holds it in the page."""
     return dash_duo.driver.execute_script(
         "return window.store.getState().layout && (function find(node) {"
         "  if (!node || typeof node !== 'object') { return undefined; }"
-        "  if (node.props && node.props.id === 'digit-dropdown') { return node.props.value; }"
+        "  if (node.props && node.props.id === arguments[0]) { return node.props[arguments[1]]; }"
         "  var found; Object.values(node).some(function (child) { found = find(child); return found !== undefined; });"
-        "  return found; })(window.store.getState().layout);")
+        "  return found; })(window.store.getState().layout);".replace("arguments[0]", json.dumps(component_id))
+        .replace("arguments[1]", json.dumps(prop)))
+
+
+def picked_value(dash_duo):
+    return component_prop(dash_duo, ids.DIGIT, "value")
 
 
 def test_drawing_a_digit_updates_the_prediction_and_every_panel(page, lens):  # noqa: F811
@@ -81,7 +90,10 @@ def test_drawing_a_digit_updates_the_prediction_and_every_panel(page, lens):  # 
           msg=f"no prediction after a stroke: {_text(dash_duo, '#pad-note')!r}")
     _wait_for_changes(dash_duo, before, "a stroke")
     value = picked_value(dash_duo)
-    assert isinstance(value, str) and value.startswith(image_keys.OWN)
+    # The browser picked the drawing by its strokes, written exactly as the server writes them.
+    paths = component_prop(dash_duo, ids.PAD_STROKES, "data")
+    assert value == image_keys.encode_drawing(pad_figures.strokes_from_paths(paths), size=pad_figures.PAD_SIZE,
+                                              width=pad_figures.STROKE_WIDTH)
     tensors = lens.tensors(value)
     predicted = lens.class_names[tensors.predicted_class]
     assert _text(dash_duo, "#pad-note").startswith(f"Predicted {predicted} ({tensors.probabilities.max():.1%})")

@@ -142,3 +142,50 @@ def test_an_unknown_or_tampered_stored_name_is_refused(tmp_path):
 def test_a_picture_that_is_no_image_cannot_be_encoded(shape):
     with pytest.raises(ValueError):
         image_keys.encode_pixels(np.zeros(shape, np.float32), origin=image_keys.DRAWN)
+
+
+def drawing_bytes(*strokes: list[tuple[int, int]], size: int = 192, width: int = 16, label: int = 255) -> bytes:
+    """The bytes of a "st:" code, written here from its documented layout."""
+    out = bytes([1, size, width, label])
+    for stroke in strokes:
+        out += struct.pack(">H", len(stroke)) + bytes(v for point in stroke for v in point)
+    return out
+
+
+def drawing_code(payload: bytes) -> str:
+    return image_keys.DRAWING + base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+
+def test_a_drawing_is_carried_as_its_strokes_rounded_half_up_without_repeats():
+    value = image_keys.encode_drawing([[(60.4, 30.5), (60.2, 30.6), (130, 30)], [(1000, -5)], []], size=192,
+                                      width=16, label=7)
+    # 30.5 rounds up to 31 (not to even); the repeated (60, 31) is dropped; off-pad points are kept on the pad.
+    assert value == drawing_code(drawing_bytes([(60, 31), (130, 30)], [(192, 0)], label=7))
+    drawing = image_keys.decode_drawing(value)
+    assert drawing == image_keys.Drawing((((60, 31), (130, 30)), ((192, 0),)), 192, 16, 7)
+    ref = image_keys.parse(f"{value}|r=15", 100)
+    assert ref.own == value and ref.edit == edits.Edit(rotate=15.0)
+    assert image_keys.decode_drawing(image_keys.encode_drawing([[(1, 1)]], size=192, width=16)).label is None
+
+
+@pytest.mark.parametrize("payload, words", [
+    (drawing_bytes([(1, 1), (2, 2)])[:-1], "damaged"),  # cut short inside a stroke
+    (drawing_bytes([(1, 1)]) + b"\x00", "damaged"),  # half a stroke header
+    (drawing_bytes([]), "damaged"),  # a stroke of no points
+    (drawing_bytes([(193, 1)]), "damaged"),  # off a 192-pixel pad
+    (bytes([2, 192, 16, 255]), "not one this version"),
+    (drawing_bytes(*[[(1, 1)]] * (image_keys.MAX_STROKES + 1)), f"at most {image_keys.MAX_STROKES} strokes"),
+    (drawing_bytes(*[[(i % 100, i // 100) for i in range(2001)]] * 2), f"at most {image_keys.MAX_POINTS} points"),
+    (b"\x01", "damaged"),
+])
+def test_a_damaged_or_hostile_drawing_is_refused_with_a_reason(payload, words):
+    code = drawing_code(payload)
+    with pytest.raises(BadImageKey, match=words if len(code) <= image_keys.MAX_KEY else "too long"):
+        image_keys.parse(code, 100)
+    with pytest.raises(BadImageKey, match=words):  # the decoder's own guards, whatever the code's length
+        image_keys.decode_drawing(code)
+
+
+def test_bad_base64_in_a_drawing_is_refused():
+    with pytest.raises(BadImageKey, match="damaged"):
+        image_keys.parse(image_keys.DRAWING + "!!!", 100)

@@ -124,3 +124,21 @@ def test_every_bad_upload_gets_a_message_and_memory_stays_bounded():
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 5 * 2**20, peak  # the pixels were never decoded
+
+
+def test_a_big_jpeg_is_decoded_smaller_but_no_smaller_than_asked_and_gives_the_same_digit():
+    ink = np.zeros((1200, 1600), np.float32)
+    ink[200:1000, 700:860] = 1.0  # a "1" on paper, as a phone photographs it
+    buffer = io.BytesIO()
+    Image.fromarray(((1 - ink) * 255).astype(np.uint8)).save(buffer, format="JPEG", quality=95)
+    contents = data_url(buffer.getvalue(), "image/jpeg")
+    full = inputs.decode_upload(contents)
+    reduced = inputs.decode_upload(contents, at_least=(224, 224))
+    assert full.size == (1600, 1200) and inputs.file_size(full) == (1600, 1200)
+    # JPEG's own scaling is 1/2, 1/4 or 1/8: 1/4 keeps both sides at least 224 (400×300), 1/8 would not.
+    assert reduced.size == (400, 300) and inputs.file_size(reduced) == (1600, 1200)
+    made = [inputs.prepare_upload(image, (28, 28, 1), digit_like=True) for image in (full, reduced)]
+    assert np.abs(made[0] - made[1]).max() <= 2 / 255
+    # A PNG has no such scaling: decoded whole.
+    png = inputs.decode_upload(data_url(png_bytes(Image.new("L", (900, 600)))), at_least=(224, 224))
+    assert png.size == (900, 600)

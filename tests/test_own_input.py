@@ -46,26 +46,28 @@ def callback(callbacks, output: str) -> dict:
 
 def send(client, lens, dependency, values: dict, changed: str, page: str = "http://127.0.0.1/?model=seed") -> dict:
     """POST the callback with these input/state values (by "id.prop"), as if `changed` fired it from the page at
-    address `page` (the Referer a browser sends); return the response's {id: {prop: value}}."""
+    address `page` (the Referer a browser sends); return the response's {id: {prop: value}} ({} for Dash's 204:
+    nothing changes)."""
     slots = dependency["inputs"] + dependency["state"]
     body = dash_requests.body(dependency, [values.get(f"{s['id']}.{s['property']}") for s in slots],
                               [info.name for info in lens.layers])
     body["changedPropIds"] = [changed]
     response = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json",
                            headers={"Referer": page})
+    if response.status_code == 204:
+        return {}
     assert response.status_code == 200, response.get_data(as_text=True)[:300]
     text = response.get_data(as_text=True)
     assert "Traceback" not in text
     return json.loads(text)["response"]
 
 
-def draw(client, lens, callbacks, paths, *, changed=f"{ids.PAD}.relayoutData", strokes=None, label="none"):
+def draw(client, lens, callbacks, paths, *, label="none", picked=0):
+    """POST the strokes as the browser's padDraw leaves them (and the value it picked) to the pad's callback."""
     dependency = callback(callbacks, f"{ids.PAD}.figure")
-    values = {f"{ids.PAD}.relayoutData": {"shapes": [{"type": "path", "path": p} for p in paths]},
-              f"{ids.PAD_STROKES}.data": strokes if strokes is not None else [], f"{ids.PAD_LABEL}.value": label,
-              f"{ids.PAD_UNDO}.n_clicks": 1, f"{ids.PAD_CLEAR}.n_clicks": 1, f"{ids.DIGIT}.options": [],
-              "model-key.data": "seed"}
-    return send(client, lens, dependency, values, changed)
+    values = {f"{ids.PAD_STROKES}.data": paths, f"{ids.PAD_LABEL}.value": label, f"{ids.DIGIT}.value": picked,
+              f"{ids.DIGIT}.options": [], "model-key.data": "seed"}
+    return send(client, lens, dependency, values, f"{ids.PAD_STROKES}.data")
 
 
 def predict(keras_model, picture: np.ndarray) -> np.ndarray:
@@ -75,8 +77,7 @@ def predict(keras_model, picture: np.ndarray) -> np.ndarray:
 def test_a_stroke_makes_the_drawing_the_picked_image(client, lens, callbacks, keras_model):
     answer = draw(client, lens, callbacks, [STROKE, LOOP])
     value = answer[ids.DIGIT]["value"]
-    assert value.startswith(image_keys.OWN) and len(value) < 600  # short enough for a link
-    assert answer[ids.PAD_STROKES]["data"] == [STROKE, LOOP]
+    assert value.startswith(image_keys.DRAWING) and len(value) < 100  # short enough for a link
     # The picture is the strokes rasterised at the pad's size and made MNIST-style.
     points = [[(60, 30), (130, 30), (90, 170)], [(40, 40), (40, 60)]]
     expected = inputs.mnist_style(inputs.rasterise_strokes(points, size=pad_figures.PAD_SIZE,
@@ -89,14 +90,32 @@ def test_a_stroke_makes_the_drawing_the_picked_image(client, lens, callbacks, ke
     assert answer[ids.PAD_NOTE]["children"].startswith(f"Predicted {predicted} ({probabilities[predicted]:.1%})")
     assert "2 strokes" in answer[ids.PAD_NOTE]["children"]
     np.testing.assert_allclose(lens.tensors(value).probabilities, probabilities, atol=1e-5)
-    # The dropdown offers it, by name, first.
+    # The dropdown offers it, by name, first; the pad is redrawn with both strokes, no longer editable.
     first = answer[ids.DIGIT]["options"][0]
     assert first["value"] == value and "your drawing" in str(first["label"])
+    shapes = answer[ids.PAD]["figure"]["layout"]["shapes"]
+    assert [s["path"] for s in shapes] == [STROKE, LOOP] and not any(s["editable"] for s in shapes)
+    # When the browser has picked the same value already, it is not picked again (no second round of panels).
+    again = draw(client, lens, callbacks, [STROKE, LOOP], picked=value)
+    assert ids.DIGIT not in again or "value" not in again[ids.DIGIT]
+    assert again[ids.DIGIT]["options"][0]["value"] == value
+
+
+def test_a_drawing_too_long_to_carry_is_picked_by_its_pixels(client, lens, callbacks):
+    # 40 strokes of 60 points each: ~6,400 characters as strokes, over image_keys.MAX_CODE.
+    paths = ["M" + "L".join(f"{10 + (k * 7 + i) % 170},{10 + (i * 3) % 170}" for i in range(60)) for k in range(40)]
+    assert len(image_keys.encode_drawing(pad_figures.strokes_from_paths(paths), size=pad_figures.PAD_SIZE,
+                                         width=pad_figures.STROKE_WIDTH)) > image_keys.MAX_CODE
+    value = draw(client, lens, callbacks, paths)[ids.DIGIT]["value"]
+    assert value.startswith(image_keys.OWN)
+    expected = inputs.drawn_picture(pad_figures.strokes_from_paths(paths), size=pad_figures.PAD_SIZE,
+                                    width=pad_figures.STROKE_WIDTH, image_shape=lens.data.image_shape)
+    np.testing.assert_allclose(lens.picture(value), expected, atol=0.5 / 255 + 1e-6)
 
 
 def test_a_label_makes_the_loss_and_gradients_against_it(client, lens, callbacks):
     value = draw(client, lens, callbacks, [STROKE], label=3)[ids.DIGIT]["value"]
-    assert image_keys.decode_pixels(value).label == 3
+    assert image_keys.decode_drawing(value).label == 3
     tensors = lens.tensors(value)
     assert lens.image(value)[1] == 3 and tensors.loss_label == 3
     assert tensors.loss == pytest.approx(-np.log(tensors.probabilities[3]), rel=1e-4)
@@ -105,14 +124,9 @@ def test_a_label_makes_the_loss_and_gradients_against_it(client, lens, callbacks
     assert lens.image(unlabelled)[1] is None and tensors.loss_label == tensors.predicted_class
 
 
-def test_undo_and_clear_take_strokes_away(client, lens, callbacks):
-    undone = draw(client, lens, callbacks, [], changed=f"{ids.PAD_UNDO}.n_clicks", strokes=[STROKE, LOOP])
-    assert undone[ids.PAD_STROKES]["data"] == [STROKE]
-    assert [s["path"] for s in undone[ids.PAD]["figure"]["layout"]["shapes"]] == [STROKE]
-    only_stroke = draw(client, lens, callbacks, [STROKE])[ids.DIGIT]["value"]
-    assert undone[ids.DIGIT]["value"] == only_stroke
-    cleared = draw(client, lens, callbacks, [], changed=f"{ids.PAD_CLEAR}.n_clicks", strokes=[STROKE])
-    assert cleared[ids.PAD_STROKES]["data"] == [] and "empty" in cleared[ids.PAD_NOTE]["children"]
+def test_an_empty_pad_says_so_and_keeps_the_picked_image(client, lens, callbacks):
+    cleared = draw(client, lens, callbacks, [])
+    assert "empty" in cleared[ids.PAD_NOTE]["children"] and not cleared[ids.PAD]["figure"]["layout"].get("shapes")
     assert ids.DIGIT not in cleared  # the picked image stays as it was
 
 
@@ -122,14 +136,6 @@ def test_a_stroke_that_is_not_one_gets_a_message_and_changes_nothing(client, len
     answer = draw(client, lens, callbacks, paths)
     assert "could not be read" in answer[ids.PAD_NOTE]["children"]
     assert set(answer) == {ids.PAD_NOTE}
-
-
-def test_a_resize_event_is_not_a_stroke(client, lens, callbacks):
-    dependency = callback(callbacks, f"{ids.PAD}.figure")
-    body = dash_requests.body(dependency, [{"autosize": True}, 0, 0, "none", [STROKE], [], "seed"],
-                              [info.name for info in lens.layers])
-    response = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json")
-    assert response.status_code == 200 and response.get_json()["response"] == {}  # nothing to update
 
 
 def png_data_url(image: Image.Image, kind: str = "PNG") -> str:
@@ -199,6 +205,23 @@ def test_an_edited_image_shows_the_change_against_the_original(client, lens, cal
     ticks = [trace for trace in probability_figure.data if trace.type == "scatter"]
     assert len(ticks) == 1 and ticks[0].marker.symbol == "line-ew"
     np.testing.assert_allclose(np.asarray(ticks[0].y, float), before, atol=1e-6)
+
+
+def test_the_workbench_is_built_the_first_time_it_opens_on_the_chosen_tab(client, lens, callbacks):
+    dependency = callback(callbacks, f"{ids.WORKBENCH_BODY}.children")
+    values = {f"{ids.WORKBENCH}.hidden": True, f"{ids.WORKBENCH_MODE}.value": own_layout.EDIT,
+              f"{ids.WORKBENCH_BUILT}.data": False, "model-key.data": "seed"}
+    assert send(client, lens, dependency, values, f"{ids.WORKBENCH}.hidden") == {}  # closed: nothing built
+    answer = send(client, lens, dependency, {**values, f"{ids.WORKBENCH}.hidden": False}, f"{ids.WORKBENCH}.hidden")
+    assert answer[ids.WORKBENCH_BUILT]["data"] is True
+    tabs = answer[ids.WORKBENCH_BODY]["children"]
+    shown = {tab["props"]["id"]["mode"]: not tab["props"].get("hidden") for tab in tabs}
+    assert shown == {own_layout.DRAW: False, own_layout.UPLOAD: False, own_layout.EDIT: True}
+    text = json.dumps(tabs)
+    assert all(json.dumps(ids.edit_slider(edit)) in text for edit in ids.EDIT_FIELDS)
+    assert f'"{ids.PAD}"' in text and f'"{ids.IMAGE_UPLOAD}"' in text
+    built = {**values, f"{ids.WORKBENCH}.hidden": False, f"{ids.WORKBENCH_BUILT}.data": True}
+    assert send(client, lens, dependency, built, f"{ids.WORKBENCH_MODE}.value") == {}  # built once only
 
 
 def test_the_pad_is_offered_for_grey_digit_models_only():

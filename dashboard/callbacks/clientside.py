@@ -113,19 +113,28 @@ def _register_own_input(app: Dash, constants: State) -> None:
         Input(ids.ALL_WORKBENCH_BUTTONS, "n_clicks"), Input(ids.WORKBENCH_CLOSE, "n_clicks"),
         Input(ids.WORKBENCH_MODE, "value"), prevent_initial_call=True,
     )
-    edit_sliders = [ids.EDIT_SHIFT_X, ids.EDIT_SHIFT_Y, ids.EDIT_ROTATE, ids.EDIT_SCALE, ids.EDIT_NOISE]
+    # A stroke, Undo, Clear or a label makes the drawing's value here, so the panels' requests leave at once (the
+    # server's pad_input then names it and redraws the pad).
+    app.clientside_callback(
+        ClientsideFunction(NAMESPACE, "padDraw"),
+        Output(ids.PAD_STROKES, "data"), Output(ids.DIGIT, "value", allow_duplicate=True),
+        Input(ids.PAD, "relayoutData"), Input(ids.PAD_UNDO, "n_clicks"), Input(ids.PAD_CLEAR, "n_clicks"),
+        Input(ids.PAD_LABEL, "value"), State(ids.PAD_STROKES, "data"), constants, prevent_initial_call=True,
+    )
+    # The edits make the picked image's value; the sliders and the erase picker follow the picture (while the
+    # workbench is not built yet, they are empty ALL lists, so the page's every click asks nothing of them).
     app.clientside_callback(
         ClientsideFunction(NAMESPACE, "whatIf"),
         Output(ids.DIGIT, "value", allow_duplicate=True), Output(ids.DIGIT, "options", allow_duplicate=True),
-        *[Output(slider, "value") for slider in edit_sliders],
-        Input(ids.DIGIT, "value"), *[Input(slider, "value") for slider in edit_sliders],
-        Input(ids.EDIT_ERASE_GRAPH, "relayoutData"), Input(ids.EDIT_RESET, "n_clicks"), State(ids.DIGIT, "options"),
+        Input(ids.ALL_EDIT_SLIDERS, "value"), Input(ids.EDIT_ERASE_GRAPH, "relayoutData"),
+        Input(ids.EDIT_RESET, "n_clicks"), State(ids.DIGIT, "value"), State(ids.DIGIT, "options"),
         constants, prevent_initial_call=True,
     )
     app.clientside_callback(
-        ClientsideFunction(NAMESPACE, "erasePicture"),
-        Output(ids.EDIT_ERASE_GRAPH, "figure"), Input(ids.INPUT_GRAPH, "figure"), Input(ids.WORKBENCH_MODE, "value"),
-        constants, prevent_initial_call=True,
+        ClientsideFunction(NAMESPACE, "editControls"),
+        Output(ids.ALL_EDIT_SLIDERS, "value"), Output(ids.ALL_EDIT_PICTURES, "figure"),
+        Input(ids.INPUT_GRAPH, "figure"), Input(ids.WORKBENCH_MODE, "value"), Input(ids.WORKBENCH_BUILT, "data"),
+        State(ids.DIGIT, "value"), State(ids.ALL_EDIT_SLIDERS, "value"), constants, prevent_initial_call=True,
     )
     app.clientside_callback(
         ClientsideFunction(NAMESPACE, "uploadGate"),

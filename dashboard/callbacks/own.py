@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 from dash import Dash, Input, Output, State, no_update
 
 from dashboard import ids, image_keys, inputs, own_layout, pad_figures
@@ -31,19 +30,8 @@ def _with_option(lens: Lens, value: str, options) -> list[dict]:
     return [digit_option(lens, value), *own, *tests]
 
 
-def _fit(lens: Lens, picture: np.ndarray) -> np.ndarray:
-    """Return a 28×28 MNIST-style digit at the model's input size (H, W, 1)."""
-    from PIL import Image
-
-    height, width = lens.data.image_shape[:2]
-    if picture.shape != (height, width):
-        picture = np.asarray(Image.fromarray((picture * 255).astype(np.uint8)).resize(
-            (width, height), Image.Resampling.LANCZOS), np.float32) / 255.0
-    return picture[..., np.newaxis]
-
-
 def _pad_error(message: str):
-    return no_update, no_update, no_update, no_update, message
+    return no_update, no_update, no_update, message
 
 
 def _label(lens: Lens, said) -> int | None:
@@ -53,45 +41,50 @@ def _label(lens: Lens, said) -> int | None:
 
 
 @shows_errors(_pad_error)
-def pad_input(lens: Lens, relayout, _undo, _clear, said, strokes, options) -> tuple:
-    """Return (the pad's figure, its strokes, the picked image's value, the dropdown's options, a note) after a
-    stroke, Undo, Clear or a new label: the drawing, prepared as MNIST's digits were, becomes the picked image."""
+def pad_input(lens: Lens, strokes, said, picked, options) -> tuple:
+    """Return (the pad's figure, the picked image's value, the dropdown's options, a note) after the strokes or
+    the label changed. The browser has already picked the drawing (its "st:" value: assets/clientside.js,
+    padDraw), so the panels are on their way; this redraws the pad, names the drawing in the dropdown and the
+    note, and picks it only when the browser could not (a drawing too long to carry: its pixels instead)."""
     if not own_layout.draws(lens.noun, lens.data.image_shape):
         raise InvalidInput("This model takes colour images: upload one instead.")
     paths = list(strokes) if isinstance(strokes, list) else []
-    redraw = False
-    if validate.triggered_by(ids.PAD_UNDO):
-        paths, redraw = paths[:-1], True
-    elif validate.triggered_by(ids.PAD_CLEAR):
-        paths, redraw = [], True
-    elif validate.triggered_by(ids.PAD):
-        drawn = pad_figures.paths_from_relayout(relayout)
-        if drawn is None:
-            return no_update, no_update, no_update, no_update, no_update
-        paths = drawn
     label = _label(lens, said)
     try:
         points = pad_figures.strokes_from_paths(paths)
     except ValueError as error:
         raise InvalidInput(f"The drawing could not be read: {error}.") from None
-    # Redrawn after every stroke too: a stroke Plotly has just drawn stays editable, and a new stroke started on
-    # it would grab it instead of drawing; the pad's own strokes are not.
-    figure = pad_figures.drawing_pad(paths) if redraw or validate.triggered_by(ids.PAD) else no_update
-    if not points:
-        return figure, paths, no_update, no_update, "The pad is empty: draw a digit."
-    ink = inputs.rasterise_strokes(points, size=pad_figures.PAD_SIZE, width=pad_figures.STROKE_WIDTH)
-    try:
-        picture = _fit(lens, inputs.mnist_style(ink))
-    except inputs.InputRefused as error:
-        raise InvalidInput(str(error)) from None
-    value = lens.keep_own(picture, origin=image_keys.DRAWN, label=label)
-    probabilities = lens.tensors(value).probabilities  # the panels' requests find it cached
+    # Redrawn after every stroke: a stroke Plotly has just drawn stays editable, and a new stroke started on it
+    # would grab it instead of drawing; the pad's own strokes are not.
+    figure = pad_figures.drawing_pad(paths)
+    if not image_keys.drawing_points(points, pad_figures.PAD_SIZE):
+        return figure, no_update, no_update, "The pad is empty: draw a digit."
+    value = image_keys.encode_drawing(points, size=pad_figures.PAD_SIZE, width=pad_figures.STROKE_WIDTH, label=label)
+    if len(value) > image_keys.MAX_CODE:
+        try:
+            picture = inputs.drawn_picture(points, size=pad_figures.PAD_SIZE, width=pad_figures.STROKE_WIDTH,
+                                           image_shape=lens.data.image_shape)
+        except inputs.InputRefused as error:
+            raise InvalidInput(str(error)) from None
+        value = lens.keep_own(picture, origin=image_keys.DRAWN, label=label)
+    probabilities = lens.tensors(value).probabilities
     predicted = int(probabilities.argmax())
     note = (f"Predicted {lens.class_names[predicted]} ({probabilities[predicted]:.1%}) · {len(points)} "
             f"stroke{'s' if len(points) != 1 else ''} · "
             + ("no label: the loss is against the prediction." if label is None
                else f"labelled {lens.class_names[label]}: the loss and gradients are against it."))
-    return figure, paths, value, _with_option(lens, value, options), note
+    return figure, value if value != picked else no_update, _with_option(lens, value, options), note
+
+
+def build_workbench(lens: Lens, hidden, mode, built) -> tuple:
+    """Return (the workbench's tabs, True) the first time it opens, `mode`'s tab shown (a tab chosen before they
+    arrived too); after that nothing."""
+    if hidden is not False or built is True:
+        return no_update, no_update
+    modes = {own_layout.UPLOAD, own_layout.EDIT} | (
+        {own_layout.DRAW} if own_layout.draws(lens.noun, lens.data.image_shape) else set())
+    shown = mode if isinstance(mode, str) and mode in modes else own_layout.UPLOAD
+    return own_layout.workbench_tabs(lens.noun, lens.data.image_shape, lens.class_names, shown), True
 
 
 @shows_errors(lambda message: (no_update, no_update, message))
@@ -104,9 +97,11 @@ def upload_input(lens: Lens, payload, options) -> tuple:
         raise InvalidInput("That is not an uploaded file.")
     name = validate.text(payload["filename"], what="File name")[:80] or "the image"
     try:
-        image = inputs.decode_upload(payload["contents"])
-        size = f"{image.width:,}×{image.height:,}"
         digit_like = own_layout.draws(lens.noun, lens.data.image_shape)
+        height, width = lens.data.image_shape[:2]
+        # A photo's detail beyond 8× the model's input is lost in the fitting anyway: decode no more of it.
+        image = inputs.decode_upload(payload["contents"], at_least=(8 * width, 8 * height))
+        size = "×".join(f"{side:,}" for side in inputs.file_size(image))
         picture = inputs.prepare_upload(image, lens.data.image_shape, digit_like=digit_like)
     except inputs.InputRefused as error:
         raise InvalidInput(f"{name}: {error}") from None
@@ -120,11 +115,15 @@ def register(app: Dash, catalog: Catalog) -> None:
     """Attach the own-input callbacks to the app."""
     bind = validate.bind
     app.callback(
-        Output(ids.PAD, "figure"), Output(ids.PAD_STROKES, "data"), Output(ids.DIGIT, "value", allow_duplicate=True),
-        Output(ids.DIGIT, "options", allow_duplicate=True), Output(ids.PAD_NOTE, "children"),
-        Input(ids.PAD, "relayoutData"), Input(ids.PAD_UNDO, "n_clicks"), Input(ids.PAD_CLEAR, "n_clicks"),
-        Input(ids.PAD_LABEL, "value"), State(ids.PAD_STROKES, "data"), State(ids.DIGIT, "options"),
+        Output(ids.WORKBENCH_BODY, "children"), Output(ids.WORKBENCH_BUILT, "data"),
+        Input(ids.WORKBENCH, "hidden"), Input(ids.WORKBENCH_MODE, "value"), State(ids.WORKBENCH_BUILT, "data"),
         validate.model_state(), prevent_initial_call=True,
+    )(bind(build_workbench, catalog))
+    app.callback(
+        Output(ids.PAD, "figure"), Output(ids.DIGIT, "value", allow_duplicate=True),
+        Output(ids.DIGIT, "options", allow_duplicate=True), Output(ids.PAD_NOTE, "children"),
+        Input(ids.PAD_STROKES, "data"), Input(ids.PAD_LABEL, "value"), State(ids.DIGIT, "value"),
+        State(ids.DIGIT, "options"), validate.model_state(), prevent_initial_call=True,
     )(bind(pad_input, catalog))
     app.callback(
         Output(ids.DIGIT, "value", allow_duplicate=True), Output(ids.DIGIT, "options", allow_duplicate=True),
