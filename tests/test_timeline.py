@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dashboard import training_figures
+from dashboard import compare_layout, training_figures
 from dashboard.callbacks import digit, layers, timeline, training
 from dashboard.training_layout import SERVED
 
@@ -82,10 +82,13 @@ def test_curves_and_distributions_carry_the_recorded_numbers(lens, trained_run):
 
 
 def test_the_run_list_and_delete_refusals(lens, trained_run):
-    signature, options, compare = training.runs_signature(lens, 1, "", "", None)
+    signature, options, compare, b_checkpoints = training.runs_signature(lens, 1, "", "", None)
     assert [trained_run, "finished", 6] in signature["runs"] and any(o["value"] == trained_run for o in compare)
     assert options[0]["value"] == SERVED
-    assert training.runs_signature(lens, 2, "", "", signature) == (training.no_update,) * 3  # nothing changed
+    # The comparison's B checkpoints follow the runs too: every checkpoint of the new run is offered.
+    assert [o["value"] for o in b_checkpoints if o["value"].startswith(trained_run)] == [
+        compare_layout.checkpoint_value(trained_run, int(c["step"])) for c in lens.runs.history(trained_run)]
+    assert training.runs_signature(lens, 2, "", "", signature) == (training.no_update,) * 4  # nothing changed
     assert trained_run in str(training.run_table(lens, {"shown": SERVED, "compare": [], "signature": signature}))
     assert training.run_table(lens, None) is training.no_update  # the training section was never on screen
     message, _ = training.delete_run(lens, 1, SERVED)

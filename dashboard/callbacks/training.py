@@ -16,7 +16,7 @@ from typing import Any
 
 from dash import Dash, Input, NoUpdate, Output, State, html, no_update
 
-from dashboard import ids, runs, training_layout
+from dashboard import compare_layout, ids, runs, training_layout
 from dashboard.callbacks import validate
 from dashboard.callbacks.validate import InvalidInput, shows_errors
 from dashboard.catalog import Catalog
@@ -145,7 +145,8 @@ def _run_table(records: list[dict[str, Any]], progress: dict[str, dict], served_
 
 
 def runs_signature(lens: Lens, _tick, _result, _message, signature) -> tuple:
-    """Return a signature of all runs and the run choices, or no update when nothing changed (most polls).
+    """Return a signature of all runs, the run choices and the comparison's B-checkpoint choices, or no update
+    when nothing changed (most polls).
 
     The signature changes when a run's status or number of checkpoints does, or the served model; the
     page polls it every few seconds, so it is computed from file timestamps, reading only what changed.
@@ -154,10 +155,11 @@ def runs_signature(lens: Lens, _tick, _result, _message, signature) -> tuple:
         new_signature = lens.run_signature()
     except Exception:  # noqa: BLE001 - a poll must never break the page; the log gets the details.
         log.exception("listing runs failed")
-        return (no_update,) * 3
+        return (no_update,) * 4
     if new_signature == signature:
-        return (no_update,) * 3
-    return (new_signature, *training_layout.run_choices(lens, new_signature))
+        return (no_update,) * 4
+    return (new_signature, *training_layout.run_choices(lens, new_signature),
+            compare_layout.checkpoint_choices(lens))
 
 
 def run_table(lens: Lens, gate) -> Any:
@@ -244,7 +246,8 @@ def register(app: Dash, catalog: Catalog, manager: Any = None) -> None:
                  prevent_initial_call=True)(bind(cancel_training, catalog))
     app.callback(
         Output(ids.RUNS_SIGNATURE, "data"), Output(ids.SHOWN_RUN, "options"), Output(ids.COMPARE_RUNS, "options"),
-        Input(ids.RUNS_POLL, "n_intervals"), Input(ids.TRAINING_RESULT, "children"), Input(ids.RUN_MESSAGE, "children"),
+        Output(ids.AB_CHECKPOINT, "options"), Input(ids.RUNS_POLL, "n_intervals"),
+        Input(ids.TRAINING_RESULT, "children"), Input(ids.RUN_MESSAGE, "children"),
         State(ids.RUNS_SIGNATURE, "data"),
         validate.model_state(), prevent_initial_call=True,  # the page ships with the signature
     )(bind(runs_signature, catalog))
