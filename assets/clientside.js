@@ -549,18 +549,20 @@
       return [value, known || label === null ? noUpdate() : [{label: label, value: value, search: label}].concat(options || [])];
     },
 
-    /* The sliders follow the picked image's edit (a link, back, another image, Undo the edits), and the erase
-       picker shows the picture the lens shows, bigger, in rectangle-drawing mode, while its tab is open. Before
-       the workbench is built both lists are empty: nothing to do. */
-    editControls: function (picture, mode, built, digit, sliderValues, constants) {
-      const context = window.dash_clientside.callback_context;
-      const sliders = context.outputs_list[0], pictures = context.outputs_list[1];
-      if (!sliders.length && !pictures.length) { return [[], []]; }
+    /* The sliders follow the picked image's edit (a link, back, another image, Undo the edits). Before the
+       workbench is built there are none: nothing to do. */
+    editSliders: function (digit, built, sliderValues) {
+      const sliders = window.dash_clientside.callback_context.outputs_list;
       const edit = parseEdit(splitImage(digit).edit);
-      const values = sliders.map(function (slider, k) {
+      return sliders.map(function (slider, k) {
         return same(edit[slider.id.edit], sliderValues[k]) ? noUpdate() : edit[slider.id.edit];
       });
-      const figures = pictures.map(function () {
+    },
+
+    /* The erase picker shows the picture the lens shows, bigger, in rectangle-drawing mode, while its tab is open. */
+    erasePicture: function (picture, mode, built, constants) {
+      const pictures = window.dash_clientside.callback_context.outputs_list;
+      return pictures.map(function () {
         if (mode !== constants.editMode || !picture || !picture.layout) { return noUpdate(); }
         const layout = Object.assign({}, picture.layout, {
           height: 200, width: 200, dragmode: "drawrect", shapes: [], uirevision: JSON.stringify(picture.data[0].z).length,
@@ -568,7 +570,6 @@
           margin: {l: 0, r: 0, t: 0, b: 0}});
         return {data: picture.data, layout: layout};
       });
-      return [values, figures];
     },
 
     /* An uploaded file goes to the server only when it is small enough; a bigger one gets a message here. */

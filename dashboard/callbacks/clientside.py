@@ -121,8 +121,8 @@ def _register_own_input(app: Dash, constants: State) -> None:
         Input(ids.PAD, "relayoutData"), Input(ids.PAD_UNDO, "n_clicks"), Input(ids.PAD_CLEAR, "n_clicks"),
         Input(ids.PAD_LABEL, "value"), State(ids.PAD_STROKES, "data"), constants, prevent_initial_call=True,
     )
-    # The edits make the picked image's value; the sliders and the erase picker follow the picture (while the
-    # workbench is not built yet, they are empty ALL lists, so the page's every click asks nothing of them).
+    # The edits make the picked image's value; the sliders follow the value and the erase picker the picture
+    # (while the workbench is not built yet, they are empty ALL lists: nothing to do).
     app.clientside_callback(
         ClientsideFunction(NAMESPACE, "whatIf"),
         Output(ids.DIGIT, "value", allow_duplicate=True), Output(ids.DIGIT, "options", allow_duplicate=True),
@@ -130,11 +130,16 @@ def _register_own_input(app: Dash, constants: State) -> None:
         Input(ids.EDIT_RESET, "n_clicks"), State(ids.DIGIT, "value"), State(ids.DIGIT, "options"),
         constants, prevent_initial_call=True,
     )
+    # At once, not after the picture's round trip: a slider moved meanwhile would be set back.
     app.clientside_callback(
-        ClientsideFunction(NAMESPACE, "editControls"),
-        Output(ids.ALL_EDIT_SLIDERS, "value"), Output(ids.ALL_EDIT_PICTURES, "figure"),
-        Input(ids.INPUT_GRAPH, "figure"), Input(ids.WORKBENCH_MODE, "value"), Input(ids.WORKBENCH_BUILT, "data"),
-        State(ids.DIGIT, "value"), State(ids.ALL_EDIT_SLIDERS, "value"), constants, prevent_initial_call=True,
+        ClientsideFunction(NAMESPACE, "editSliders"),
+        Output(ids.ALL_EDIT_SLIDERS, "value"), Input(ids.DIGIT, "value"), Input(ids.WORKBENCH_BUILT, "data"),
+        State(ids.ALL_EDIT_SLIDERS, "value"), prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        ClientsideFunction(NAMESPACE, "erasePicture"),
+        Output(ids.ALL_EDIT_PICTURES, "figure"), Input(ids.INPUT_GRAPH, "figure"), Input(ids.WORKBENCH_MODE, "value"),
+        Input(ids.WORKBENCH_BUILT, "data"), constants, prevent_initial_call=True,
     )
     app.clientside_callback(
         ClientsideFunction(NAMESPACE, "uploadGate"),
