@@ -35,6 +35,7 @@ from benchmarks import browser, capture, report
 from benchmarks import page as page_module
 from benchmarks.server import ROOT, Server, command_line
 from benchmarks.testset import replayed
+from dashboard import ids
 
 log = logging.getLogger("benchmarks.own")
 
@@ -104,7 +105,10 @@ def _sample(page: page_module.InstrumentedPage, start: int, since: float) -> dic
         raise RuntimeError("the action redrew no graph on screen")
     sent = _requests_of(page, start)
     sizes, server_ms = replayed(page.url, sent)
-    return {"ms": round(max(r["t"] for r in renders) - since, 1), "requests": len(sent), "server_ms": server_ms,
+    # The drawing pad redraws itself too (its strokes made non-editable): the panels' own last redraw beside it.
+    panels = [r["t"] for r in renders if r["graph"] != ids.PAD] or [since]
+    return {"ms": round(max(r["t"] for r in renders) - since, 1), "panels_ms": round(max(panels) - since, 1),
+            "requests": len(sent), "server_ms": server_ms,
             "largest_kb": max(sizes, default=0.0), "outputs": sorted({r.output[:50] for r in sent}),
             "graphs": sorted({r["graph"] for r in renders})}
 
@@ -267,7 +271,9 @@ def measure(url: str, repeats: int, photo: Path) -> dict:
     try:
         page = page_module.InstrumentedPage(driver, url)
         results: dict = {}
-        results["stroke"] = summary(stroke_samples(page, repeats))
+        strokes = stroke_samples(page, repeats)
+        results["stroke"] = summary(strokes)
+        results["stroke_panels"] = summary(strokes, "panels_ms")
         results["upload"] = summary(upload_samples(page, photo, max(3, repeats // 2)))
         from dashboard import pad_figures
 
@@ -317,6 +323,7 @@ def write_report(results: dict) -> None:
         "|---|---|---|---|---|---|---|",
         _row("a stroke on the pad (pointer up → last render of a graph on screen)", b["stroke"],
              f"≤ {TARGETS_MS['stroke']}", met(b["stroke"]["p50_ms"], TARGETS_MS["stroke"], "ms")),
+        _row("a stroke: pointer up → the last redraw of a panel (the pad's own redraw aside)", b["stroke_panels"]),
         _row(f"upload a {results['photo_kb']:,} KB JPEG photo ({results['photo_size']}; file chosen → last render)",
              b["upload"], f"≤ {TARGETS_MS['upload']}", met(b["upload"]["p50_ms"], TARGETS_MS["upload"], "ms")),
         _row("open the bare page (navigation → every graph on screen drawn, quiet)",
