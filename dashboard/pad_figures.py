@@ -58,13 +58,3 @@ def strokes_from_paths(paths: Sequence[str]) -> list[list[tuple[float, float]]]:
         strokes.append(points)
     return strokes
 
-
-def paths_from_relayout(relayout: object) -> list[str] | None:
-    """Return every stroke's path after a drawing event (relayoutData {"shapes": [...]}), or None when the event
-    is not one (a resize, an autosize: the pad's strokes are as they were)."""
-    if not isinstance(relayout, dict) or "shapes" not in relayout:
-        return None
-    shapes = relayout["shapes"]
-    if not isinstance(shapes, list):
-        raise ValueError("shapes must be a list")
-    return [shape.get("path") if isinstance(shape, dict) else None for shape in shapes]  # type: ignore[misc]

@@ -26,14 +26,6 @@ def test_the_number_of_strokes_and_points_is_capped():
         pad_figures.strokes_from_paths(["M1,1" + "L2,2" * 2000] * 3)
 
 
-def test_relayout_events_give_paths_only_for_drawing():
-    assert pad_figures.paths_from_relayout({"shapes": [{"path": "M1,1L2,2"}, {"type": "rect"}]}) == ["M1,1L2,2",
-                                                                                                     None]
-    assert pad_figures.paths_from_relayout({"autosize": True}) is None
-    assert pad_figures.paths_from_relayout(None) is None
-    with pytest.raises(ValueError):
-        pad_figures.paths_from_relayout({"shapes": "M1,1"})
-
 
 def test_the_pad_draws_its_strokes_fixed_and_keeps_drawing():
     figure = pad_figures.drawing_pad(["M1,1L2,2"])

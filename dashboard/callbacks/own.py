@@ -1,8 +1,9 @@
 """Callbacks for a person's own input: strokes on the drawing pad and uploaded images become the picked image.
 
 Each makes an image value (image_keys) and sets the digit dropdown to it, with an option naming it; every
-panel then follows as for a test image. The workbench's tabs, the what-if edits and the address bar run in the
-browser (callbacks/clientside.py).
+panel then follows as for a test image. A drawing's value is written in the browser as its strokes end (padDraw),
+so here the pad is only redrawn and named. The workbench's tabs are built here when it first opens; the
+what-if edits and the address bar run in the browser (callbacks/clientside.py).
 """
 
 from __future__ import annotations
