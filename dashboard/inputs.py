@@ -49,15 +49,19 @@ def drawn_picture(strokes: Sequence[Sequence[Sequence[float]]], *, size: int, wi
     """Return strokes drawn on a size × size pad as the model's picture (H, W, 1) in [0, 1]: rasterised, made
     MNIST-style (fitted into 20×20 by the ink's bounding box, centred by its mass), resized to the model's input.
     Raise InputRefused for a blank drawing, or for a model that takes colour images."""
+    if int(image_shape[2]) != 1:
+        raise InputRefused("A drawing is greyscale; this model takes colour images.")
+    return _digit_at(mnist_style(rasterise_strokes(strokes, size=size, width=width)), image_shape)
+
+
+def _digit_at(picture: np.ndarray, image_shape: Sequence[int]) -> np.ndarray:
+    """Return an MNIST-style (28, 28) digit at the model's input size, (H, W, 1)."""
     from PIL import Image
 
-    height, width_px, channels = (int(d) for d in image_shape)
-    if channels != 1:
-        raise InputRefused("A drawing is greyscale; this model takes colour images.")
-    picture = mnist_style(rasterise_strokes(strokes, size=size, width=width))
-    if picture.shape != (height, width_px):
+    height, width = int(image_shape[0]), int(image_shape[1])
+    if picture.shape != (height, width):
         picture = np.asarray(Image.fromarray((picture * 255).astype(np.uint8)).resize(
-            (width_px, height), Image.Resampling.LANCZOS), np.float32) / 255.0
+            (width, height), Image.Resampling.LANCZOS), np.float32) / 255.0
     return picture[..., np.newaxis]
 
 
@@ -163,11 +167,7 @@ def prepare_upload(image, input_shape: Sequence[int], *, digit_like: bool) -> np
         grey = np.asarray(image.convert("L"), np.float32) / 255.0
         border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
         ink = 1.0 - grey if np.median(border) > 0.5 else grey  # dark ink on paper, as most photos are
-        picture = mnist_style(ink)
-        if (height, width) != picture.shape:
-            picture = np.asarray(Image.fromarray((picture * 255).astype(np.uint8)).resize(
-                (width, height), Image.Resampling.LANCZOS), np.float32) / 255.0
-        return picture[..., np.newaxis]
+        return _digit_at(mnist_style(ink), input_shape)
     converted = image.convert("L" if colours == 1 else "RGB").resize((width, height), Image.Resampling.LANCZOS)
     pixels = np.asarray(converted, np.float32) / 255.0
     return pixels.reshape(height, width, colours)

@@ -21,6 +21,11 @@ def draws(noun: str, input_shape: tuple[int, ...]) -> bool:
     return noun == "digit" and len(input_shape) == 3 and input_shape[-1] == 1
 
 
+def tab_modes(noun: str, input_shape: tuple[int, ...]) -> list[str]:
+    """Return the workbench's tabs for a model: Draw (greyscale digit models only), Upload, Edit."""
+    return ([DRAW] if draws(noun, input_shape) else []) + [UPLOAD, EDIT]
+
+
 def workbench_buttons(noun: str, input_shape: tuple[int, ...]) -> list[html.Button]:
     """Return the controls' buttons that open the workbench."""
     own = "Draw…" if draws(noun, input_shape) else "Upload…"
@@ -98,8 +103,7 @@ def workbench(noun: str, input_shape: tuple[int, ...]) -> html.Section:
     """Return the workbench panel, closed and empty; the controls' buttons open it on a tab, and its tabs are
     built then: a page with ~40 more components pays for them in every click (Dash visits each on every
     update), so a workbench nobody opened costs nothing."""
-    modes = ([{"label": "Draw", "value": DRAW}] if draws(noun, input_shape) else []) + [
-        {"label": "Upload", "value": UPLOAD}, {"label": "Edit", "value": EDIT}]
+    modes = [{"label": mode.capitalize(), "value": mode} for mode in tab_modes(noun, input_shape)]
     head = html.Div([
         dcc.RadioItems(id=ids.WORKBENCH_MODE, value=modes[0]["value"], options=modes, inline=True, className="tabs"),
         html.Button("×", id=ids.WORKBENCH_CLOSE, n_clicks=0, className="button small close",

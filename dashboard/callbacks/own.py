@@ -58,9 +58,10 @@ def pad_input(lens: Lens, strokes, said, picked, options) -> tuple:
     # Redrawn after every stroke: a stroke Plotly has just drawn stays editable, and a new stroke started on it
     # would grab it instead of drawing; the pad's own strokes are not.
     figure = pad_figures.drawing_pad(paths)
-    if not image_keys.drawing_points(points, pad_figures.PAD_SIZE):
+    kept = image_keys.drawing_points(points, pad_figures.PAD_SIZE)
+    if not kept:
         return figure, no_update, no_update, "The pad is empty: draw a digit."
-    value = image_keys.encode_drawing(points, size=pad_figures.PAD_SIZE, width=pad_figures.STROKE_WIDTH, label=label)
+    value = image_keys.encode_drawing(kept, size=pad_figures.PAD_SIZE, width=pad_figures.STROKE_WIDTH, label=label)
     if len(value) > image_keys.MAX_CODE:
         try:
             picture = inputs.drawn_picture(points, size=pad_figures.PAD_SIZE, width=pad_figures.STROKE_WIDTH,
@@ -82,8 +83,7 @@ def build_workbench(lens: Lens, hidden, mode, built) -> tuple:
     arrived too); after that nothing."""
     if hidden is not False or built is True:
         return no_update, no_update
-    modes = {own_layout.UPLOAD, own_layout.EDIT} | (
-        {own_layout.DRAW} if own_layout.draws(lens.noun, lens.data.image_shape) else set())
+    modes = own_layout.tab_modes(lens.noun, lens.data.image_shape)
     shown = mode if isinstance(mode, str) and mode in modes else own_layout.UPLOAD
     return own_layout.workbench_tabs(lens.noun, lens.data.image_shape, lens.class_names, shown), True
 
