@@ -68,22 +68,22 @@
     });
   }
 
-  /* Lazy panels: every element with data-lazy="<key>" is watched; the keys of those on screen (closed
-     sections are display: none, so never on screen) go to the visible-panels store, which the gates read.
-     Started once. */
+  /* Lazy panels: every element with data-lazy="<key>" is watched; the keys of those on screen go to the
+     visible-panels store, which the gates read. A closed section's contents are not in the document
+     (components.section), so its panels come and go as it opens and closes: the section bodies are watched
+     for them. Started once. */
   let watching = false;
   function watchLazyPanels(storeId) {
     if (watching || typeof IntersectionObserver === "undefined") { return; }
-    const elements = document.querySelectorAll("[data-lazy]");
-    if (!elements.length) {  // the layout is not in the document yet
+    const bodies = document.querySelectorAll(".section-body");
+    if (!document.querySelector("[data-lazy]") && !bodies.length) {  // the layout is not in the document yet
       window.setTimeout(function () { watchLazyPanels(storeId); }, 50);
       return;
     }
     watching = true;
     const onScreen = new Map();
     let reported = null;
-    const observer = new IntersectionObserver(function (entries) {
-      entries.forEach(function (entry) { onScreen.set(entry.target, entry.isIntersecting); });
+    function report() {
       const keys = [];
       onScreen.forEach(function (visible, element) {
         const key = element.getAttribute("data-lazy");
@@ -94,8 +94,39 @@
         reported = keys;
         window.dash_clientside.set_props(storeId, {data: keys});
       }
+    }
+    const observer = new IntersectionObserver(function (entries) {
+      entries.forEach(function (entry) {
+        if (onScreen.has(entry.target)) { onScreen.set(entry.target, entry.isIntersecting); }
+      });
+      report();
     }, {rootMargin: "0px"});
-    elements.forEach(function (element) { observer.observe(element); });
+    function rescan() {
+      let changed = false;
+      onScreen.forEach(function (visible, element) {
+        if (!element.isConnected) { observer.unobserve(element); onScreen.delete(element); changed = true; }
+      });
+      document.querySelectorAll("[data-lazy]").forEach(function (element) {
+        if (!onScreen.has(element)) { onScreen.set(element, false); observer.observe(element); }
+      });
+      if (changed) { report(); }
+    }
+    function touchesPanels(nodes) {
+      for (let i = 0; i < nodes.length; i++) {
+        const node = nodes[i];
+        if (node.nodeType === 1 && (node.hasAttribute("data-lazy") || node.querySelector("[data-lazy]"))) {
+          return true;
+        }
+      }
+      return false;
+    }
+    const mutations = new MutationObserver(function (records) {
+      if (records.some(function (r) { return touchesPanels(r.addedNodes) || touchesPanels(r.removedNodes); })) {
+        rescan();
+      }
+    });
+    bodies.forEach(function (body) { mutations.observe(body, {childList: true, subtree: true}); });
+    rescan();
   }
 
 
@@ -204,6 +235,15 @@
       window.dash_clientside.set_props(change[0].component, props);
     });
   }
+
+  /* A closed section's contents sit in an unselected dcc.Tabs tab, out of the document (components.section).
+     dcc.Tabs asks Dash's renderer to compare every change in the page against its own subtree (its
+     dashChildrenUpdate flag), ~30 µs per section per store update, every click; its tabs here never change,
+     so the flag is dropped once the component library has loaded (before the layout arrives). */
+  document.addEventListener("DOMContentLoaded", function () {
+    const tabs = window.dash_core_components && window.dash_core_components.Tabs;
+    if (tabs && "dashChildrenUpdate" in tabs) { delete tabs.dashChildrenUpdate; }  /* the renderer tests "in" */
+  });
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
   cnnLens: {
@@ -424,8 +464,8 @@
       return [next, next === steps[steps.length - 1], next === steps[steps.length - 1] ? "▶ Play" : "⏸ Pause"];
     },
 
-    /* A section's header button opens or closes it; a header link opens it and scrolls to it. Closed
-       bodies are display: none, so the lazy panels inside them are never on screen and compute nothing. */
+    /* A section's header button opens or closes it; a header link opens it and scrolls to it. A closed
+       section's contents are not in the document, so the lazy panels inside them compute nothing. */
     toggleSections: function (toggleClicks, linkClicks, open, constants) {
       watchLazyPanels(constants.visiblePanels);
       const context = window.dash_clientside.callback_context;
@@ -449,7 +489,10 @@
       const isOpen = function (output) { return opened.indexOf(output.id.section) >= 0; };
       return [opened,
               context.outputs_list[1].map(function (o) { return isOpen(o) ? "section-body" : "section-body closed"; }),
-              context.outputs_list[2].map(function (o) { return isOpen(o) ? "true" : "false"; })];
+              context.outputs_list[2].map(function (o) { return isOpen(o) ? "true" : "false"; }),
+              context.outputs_list[3].map(function (o) {
+                return isOpen(o) ? constants.sectionOpen : constants.sectionClosed;
+              })];
     },
 
     /* Lazy panels' gates, a group of them at once: what each panel should show (its values of the group's

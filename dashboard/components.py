@@ -65,11 +65,23 @@ def section_id(name: str) -> str:
     return f"{name}-section"
 
 
+SECTION_OPEN, SECTION_CLOSED = "open", "closed"
+
+
 def section(name: str, title: str, children: list) -> html.Section:
-    """Return a section below the lens: a header that opens and closes it, and a body hidden until opened."""
+    """Return a section below the lens: a header that opens and closes it, and a body hidden until opened.
+
+    The body's contents are in the page's layout (so every callback's ids exist) but not in the document
+    while the section is closed: a dcc.Tabs with its tab headers hidden shows only its selected tab, and the
+    closed tab is empty. Dash's renderer does work for every component in the document on every change
+    of its store (~0.2 ms a component a click here), so a closed section costs nothing.
+    """
     chevron = html.Span("▸", className="chevron", **html_attributes({"aria-hidden": "true"}))
+    switch = dcc.Tabs([dcc.Tab(children, value=SECTION_OPEN), dcc.Tab(value=SECTION_CLOSED)],
+                      id=ids.section_switch(name), value=SECTION_CLOSED, style={"display": "none"},
+                      parent_className="section-switch", content_className="section-content")
     return html.Section([
         html.H2(html.Button([chevron, title], id=ids.section_toggle(name), n_clicks=0, className="section-toggle",
                             **html_attributes({"aria-expanded": "false"}))),
-        html.Div(children, id=ids.section_body(name), className="section-body closed"),
+        html.Div(switch, id=ids.section_body(name), className="section-body closed"),
     ], id=section_id(name), className="panel section")

@@ -143,6 +143,7 @@ CHANNEL_PAGE_FIELD = "channel-page-field"
 SECTION_TOGGLE_TYPE = "section-toggle"
 SECTION_LINK_TYPE = "section-link"
 SECTION_BODY_TYPE = "section-body"
+SECTION_SWITCH_TYPE = "section-switch"
 
 
 def section_toggle(name: str) -> dict[str, str]:
@@ -160,9 +161,15 @@ def section_body(name: str) -> dict[str, str]:
     return {"type": SECTION_BODY_TYPE, "section": name}
 
 
+def section_switch(name: str) -> dict[str, str]:
+    """Return the id of the switch that puts a section's contents in the page only while it is open."""
+    return {"type": SECTION_SWITCH_TYPE, "section": name}
+
+
 ALL_SECTION_TOGGLES = {"type": SECTION_TOGGLE_TYPE, "section": ALL}
 ALL_SECTION_LINKS = {"type": SECTION_LINK_TYPE, "section": ALL}
 ALL_SECTION_BODIES = {"type": SECTION_BODY_TYPE, "section": ALL}
+ALL_SECTION_SWITCHES = {"type": SECTION_SWITCH_TYPE, "section": ALL}
 OPEN_SECTIONS = "open-sections"        # the names of the open sections (a store)
 # The lazy panels on screen now, as the browser's IntersectionObserver sees them (a store).
 VISIBLE_PANELS = "visible-panels"

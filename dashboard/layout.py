@@ -318,6 +318,7 @@ def client_constants(lens: Lens) -> dict:
             "cellFrame": testset_figures.cell_frame(0, 0), "visiblePanels": ids.VISIBLE_PANELS,
             "sectionLinkType": ids.SECTION_LINK_TYPE,
             "sectionIds": {name: components.section_id(name) for name in SECTIONS},
+            "sectionOpen": components.SECTION_OPEN, "sectionClosed": components.SECTION_CLOSED,
             "gates": {gate: {"panel": panel, "keys": list(carries), "idleWhenEmpty": IDLE_WHEN_EMPTY.get(gate),
                              # where each key's value is among its group's inputs (after the visible panels)
                              "inputs": [_group_inputs_of(gate).index(pair) for pair in carries.values()]}

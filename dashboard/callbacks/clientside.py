@@ -86,7 +86,7 @@ def register(app: Dash) -> None:
     app.clientside_callback(
         ClientsideFunction(NAMESPACE, "toggleSections"),
         Output(ids.OPEN_SECTIONS, "data"), Output(ids.ALL_SECTION_BODIES, "className"),
-        Output(ids.ALL_SECTION_TOGGLES, "aria-expanded"),
+        Output(ids.ALL_SECTION_TOGGLES, "aria-expanded"), Output(ids.ALL_SECTION_SWITCHES, "value"),
         Input(ids.ALL_SECTION_TOGGLES, "n_clicks"), Input(ids.ALL_SECTION_LINKS, "n_clicks"),
         State(ids.OPEN_SECTIONS, "data"), constants,
     )
