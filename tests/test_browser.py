@@ -197,6 +197,10 @@ def _open_section(dash_duo, name: str) -> None:
           msg=f"the {name} section did not open")
 
 
+def _in_document(dash_duo, element_id: str) -> bool:
+    return dash_duo.driver.execute_script("return document.getElementById(arguments[0]) !== null;", element_id)
+
+
 def _settle(dash_duo) -> None:
     """Wait until the renderer has no callback in flight."""
     until(dash_duo._wait_for_callbacks, timeout=TIMEOUT, msg="callbacks still pending")
@@ -789,6 +793,8 @@ def test_hidden_panels_send_nothing_and_catch_up_when_shown(page, lens):
     until(lambda: len(_requests_sent(dash_duo)) >= 2, timeout=TIMEOUT, msg="the digit change sent nothing")
     _settle(dash_duo)
     assert not any("explanation" in output for output in _requests_sent(dash_duo))  # closed: nothing
+    # A closed section's contents are not in the document at all (components.section), its graphs neither.
+    assert not _in_document(dash_duo, "explanation-graph") and not _in_document(dash_duo, "explain-target")
 
     _open_section(dash_duo, "explanations")
     first = _summary_index(dash_duo)
@@ -823,7 +829,11 @@ def test_hidden_panels_send_nothing_and_catch_up_when_shown(page, lens):
     dash_duo.find_element("#explanations-section .section-toggle").click()
     until(lambda: dash_duo.find_element("#explanations-section .section-toggle").get_attribute("aria-expanded")
           == "false", timeout=TIMEOUT, msg="the section did not close")
+    until(lambda: not _in_document(dash_duo, "explanation-graph"), timeout=TIMEOUT,
+          msg="the closed section's graphs stayed in the document")
     dash_duo.find_element("#explanations-section .section-toggle").click()
     dash_duo.wait_for_contains_text("#explain-target .dash-dropdown-value", f"class {target}", timeout=TIMEOUT)
+    # Back in the document, the panel shows what it had computed, and computes again only when the digit changes.
+    dash_duo.wait_for_contains_text("#explanation-caption", f"for digit #{second}.", timeout=TIMEOUT)
     _screenshot(dash_duo, "explanations_open")
     _assert_clean(dash_duo)
