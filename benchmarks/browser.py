@@ -32,6 +32,25 @@ return graphs.map((gd, index) => {
 });
 """
 
+# For `ms` after now, listen also to graphs that appear inside `selector` (a section opened: its contents come into
+# the document only then), each from its first animation frame with Plotly's events, so before its data arrives.
+WATCH_NEW = """
+const root = document.querySelector(arguments[0]), until = performance.now() + arguments[1];
+window.__renders = window.__renders || [];
+(function poll() {
+  if (root) {
+    root.querySelectorAll('.js-plotly-plot').forEach((gd) => {
+      if (!gd.__benchWatched && typeof gd.on === 'function') {
+        gd.__benchWatched = true;
+        const key = (gd.closest('[id]') || {}).id || 'new graph';
+        gd.on('plotly_afterplot', () => window.__renders.push({graph: key, t: performance.now()}));
+      }
+    });
+  }
+  if (performance.now() < until) { requestAnimationFrame(poll); }
+})();
+"""
+
 # Resolve once no graph has drawn for quietMs: the renders since the click.
 RENDERS_SETTLED = """
 const done = arguments[arguments.length - 1];
@@ -49,6 +68,11 @@ let count = -1, stable = performance.now();
 def watch_graphs(driver) -> list[dict]:
     """Listen to every graph's redraws; return each graph's key, whether it is visible, and whether on screen."""
     return driver.execute_script(WATCH)
+
+
+def watch_new_graphs(driver, selector: str, ms: int = 5000) -> None:
+    """For `ms`, listen to the redraws of graphs that come into the document inside `selector`."""
+    driver.execute_script(WATCH_NEW, selector, ms)
 
 
 def renders_since(driver, since: float, quiet_ms: int = 150) -> list[dict]:

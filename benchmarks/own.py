@@ -35,7 +35,7 @@ from benchmarks import browser, capture, report
 from benchmarks import page as page_module
 from benchmarks.server import ROOT, Server, command_line
 from benchmarks.testset import replayed
-from dashboard import ids
+from dashboard import compare_layout, components, ids
 
 log = logging.getLogger("benchmarks.own")
 
@@ -236,6 +236,8 @@ def compare_samples(page: page_module.InstrumentedPage, repeats: int) -> dict[st
         page.open()
         time.sleep(1.0)
         browser.watch_graphs(page.driver)
+        # The section's graphs come into the document as it opens (components.section).
+        browser.watch_new_graphs(page.driver, f"#{components.section_id(compare_layout.AB)}")
         start = page.request_count()
         clicked = page.dispatch(f"({{click: () => {{ const b = {toggle}; b.scrollIntoView({{block: 'start'}}); "
                                 "b.click(); }})")

@@ -105,6 +105,7 @@ def _click_to_render(page: page_module.InstrumentedPage, target: tuple[str, tupl
     graph was first drawn (graphs are watched whether or not they show when the click starts: opening a section
     shows its own; Plotly draws a newly shown graph again as it autosizes, the same picture)."""
     browser.watch_graphs(page.driver)
+    browser.watch_new_graphs(page.driver, "body")  # a section's graphs come into the document as it opens
     clicked = page.dispatch(target[0], *target[1])
     page.wait_quiet()
     shown = {g["graph"] for g in browser.watch_graphs(page.driver) if g["on_screen"]}

@@ -144,7 +144,10 @@ def test_cancel_stops_the_run_that_start_just_launched(training_page):
     dash_duo, lens = training_page
     store = runs.RunStore(lens.settings.model_dir)
     first = _train(dash_duo, store, epochs=1, digits=300)
-    assert lens.models.served_run == first["id"]
+    # A finished run is published by rewriting model.json; the server switches to it on its next request
+    # (ModelService.refresh, at most every 0.5 s), which the page's runs poll makes soon after "finished".
+    until(lambda: lens.models.served_run == first["id"], timeout=TIMEOUT,
+          msg=f"the server did not switch to the finished run {first['id']}")
 
     _type_number(dash_duo, "training-epochs", 2)
     _type_number(dash_duo, "training-set-size", 1200)
