@@ -76,7 +76,7 @@
   function watchLazyPanels(storeId) {
     if (watching || typeof IntersectionObserver === "undefined") { return; }
     const bodies = document.querySelectorAll(".section-body");
-    if (!document.querySelector("[data-lazy]") && !bodies.length) {  // the layout is not in the document yet
+    if (!bodies.length) {  // the layout is not in the document yet
       window.setTimeout(function () { watchLazyPanels(storeId); }, 50);
       return;
     }

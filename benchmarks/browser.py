@@ -14,16 +14,24 @@ from benchmarks import page as page_module
 
 log = logging.getLogger("benchmarks.browser")
 
-# Listen once to every graph the page has now; the key is the id of the graph's component (or its position).
-WATCH = """
+# Listen to a graph's redraws (once per graph), under the id of its component.
+_LISTEN = """
 window.__renders = window.__renders || [];
-const graphs = [...document.querySelectorAll('.js-plotly-plot')];
-return graphs.map((gd, index) => {
-  const key = (gd.closest('[id]') || {}).id || ('graph ' + index);
+const listen = (gd, key) => {
   if (!gd.__benchWatched && typeof gd.on === 'function') {
     gd.__benchWatched = true;
     gd.on('plotly_afterplot', () => window.__renders.push({graph: key, t: performance.now()}));
   }
+};
+const keyOf = (gd, fallback) => (gd.closest('[id]') || {}).id || fallback;
+"""
+
+# Listen to every graph the page has now; the key is the id of the graph's component (or its position).
+WATCH = _LISTEN + """
+const graphs = [...document.querySelectorAll('.js-plotly-plot')];
+return graphs.map((gd, index) => {
+  const key = keyOf(gd, 'graph ' + index);
+  listen(gd, key);
   const box = gd.getBoundingClientRect();
   const visible = box.width > 0 && box.height > 0 && getComputedStyle(gd).visibility !== 'hidden';
   const onScreen = visible && box.bottom > 0 && box.top < window.innerHeight && box.right > 0
@@ -34,19 +42,10 @@ return graphs.map((gd, index) => {
 
 # For `ms` after now, listen also to graphs that appear inside `selector` (a section opened: its contents come into
 # the document only then), each from its first animation frame with Plotly's events, so before its data arrives.
-WATCH_NEW = """
+WATCH_NEW = _LISTEN + """
 const root = document.querySelector(arguments[0]), until = performance.now() + arguments[1];
-window.__renders = window.__renders || [];
 (function poll() {
-  if (root) {
-    root.querySelectorAll('.js-plotly-plot').forEach((gd) => {
-      if (!gd.__benchWatched && typeof gd.on === 'function') {
-        gd.__benchWatched = true;
-        const key = (gd.closest('[id]') || {}).id || 'new graph';
-        gd.on('plotly_afterplot', () => window.__renders.push({graph: key, t: performance.now()}));
-      }
-    });
-  }
+  if (root) { root.querySelectorAll('.js-plotly-plot').forEach((gd) => listen(gd, keyOf(gd, 'new graph'))); }
   if (performance.now() < until) { requestAnimationFrame(poll); }
 })();
 """
