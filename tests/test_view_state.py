@@ -8,13 +8,13 @@ import urllib.parse
 import numpy as np
 import pytest
 
-from dashboard import edits, ids, image_keys, layout, view_state
+from dashboard import edits, gates, ids, image_keys, layout, view_state
 
 # A value for every field that differs from the seed model's default view.
 OTHER = {
     "image": 42, "layer": "conv2", "scale": layout.PER_CHANNEL_SCALE, "saliency": 3, "tab": layout.GRADIENTS_TAB,
     "explain": layout.TRUE, "contrast": 5, "samples": 20, "sigma": 0.3, "steps": 16, "baseline": "blurred",
-    "gradcam": "conv1", "opacity": 0.45, "sanity": ["on"], "open": [layout.EXPLANATIONS, layout.TESTSET],
+    "gradcam": "conv1", "opacity": 0.45, "sanity": ["on"], "open": [gates.EXPLANATIONS, gates.TESTSET],
     "run": "run-20261201-120000", "step": 7, "bmode": "checkpoint", "b": "7|r=15", "bcheck": "run-x@40",
 }
 

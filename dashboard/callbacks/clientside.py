@@ -12,7 +12,7 @@ from __future__ import annotations
 from dash import ClientsideFunction, Dash, Input, Output, State
 
 from dashboard import ids, view_state
-from dashboard.layout import LAZY_GATE_GROUPS, gate_group_inputs
+from dashboard.gates import LAZY_GATE_GROUPS, gate_group_inputs
 
 NAMESPACE = "cnnLens"
 

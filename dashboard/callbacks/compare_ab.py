@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dash import Dash, Input, Output, no_update
 
-from dashboard import compare, figures, ids, layout, views
+from dashboard import compare, figures, gates, ids, views
 from dashboard.callbacks import validate
 from dashboard.callbacks.digit import digit_options
 from dashboard.callbacks.layers import channel_page_of, layer_of
@@ -14,7 +14,7 @@ from dashboard.catalog import Catalog
 from dashboard.compare_layout import CHECKPOINT_SEPARATOR, OTHER_CHECKPOINT, OTHER_IMAGE, SERVED_CHECKPOINT
 from dashboard.lens import InputImage, Lens
 
-GATE_KEYS = layout.gate_keys(ids.AB_GATE)
+GATE_KEYS = gates.gate_keys(ids.AB_GATE)
 
 
 def _error(message: str) -> tuple:

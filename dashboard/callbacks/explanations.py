@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dash import Dash, Input, Output, no_update
 
-from dashboard import attributions, figures, ids, layout, views
+from dashboard import attributions, figures, gates, ids, views
 from dashboard.callbacks import validate
 from dashboard.callbacks.validate import shows_errors
 from dashboard.catalog import Catalog
@@ -16,7 +16,7 @@ def _explanation_error(message: str):
     return figures.message_figure(message, height=200), message, figures.message_figure(message, height=200), ""
 
 
-GATE_KEYS = layout.gate_keys(ids.EXPLAIN_GATE)
+GATE_KEYS = gates.gate_keys(ids.EXPLAIN_GATE)
 
 
 @shows_errors(_explanation_error)

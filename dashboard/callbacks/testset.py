@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from dash import ClientsideFunction, Dash, Input, Output, State, no_update
 
-from dashboard import figures, ids, layout, testset, testset_figures, views
+from dashboard import figures, gates, ids, testset, testset_figures, views
 from dashboard import testset_layout as tl
 from dashboard.callbacks import validate
 from dashboard.callbacks.clientside import NAMESPACE
@@ -15,10 +15,10 @@ from dashboard.catalog import Catalog
 from dashboard.graph import INPUT
 from dashboard.lens import Lens
 
-PASS_KEYS = layout.gate_keys(ids.TESTPASS_GATE)
-GATE_KEYS = layout.gate_keys(ids.TESTSET_GATE)
-EMBED_KEYS = layout.gate_keys(ids.EMBED_GATE)
-CHANNEL_KEYS = layout.gate_keys(ids.CHANNEL_GATE)
+PASS_KEYS = gates.gate_keys(ids.TESTPASS_GATE)
+GATE_KEYS = gates.gate_keys(ids.TESTSET_GATE)
+EMBED_KEYS = gates.gate_keys(ids.EMBED_GATE)
+CHANNEL_KEYS = gates.gate_keys(ids.CHANNEL_GATE)
 CONFUSION_HEIGHT = GALLERY_HEIGHT = tl.MATRIX_HEIGHT
 EMBED_HEIGHT = tl.MAP_HEIGHT
 # Points the map draws at most (SVG: ~70 ms and ~28 KB gzipped per 1,000 here): a 10,000-image test set is drawn as

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from dash import Dash, Input, Output, State, no_update
 
-from dashboard import figures, ids, layout, runs, training_figures, training_layout, views
+from dashboard import figures, gates, ids, runs, training_figures, training_layout, views
 from dashboard.callbacks import validate
 from dashboard.callbacks.validate import InvalidInput, shows_errors
 from dashboard.catalog import Catalog
@@ -84,8 +84,8 @@ def _run_error(error: runs.RunError) -> InvalidInput:
     return InvalidInput(str(error))
 
 
-TRAINING_GATE_KEYS = layout.gate_keys(ids.TRAINING_GATE)
-COMPARE_GATE_KEYS = layout.gate_keys(ids.COMPARE_GATE)
+TRAINING_GATE_KEYS = gates.gate_keys(ids.TRAINING_GATE)
+COMPARE_GATE_KEYS = gates.gate_keys(ids.COMPARE_GATE)
 
 
 @shows_errors(_curve_errors)
@@ -171,7 +171,7 @@ def compare_runs(lens: Lens, gate) -> tuple:
     if request_for is None:
         return no_update, no_update
     shown, compare, view = request_for["shown"], request_for["compare"], request_for["view"]
-    if not compare:  # the browser sends no digit then (layout.IDLE_WHEN_EMPTY): the message does not depend on it
+    if not compare:  # the browser sends no digit then (gates.IDLE_WHEN_EMPTY): the message does not depend on it
         return _pick_runs_message()
     shown = validate.image(request_for["digit"], lens)
     index = shown.value
