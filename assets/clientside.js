@@ -657,6 +657,42 @@
       return next;
     },
 
+    /* A click on a cell of the activations, the filters or gradients, the saliency or the probabilities opens
+       the explanation drawer (cells.parse reads the text). The server is asked only while a cell is open; the
+       drawer follows the image, the checkpoint and the settings, and a new layer closes a cell of the old one. */
+    pickCell: function (activationClick, kernelClick, saliencyClick, probabilityClick, closeClicks, layer, digit,
+                        view, effective, saliencyClass, cell, inputChannel, drawerClass, constants) {
+      const c = constants.cells, trigger = window.dash_clientside.callback_context.triggered_id;
+      const point = function (click) { return click && Array.isArray(click.points) ? click.points[0] : null; };
+      const whole = function (v) { return Math.max(0, Math.round(Number(v))); };
+      const current = typeof cell === "string" ? cell : "";
+      let next = current, p = null;
+      if (trigger === c.close) {
+        next = "";
+      } else if (trigger === c.layer) {
+        if (/^[ag]:/.test(current)) { next = ""; }  /* a cell of the layer that was shown */
+      } else if (trigger === c.activation && (p = point(activationClick))) {
+        next = Array.isArray(p.customdata) && p.customdata.length === 3 ? "a:" + p.customdata.map(whole).join(",")
+          : "a:" + whole(p.x);
+      } else if (trigger === c.kernel && (p = point(kernelClick))) {
+        if (inputChannel === c.colour) { return [noUpdate(), noUpdate(), noUpdate()]; }  /* RGB pictures */
+        next = Array.isArray(p.customdata) && p.customdata.length === 3
+          ? "g:" + p.customdata.map(whole).join(",") + ";c=" + (Number.isInteger(inputChannel) ? inputChannel : "all")
+          : "g:" + whole(p.y) + "," + whole(p.x) + ";matrix";
+      } else if (trigger === c.saliency && (p = point(saliencyClick))) {
+        next = "s:" + whole(p.y) + "," + whole(p.x);
+      } else if (trigger === c.probability && (p = point(probabilityClick))) {
+        next = "p:" + whole(p.pointNumber);
+      }
+      const cellOut = next === current ? noUpdate() : next;
+      if (!next) {
+        return [cellOut, noUpdate(), drawerClass === c.closedClass ? noUpdate() : c.closedClass];
+      }
+      const request = {cell: next, image: digit, layer: layer, view: view, effective: effective || [],
+                       saliency: saliencyClass};
+      return [cellOut, request, drawerClass === c.openClass ? noUpdate() : c.openClass];
+    },
+
     /* Copy link: the address (which holds the view) to the clipboard, and shown, for copying by hand. */
     copyLink: function (clicks) {
       if (!clicks) { return [noUpdate(), noUpdate()]; }

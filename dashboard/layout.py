@@ -5,6 +5,8 @@ from __future__ import annotations
 from dash import dcc, html
 
 from dashboard import (
+    cell_layout,
+    cells,
     compare_layout,
     components,
     gates,
@@ -56,7 +58,7 @@ def view_defaults(lens: Lens) -> dict:
             "steps": 64, "baseline": attributions.BASELINES[0], "gradcam": conv_layers[-1] if conv_layers else None,
             "opacity": 0.7, "sanity": [], "open": [], "run": None, "step": None,
             "bmode": compare_layout.OTHER_IMAGE, "b": min(1, lens.test_size - 1),
-            "bcheck": compare_layout.SERVED_CHECKPOINT}
+            "bcheck": compare_layout.SERVED_CHECKPOINT, "cell": "", "field": []}
 
 
 def view_checks(lens: Lens) -> dict:
@@ -78,6 +80,13 @@ def view_checks(lens: Lens) -> dict:
             return False
         return True
 
+    def is_cell(value) -> bool:
+        try:
+            cells.parse(value)
+        except cells.BadCell:
+            return False
+        return True
+
     classes = [PREDICTED, TRUE, *range(lens.data.classes)]
     layer_names = [name for name, _ in layer_table_names(lens)]
     return {
@@ -93,6 +102,7 @@ def view_checks(lens: Lens) -> dict:
         "b": shows_image, "bmode": lambda v: v == compare_layout.OTHER_IMAGE or (
             v == compare_layout.OTHER_CHECKPOINT and lens.trainable),
         "bcheck": lambda v: v in {c["value"] for c in compare_layout.checkpoint_choices(lens)},
+        "cell": is_cell, "field": lambda v: set(v) <= {"on"},
     }
 
 
@@ -266,7 +276,11 @@ def client_constants(lens: Lens) -> dict:
             "sectionLinkType": ids.SECTION_LINK_TYPE,
             "sectionIds": {name: components.section_id(name) for name in SECTIONS},
             "sectionOpen": components.SECTION_OPEN, "sectionClosed": components.SECTION_CLOSED,
-            "gates": gates.client_gates()}
+            "gates": gates.client_gates(),
+            "cells": {"activation": ids.ACTIVATION_GRAPH, "kernel": ids.KERNEL_GRAPH, "saliency": ids.SALIENCY_GRAPH,
+                      "probability": ids.PROBABILITY_GRAPH, "close": ids.CELL_CLOSE, "layer": ids.SELECTED_LAYER,
+                      "colour": views.COLOUR, "openClass": cell_layout.DRAWER_OPEN,
+                      "closedClass": cell_layout.DRAWER_CLOSED}}
 
 
 def _sidebar(lens: Lens, view: dict) -> html.Aside:
@@ -415,6 +429,8 @@ def build_layout(lens: Lens, digit_choices: list[dict], model_choices: list[dict
         html.Div(training_layout.timeline_bar(lens, signature, shown_options, checkpoint), hidden=not lens.trainable),
         dcc.Store(id=ids.ADDRESS_WRITTEN),
         dcc.Store(id=ids.SELECTED_LAYER, data=view["layer"]),
+        dcc.Store(id=ids.CELL, data=view["cell"]),
+        dcc.Store(id=ids.CELL_REQUEST),
         dcc.Store(id=ids.LAYER_TABLE, data=layer_table(lens)),
         dcc.Store(id=ids.DIGIT_POOL, data={"size": lens.test_size,
                                            "misclassified": lens.predictions().misclassified.tolist()}),
@@ -439,6 +455,7 @@ def build_layout(lens: Lens, digit_choices: list[dict], model_choices: list[dict
                              controls=_page_control(lens, view), class_name="activation-panel", fill=True),
             _kernel_panel(lens, view),
         ], className="lens"),
+        cell_layout.drawer(view["field"]),
         _explanations_section(lens, view),
         compare_layout.compare_section(lens, view, b_choices or []),
         testset_layout.testset_section(lens),

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dashboard import graph
+from dashboard import graph, layer_specs
 
 if TYPE_CHECKING:
     import keras
@@ -311,6 +311,32 @@ class TensorExtractor:
             # The unit at the centre of each channel's map: its receptive field sits in the middle of the input.
             return maps[:, (tf.shape(maps)[1] - 1) // 2, (tf.shape(maps)[2] - 1) // 2]
 
+        def gradients_of(position):
+            @tf.function(input_signature=[image_spec, scalar, scalar], reduce_retracing=True)
+            def gradients(image, score_class, label):
+                with tf.GradientTape(persistent=True) as tape:
+                    layer_outputs = extraction(image, training=False)
+                    values = {**dict(zip(names, layer_outputs)), graph.INPUT: image}
+                    scores = scores_of(values)[0]
+                    probabilities = layer_outputs[output_position][0]
+                    predicted = tf.argmax(probabilities, output_type=tf.int32)
+                    score = scores[tf.where(score_class < 0, predicted, score_class)]
+                    label = tf.where(label < 0, predicted, label)
+                    if logits_available:
+                        loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=label, logits=scores)
+                    else:
+                        loss = -tf.math.log(tf.maximum(probabilities[label], 1e-12))
+                # The output layer's softmax is not on the path to a loss or score read from its logits: zeros.
+                zero = tf.UnconnectedGradients.ZERO
+                loss_gradient = tape.gradient(loss, layer_outputs[position], unconnected_gradients=zero)
+                score_gradient = tape.gradient(score, layer_outputs[position], unconnected_gradients=zero)
+                del tape
+                return loss_gradient[0], score_gradient[0]
+            return gradients
+
+        self._gradients_of = gradients_of
+        self._gradients: dict[str, Any] = {}
+        self._positions = {name: k for k, name in enumerate(names)}
         self._visualiser_of = visualiser_of
         self._visualisers: dict[str, Any] = {}
         self._field_of = field_of
@@ -392,17 +418,41 @@ class TensorExtractor:
         """Return (top, left, bottom, right), inclusive, of the input pixels that one activation of a map layer
         depends on for this image: where its gradient with respect to the input is not zero (its effective
         receptive field); None when no pixel moves it (a dead unit)."""
-        if layer not in self._map_positions:
-            raise KeyError(layer)
-        if layer not in self._fields:
-            self._fields[layer] = self._field_of(self._map_positions[layer])
-        gradient = self._fields[layer](np.asarray(image, np.float32)[np.newaxis], np.int32(flat_position),
-                                       np.int32(channel)).numpy()
+        gradient = self.field_gradient(image, layer, flat_position, channel)
         moved = np.abs(gradient).reshape(gradient.shape[0], gradient.shape[1], -1).max(axis=-1) > 0
         rows, columns = np.flatnonzero(moved.any(axis=1)), np.flatnonzero(moved.any(axis=0))
         if not len(rows):
             return None
         return int(rows[0]), int(columns[0]), int(rows[-1]), int(columns[-1])
+
+    def output_gradients(self, image: np.ndarray, layer: str, *, label: int | None,
+                         score_class: int = PREDICTED_CLASS) -> tuple[np.ndarray, np.ndarray]:
+        """Return (∂L/∂a, ∂S/∂a) at a layer's output for one image: the loss's gradient (against `label`, or the
+        predicted class) and the chosen class score's (the one saliency differentiates), each the output's shape."""
+        if layer not in self._positions:
+            raise KeyError(layer)
+        if layer not in self._gradients:
+            self._gradients[layer] = self._gradients_of(self._positions[layer])
+        loss_gradient, score_gradient = self._gradients[layer](
+            np.asarray(image, np.float32)[np.newaxis], np.int32(score_class), np.int32(-1 if label is None else label))
+        return loss_gradient.numpy(), score_gradient.numpy()
+
+    def field_gradient(self, image: np.ndarray, layer: str, flat_position: int, channel: int) -> np.ndarray:
+        """Return the gradient of one activation of a map layer with respect to the input image (H, W, colours):
+        the cell's effective receptive field."""
+        if layer not in self._map_positions:
+            raise KeyError(layer)
+        if layer not in self._fields:
+            self._fields[layer] = self._field_of(self._map_positions[layer])
+        return self._fields[layer](np.asarray(image, np.float32)[np.newaxis], np.int32(flat_position),
+                                   np.int32(channel)).numpy()
+
+    def spec(self, name: str) -> layer_specs.LayerSpec:
+        """Return a layer's settings (and, read now, its non-trainable constants) as plain values."""
+        for step in self.steps:
+            if step.name == name:
+                return layer_specs.spec_of(step.name, step.layer, step.inputs)
+        raise KeyError(name)
 
     def channel_contributions(self, images: np.ndarray, layer: str, class_index: int) -> np.ndarray:
         """Return (N, C): for each image and each channel of a map layer, the sum over the map of activation ×

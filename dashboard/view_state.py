@@ -52,6 +52,8 @@ FIELDS = (
     Field("bmode", ids.AB_MODE, "value", "text"),
     Field("b", ids.AB_IMAGE, "value", "image"),
     Field("bcheck", ids.AB_CHECKPOINT, "value", "text"),
+    Field("cell", ids.CELL, "data", "text"),
+    Field("field", ids.CELL_EFFECTIVE, "value", "list"),
     # Which sections are open and which checkpoint the views show are built with the page.
     Field("open", ids.OPEN_SECTIONS, "data", "list", in_place=False),
     Field("run", ids.CHECKPOINT_VIEW, "data", "text", in_place=False, part="run"),

@@ -13,6 +13,7 @@ def register_all(app: Dash, catalog: Catalog, manager: Any = None) -> None:
     """Attach every callback of the page to the app, each resolving the page's model in the catalog (`manager`
     runs training jobs)."""
     from dashboard.callbacks import (
+        cells,
         clientside,
         compare_ab,
         digit,
@@ -35,6 +36,7 @@ def register_all(app: Dash, catalog: Catalog, manager: Any = None) -> None:
     own.register(app, catalog)
     report.register(app, catalog)
     layers.register(app, catalog)
+    cells.register(app, catalog)
     testset.register(app, catalog)
     if catalog.uploads is not None:
         upload.register(app, catalog)
