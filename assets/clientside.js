@@ -665,6 +665,11 @@
       const c = constants.cells, trigger = window.dash_clientside.callback_context.triggered_id;
       const point = function (click) { return click && Array.isArray(click.points) ? click.points[0] : null; };
       const whole = function (v) { return Math.max(0, Math.round(Number(v))); };
+      /* A mosaic's (channel, row, col): figures send small index arrays as typed arrays. */
+      const triple = function (q) {
+        return q && q.customdata && q.customdata.length === 3 && typeof q.customdata !== "string"
+          ? Array.from(q.customdata).map(whole).join(",") : null;
+      };
       const current = typeof cell === "string" ? cell : "";
       let next = current, p = null;
       if (trigger === c.close) {
@@ -672,12 +677,10 @@
       } else if (trigger === c.layer) {
         if (/^[ag]:/.test(current)) { next = ""; }  /* a cell of the layer that was shown */
       } else if (trigger === c.activation && (p = point(activationClick))) {
-        next = Array.isArray(p.customdata) && p.customdata.length === 3 ? "a:" + p.customdata.map(whole).join(",")
-          : "a:" + whole(p.x);
+        next = "a:" + (triple(p) || whole(p.x));
       } else if (trigger === c.kernel && (p = point(kernelClick))) {
         if (inputChannel === c.colour) { return [noUpdate(), noUpdate(), noUpdate()]; }  /* RGB pictures */
-        next = Array.isArray(p.customdata) && p.customdata.length === 3
-          ? "g:" + p.customdata.map(whole).join(",") + ";c=" + (Number.isInteger(inputChannel) ? inputChannel : "all")
+        next = triple(p) ? "g:" + triple(p) + ";c=" + (Number.isInteger(inputChannel) ? inputChannel : "all")
           : "g:" + whole(p.y) + "," + whole(p.x) + ";matrix";
       } else if (trigger === c.saliency && (p = point(saliencyClick))) {
         next = "s:" + whole(p.y) + "," + whole(p.x);

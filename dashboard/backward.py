@@ -98,6 +98,7 @@ class WeightGradient:
     output_gradient: np.ndarray  # ∂L/∂a at the same positions, before the activation's derivative
     value: float  # the gradient the model gave (what hover shows)
     activation: str | None
+    stride: tuple[int, int] = (1, 1)
 
     @property
     def products(self) -> np.ndarray:
@@ -123,7 +124,7 @@ def conv_weight_gradient(spec: LayerSpec, x: np.ndarray, delta: np.ndarray, outp
     return WeightGradient(layer=spec.name, kind="conv", weight=weight, inputs=seen,
                           upstream=np.asarray(delta, np.float64)[:, :, f],
                           output_gradient=np.asarray(output_gradient, np.float64)[:, :, f], value=value,
-                          activation=spec.activation)
+                          activation=spec.activation, stride=(int(strides[0]), int(strides[1])))
 
 
 def dense_weight_gradient(spec: LayerSpec, x: np.ndarray, delta: np.ndarray, output_gradient: np.ndarray,

@@ -34,13 +34,15 @@ def box_shape(box: Sequence[int], k: int, colour: str = FIELD_COLOUR, dash: str 
                 y1=bottom + 0.5, line=dict(color=colour, width=2, dash=dash), fillcolor="rgba(0,0,0,0)")
 
 
-def maps_side_by_side(maps: Sequence[dict], *, height: int = HEIGHT) -> go.Figure:
+def maps_side_by_side(maps: Sequence[dict], *, height: int | None = None) -> go.Figure:
     """Return small heatmaps in a row. Each map is a dict: "z" (H, W), "title", "value_name", "signed" (a
     diverging scale centred on 0) or "ink" (a picture: white paper, black ink), optional "boxes" [(box,
     colour)] to outline (in the map's coordinates) and "offset" (row, col) of its first cell (a crop of a larger
     map: hover and boxes then use the larger map's rows and columns)."""
     if not maps:
         raise ValueError("no maps to draw")
+    if height is None:  # square maps in a drawer ~420 px wide, plus a line for their titles
+        height = {1: HEIGHT, 2: 210}.get(len(maps), 160)
     traces: list[dict] = []
     shapes: list[dict] = []
     annotations: list[dict] = []
@@ -69,16 +71,18 @@ def maps_side_by_side(maps: Sequence[dict], *, height: int = HEIGHT) -> go.Figur
         shapes += [box_shape(box, k, colour) for box, colour in spec.get("boxes", ())]
         annotations.append(dict(text=spec.get("title", ""), x=(x_axis["domain"][0] + x_axis["domain"][1]) / 2,
                                 y=1.0, xref="paper", yref="paper", yanchor="bottom", showarrow=False,
-                                font=dict(size=11)))
+                                font=dict(size=10.5)))
     return figures.figure_from(traces, height=height, shapes=shapes, annotations=annotations,
                                margin=dict(l=4, r=4, t=22, b=4), **layout)
 
 
-def contribution_mosaic(contributions: np.ndarray, *, unit: int, source: str) -> go.Figure:
+def contribution_mosaic(contributions: np.ndarray, *, unit: int) -> go.Figure:
     """Return a dense unit's input × weight products drawn back on the maps its input was flattened from."""
-    return figures.channel_mosaic(np.asarray(contributions, np.float32), value_name="input × weight", signed=True,
-                                  title=f"Unit {unit}: each input × its weight, on the maps of {source}",
-                                  height=HEIGHT + 40, aspect=3.0)
+    contributions = np.asarray(contributions, np.float32)
+    shape = "×".join(str(n) for n in contributions.shape)
+    return figures.channel_mosaic(contributions, value_name="input × weight", signed=True,
+                                  title=f"Unit {unit}: input × weight on the {shape} maps before the Flatten",
+                                  height=HEIGHT, aspect=3.0)
 
 
 def filter_bars(values: np.ndarray, *, value_name: str, index_name: str) -> go.Figure:

@@ -35,7 +35,7 @@ def tex_number(value: float | None, digits: int = 4) -> str:
 
 
 def _number(value: float) -> str:
-    return f"{value:.4g}"
+    return f"{value + 0.0:.4g}"  # + 0.0: no "-0"
 
 
 def _math(*lines: str) -> dcc.Markdown:
@@ -235,11 +235,11 @@ def forward_figure(explained: CellExplanation) -> go.Figure | None:
     if d is None:
         return None
     if d.kind == "dense" and "contribution_map" in d.extra:
-        return cell_figures.contribution_mosaic(d.extra["contribution_map"], unit=d.cell[0], source=str(d.source))
+        return cell_figures.contribution_mosaic(d.extra["contribution_map"], unit=d.cell[0])
     if explained.picture is None or explained.field is None or explained.picture.shape[-1] != 1:
         return None
-    maps = [dict(z=explained.picture[:, :, 0], ink=True, title="receptive field on the image",
-                 value_name="pixel", boxes=[(explained.field, cell_figures.FIELD_COLOUR)])]
+    field = [(explained.field, cell_figures.FIELD_COLOUR)] if explained.field[2] >= explained.field[0] else []
+    maps = [dict(z=explained.picture[:, :, 0], ink=True, title="receptive field", value_name="pixel", boxes=field)]
     if explained.source is not None and d.window is not None and d.source != "input":
         channel = d.parts[0].channel if d.parts else 0
         boxes = [(d.window, cell_figures.FIELD_COLOUR)]
@@ -247,9 +247,9 @@ def forward_figure(explained: CellExplanation) -> go.Figure | None:
             winner = d.extra["winner"]
             boxes.append(((winner[0], winner[1], winner[0], winner[1]), cell_figures.WINNER_COLOUR))
         maps.append(dict(z=explained.source, signed=bool(np.min(explained.source) < 0),
-                         title=f"window on {d.source}, channel {channel}", value_name="value", boxes=boxes))
+                         title=f"window: {d.source} ch {channel}", value_name="value", boxes=boxes))
     if explained.effective is not None:
-        maps.append(dict(z=explained.effective, title="effective field |∂a/∂x|", value_name="|∂a/∂x|"))
+        maps.append(dict(z=explained.effective, title="effective field |∂a/∂x|", value_name="|∂a/∂x|", boxes=field))
     return cell_figures.maps_side_by_side(maps)
 
 
@@ -273,9 +273,9 @@ def gradient_body(g: WeightGradient, loss_note: str) -> list:
                    "at every output position; its gradient adds up, over those positions, that input value times δ, "
                    "the loss's gradient at the filter's pre-activation z (∂L/∂a passed back through the activation's "
                    "derivative). Hover the maps for every number.", className="cell-text"),
-            _math(rf"\frac{{\partial L}}{{\partial w_{{{c},{filt}}}[{i},{j}]}} = \sum_{{r,s}}"
-                  rf" x_{{{c}}}[r\,t+{i},\; s\,t+{j}]\;\delta_{{{filt}}}[r,s],\qquad"
-                  rf" \delta_{{{filt}}} = \frac{{\partial L}}{{\partial a_{{{filt}}}}}\odot {f}'(z_{{{filt}}})",
+            _math(rf"\delta_{{{filt}}} = \frac{{\partial L}}{{\partial a_{{{filt}}}}}\odot {f}'(z_{{{filt}}})",
+                  rf"\frac{{\partial L}}{{\partial w_{{{c},{filt}}}[{i},{j}]}} = \sum_{{r,s}}"
+                  rf" x_{{{c}}}[{g.stride[0]}r+{i},\; {g.stride[1]}s+{j}]\;\delta_{{{filt}}}[r,s]",
                   rf"= \textstyle\sum(\text{{products}}) = {tex_number(g.total)}"),
             _verdict(g.total, g.value, "the gradient on hover")]
 
@@ -286,10 +286,9 @@ def gradient_figure(g: WeightGradient) -> go.Figure | None:
         return None
     i, j, c, f = g.weight
     return cell_figures.maps_side_by_side([
-        dict(z=g.inputs, signed=bool(np.min(g.inputs) < 0), title=f"x: channel {c} seen by w[{i},{j}]",
-             value_name="x"),
-        dict(z=g.upstream, signed=True, title=f"δ = ∂L/∂z of filter {f}", value_name="δ"),
-        dict(z=g.products, signed=True, title="x · δ (sums to ∂L/∂w)", value_name="x·δ"),
+        dict(z=g.inputs, signed=bool(np.min(g.inputs) < 0), title=f"x: ch {c} under w[{i},{j}]", value_name="x"),
+        dict(z=g.upstream, signed=True, title=f"δ of filter {f}", value_name="δ = ∂L/∂z"),
+        dict(z=g.products, signed=True, title="x · δ", value_name="x·δ"),
     ])
 
 
@@ -306,7 +305,7 @@ def flow_body(flow: PixelFlow, score_note: str) -> list:
     row, col, colour = flow.pixel
     return [html.P(f"{score_note} The pixel at row {row}, col {col} feeds every filter of {flow.layer} whose window "
                    "covers it; its gradient is the sum, over those filters and windows, of the kernel weight that "
-                   "multiplied it times the score's gradient δ at that filter's pre-activation.",
+                   "multiplied it times the score's gradient δ at that filter's pre-activation (t: the stride).",
                    className="cell-text"),
             _math(r"\frac{\partial S}{\partial x[r,c]} = \sum_f \sum_{(r',c')\ni(r,c)} w_f[r - r'\,t,\ c - c'\,t]\;"
                   r"\delta_f[r',c']", rf"= {tex_number(flow.total)}"),

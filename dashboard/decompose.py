@@ -163,7 +163,7 @@ def _finish(spec: LayerSpec, total: float, bias: float | None) -> tuple[float, f
 def _conv(spec: LayerSpec, weights: Mapping[str, np.ndarray], x: np.ndarray, cell: tuple[int, ...],
           output_shape: Sequence[int], value: float) -> Decomposition:
     channel, row, col = cell
-    kernel = np.asarray(weights["kernel"], np.float64)
+    kernel = np.asarray(weights["depthwise_kernel" if spec.kind == "SeparableConv2D" else "kernel"], np.float64)
     size = (kernel.shape[0], kernel.shape[1])
     rows, cols = window_of(spec, x.shape, output_shape, row, col, size)
     window = read_window(x, rows, cols)
@@ -349,7 +349,7 @@ def decompose(spec: LayerSpec, weights: Mapping[str, np.ndarray], sources: Mappi
         return _batchnorm(spec, _at(x, cell), cell, value)
     if kind in MERGE_KINDS:
         values = [_at(v, cell) for v in inputs]
-        combine: Callable[[list[float]], float] = {
+        combine: Any = {
             "Add": sum, "Subtract": lambda v: v[0] - v[1], "Average": lambda v: sum(v) / len(v), "Maximum": max,
             "Minimum": min, "Multiply": lambda v: float(np.prod(v))}[kind]
         parts = tuple(Part(name, v) for name, v in zip(spec.inputs, values))
@@ -382,7 +382,7 @@ def decompose(spec: LayerSpec, weights: Mapping[str, np.ndarray], sources: Mappi
         return Decomposition(**plain, kind="scale", result=x_value * scale + offset, source=spec.inputs[0],
                              extra={"x": x_value, "scale": scale, "offset": offset})
     if kind == "ZeroPadding2D" and spec.amounts is not None and x.ndim == 3:
-        channel, row, col = cell[0], cell[1], cell[2]
+        channel, row, col = (int(n) for n in cell)
         r, c = row - spec.amounts[0][0], col - spec.amounts[1][0]
         inside = 0 <= r < x.shape[0] and 0 <= c < x.shape[1]
         return Decomposition(**plain, kind="position", result=float(x[r, c, channel]) if inside else 0.0,

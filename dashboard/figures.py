@@ -318,13 +318,14 @@ def add_full_resolution(figure: go.Figure, maps: np.ndarray, positions: list[int
     block, columns, (height, width) = int(meta["block"]), int(meta["columns"]), meta["tile"]
     rows_full, columns_full = maps.shape[:2]
     names = list(range(maps.shape[-1])) if channel_ids is None else list(channel_ids)
-    index_type = np.uint8 if max(rows_full, columns_full) <= 256 else np.uint16
+    index_type = np.uint8 if max(rows_full, columns_full, max(names, default=0) + 1) <= 256 else np.uint16
     grid_r, grid_c = np.mgrid[0:rows_full, 0:columns_full]
-    grid = np.stack([grid_r, grid_c], axis=-1).astype(index_type)
     overlays = []
     for position in positions:
         top, left = tile_origin(position, columns, height, width)
         channel = names[position]
+        # (channel, row, col) like the mosaic's own cells, so a click on either names the same cell.
+        grid = np.stack([np.full_like(grid_r, channel), grid_r, grid_c], axis=-1).astype(index_type)
         values = np.asarray(maps[:, :, position], np.float32)
         overlays.append(dict(
             type="heatmap", z=values, x0=left - 0.5 + 0.5 / block, dx=1.0 / block, y0=top - 0.5 + 0.5 / block,
@@ -332,7 +333,7 @@ def add_full_resolution(figure: go.Figure, maps: np.ndarray, positions: list[int
             zmid=base.zmid, showscale=False, name=f"channel {channel} at full resolution",
             meta=dict(tile_peak=float(np.max(np.abs(values))) or 1.0, signed=meta["signed"]),
             hovertemplate=(f"{meta.get('channel_name', 'channel')} {channel} (full resolution)<br>"
-                           "row %{customdata[0]}, col %{customdata[1]}<br>"
+                           "row %{customdata[1]}, col %{customdata[2]}<br>"
                            f"{meta['value_name']} %{{z:.4g}}<extra></extra>")))
     return go.Figure({"data": [figure.data[0].to_plotly_json(), *overlays], "layout": figure.layout.to_plotly_json()},
                      _validate=False)

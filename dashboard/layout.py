@@ -422,6 +422,7 @@ def build_layout(lens: Lens, digit_choices: list[dict], model_choices: list[dict
     signature = lens.run_signature()
     shown_options, compare_options = training_layout.run_choices(lens, signature)
     return html.Div([
+        cell_layout.drawer(view["field"]),  # first: while open, everything after it makes room (style.css)
         _header(lens, model_choices or [], upload_mb),
         html.Div(notice, id=ids.ERROR_BANNER, className="error-banner", role="alert"),
         _digit_controls(lens, digit_choices, view),
@@ -455,7 +456,6 @@ def build_layout(lens: Lens, digit_choices: list[dict], model_choices: list[dict
                              controls=_page_control(lens, view), class_name="activation-panel", fill=True),
             _kernel_panel(lens, view),
         ], className="lens"),
-        cell_layout.drawer(view["field"]),
         _explanations_section(lens, view),
         compare_layout.compare_section(lens, view, b_choices or []),
         testset_layout.testset_section(lens),

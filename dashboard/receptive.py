@@ -16,7 +16,8 @@ from dashboard import decompose
 from dashboard.layer_specs import LayerSpec
 
 INPUT = "input"
-Span = tuple[int, int, int, int]  # top, left, bottom, right, inclusive (may run past the input: padding)
+Span = tuple[int, int, int, int]  # top, left, bottom, right, inclusive
+EMPTY: Span = (0, 0, -1, -1)  # no input position at all (a cell that sees only padding)
 WINDOWED = frozenset({"Conv2D", "DepthwiseConv2D", "SeparableConv2D", "MaxPooling2D", "AveragePooling2D"})
 PER_POSITION = frozenset({
     "BatchNormalization", "Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax", "Rescaling", "Normalization",
@@ -29,10 +30,20 @@ def _through(spec: LayerSpec, span: Span, input_shape: Sequence[int], output_sha
     """Return the span of the layer's input that the output span reads (None: every position)."""
     top, left, bottom, right = span
     if spec.kind in WINDOWED:
+        # The input rows and columns the windows read, padding left out: a dilated kernel's first or last tap may
+        # fall in the padding, and then the field starts at its next tap.
         size = spec.kernel_size if spec.kernel_size is not None else spec.pool_size or (2, 2)
-        first_rows, first_cols = decompose.window_of(spec, input_shape, output_shape, top, left, size)
-        last_rows, last_cols = decompose.window_of(spec, input_shape, output_shape, bottom, right, size)
-        return int(first_rows[0]), int(first_cols[0]), int(last_rows[-1]), int(last_cols[-1])
+        rows: set[int] = set()
+        cols: set[int] = set()
+        for row in range(top, bottom + 1):
+            rows.update(int(r) for r in decompose.window_of(spec, input_shape, output_shape, row, left, size)[0])
+        for col in range(left, right + 1):
+            cols.update(int(c) for c in decompose.window_of(spec, input_shape, output_shape, top, col, size)[1])
+        rows = {r for r in rows if 0 <= r < input_shape[0]}
+        cols = {c for c in cols if 0 <= c < input_shape[1]}
+        if not rows or not cols:  # only padding: nothing of the input reaches the cell
+            return EMPTY
+        return min(rows), min(cols), max(rows), max(cols)
     if spec.kind in PER_POSITION and len(input_shape) == 3:
         return span
     if spec.kind == "ZeroPadding2D" and spec.amounts is not None:
@@ -50,13 +61,16 @@ def _through(spec: LayerSpec, span: Span, input_shape: Sequence[int], output_sha
 def _union(a: Span | None, b: Span | None) -> Span | None:
     if a is None or b is None:
         return None
+    if a == EMPTY or b == EMPTY:
+        return b if a == EMPTY else a
     return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
 
 
 def theoretical_field(specs: Mapping[str, LayerSpec], shapes: Mapping[str, Sequence[int]], layer: str,
                       cell: tuple[int, ...]) -> Span:
-    """Return the input pixels (top, left, bottom, right, inclusive, clipped to the image) that can change the
-    `layer`'s output at `cell` ((channel, row, col) of a map; any cell of a vector layer sees the whole image).
+    """Return the input pixels (top, left, bottom, right, inclusive, within the image) that can change the
+    `layer`'s output at `cell` ((channel, row, col) of a map; any cell of a vector layer sees the whole image);
+    EMPTY (bottom < top) for a cell whose windows see only padding.
 
     `specs` holds every layer by name, `shapes` every layer's output shape and the image's ("input")."""
     height, width = shapes[INPUT][0], shapes[INPUT][1]
@@ -65,15 +79,13 @@ def theoretical_field(specs: Mapping[str, LayerSpec], shapes: Mapping[str, Seque
     def field(name: str, span: Span | None) -> Span | None:
         if span is None:
             return None
-        if name == INPUT:
+        if name == INPUT or span == EMPTY:
             return span
         key = (name, span)
         if key not in memo:
             spec = specs[name]
             result: Span | None = None
             for k, source in enumerate(spec.inputs):
-                if not spec.inputs:
-                    break
                 through = _through(spec, span, shapes[source], shapes[name])
                 reached = field(source, through)
                 result = reached if k == 0 else _union(result, reached)
@@ -88,4 +100,4 @@ def theoretical_field(specs: Mapping[str, LayerSpec], shapes: Mapping[str, Seque
     if reached is None:
         return 0, 0, height - 1, width - 1
     top, left, bottom, right = reached
-    return max(top, 0), max(left, 0), min(bottom, height - 1), min(right, width - 1)
+    return max(top, 0), max(left, 0), min(bottom, height - 1), min(right, width - 1)  # EMPTY stays empty

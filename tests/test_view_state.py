@@ -16,6 +16,7 @@ OTHER = {
     "explain": layout.TRUE, "contrast": 5, "samples": 20, "sigma": 0.3, "steps": 16, "baseline": "blurred",
     "gradcam": "conv1", "opacity": 0.45, "sanity": ["on"], "open": [gates.EXPLANATIONS, gates.TESTSET],
     "run": "run-20261201-120000", "step": 7, "bmode": "checkpoint", "b": "7|r=15", "bcheck": "run-x@40",
+    "cell": "g:3,1,2;c=5", "field": ["on"],
 }
 
 
@@ -79,7 +80,7 @@ def test_the_pages_checks_pass_every_value_this_model_can_show(lens):
     ("explain", "-3"), ("contrast", "predicted"), ("samples", "0"), ("samples", "many"), ("sigma", "nan"),
     ("sigma", "2"), ("steps", "100000"), ("baseline", "white"), ("gradcam", "dense1"), ("opacity", "inf"),
     ("sanity", "off"), ("open", "secrets"), ("run", "../../etc"), ("step", "-1"), ("step", "1.5"),
-    ("image", "1" * 6000),
+    ("image", "1" * 6000), ("cell", "a:1,2,3,4,5"), ("cell", "z:1"), ("cell", "g:1,2;c=x"), ("field", "yes"),
 ])
 def test_a_value_this_page_cannot_show_is_refused_and_the_rest_kept(lens, key, text):
     defaults, checks = layout.view_defaults(lens), layout.view_checks(lens)

@@ -156,7 +156,7 @@ def test_zooming_into_a_shrunk_mosaic_draws_the_tiles_in_view_at_full_resolution
     np.testing.assert_array_equal(np.asarray(tile.z), activation[:, :, 0])
     assert (tile.x0, tile.dx, tile.y0, tile.dy) == (-0.375, 0.25, -0.375, 0.25)
     where = np.asarray(tile.customdata)
-    assert where[37, 81].tolist() == [37, 81] and "full resolution" in tile.hovertemplate
+    assert where[37, 81].tolist() == [0, 37, 81] and "full resolution" in tile.hovertemplate
     # The first tile's 24 shrunk cells span exactly its 96 full cells: cell k's centre is at -0.5 + (k + 0.5) / 4.
     assert tile.x0 + 95 * tile.dx == pytest.approx(23.375)
     # A window over the tiles in the second row, first two columns: those two at full resolution.
