@@ -53,8 +53,8 @@ def _through(spec: LayerSpec, span: Span, input_shape: Sequence[int], output_sha
         (crop_top, _), (crop_left, _) = spec.amounts
         return top + crop_top, left + crop_left, bottom + crop_top, right + crop_left
     if spec.kind == "UpSampling2D" and spec.amounts is not None:
-        rows, cols = spec.amounts[0]
-        return top // rows, left // cols, bottom // rows, right // cols
+        factor_rows, factor_cols = spec.amounts[0]
+        return top // factor_rows, left // factor_cols, bottom // factor_rows, right // factor_cols
     return None
 
 
