@@ -63,10 +63,10 @@ def _grid(values: np.ndarray | None, *, mark: tuple[int, int] | None = None, sig
     return html.Table(html.Tbody(rows), className="cell-grid")
 
 
-def _part_block(part: Part, symbol: str) -> html.Div:
+def _part_block(part: Part) -> html.Div:
     """Return one input channel's window, kernel slice and products side by side, and their sum."""
     products = part.products
-    grids = [html.Div([html.Div(f"{symbol}: window", className="grid-title"), _grid(part.window)]),
+    grids = [html.Div([html.Div("x: the window", className="grid-title"), _grid(part.window)]),
              html.Div([html.Div("× w: kernel", className="grid-title"), _grid(part.weights)])]
     if products is not None:
         grids.append(html.Div([html.Div("= products", className="grid-title"), _grid(products)]))
@@ -111,7 +111,7 @@ def _conv_body(d: Decomposition) -> list:
                              + (f"The {len(d.parts)} input channels that contribute most, in full:"
                                 if d.rest_count else "Each input channel:"), className="cell-text"),
                       _math(formula)]
-    children += [_part_block(part, f"x_{{{part.channel}}}" if part.channel is not None else "x") for part in d.parts]
+    children += [_part_block(part) for part in d.parts]
     if d.rest_count:
         magnitude = sum(abs(p.value) for p in d.parts) + abs(d.rest)
         share = abs(d.rest) / magnitude if magnitude else 0.0
@@ -253,6 +253,10 @@ def forward_figure(explained: CellExplanation) -> go.Figure | None:
     return cell_figures.maps_side_by_side(maps)
 
 
+def _strided(symbol: str, stride: int) -> str:
+    return symbol if stride == 1 else f"{stride}{symbol}"
+
+
 def gradient_body(g: WeightGradient, loss_note: str) -> list:
     """Return the components that write one weight's gradient out as Σ input × δ."""
     f = _activation_tex(g.activation)
@@ -272,10 +276,13 @@ def gradient_body(g: WeightGradient, loss_note: str) -> list:
     return [html.P(f"{loss_note} Weight w[{i},{j}] of filter {filt} on input channel {c} multiplies one input value "
                    "at every output position; its gradient adds up, over those positions, that input value times δ, "
                    "the loss's gradient at the filter's pre-activation z (∂L/∂a passed back through the activation's "
-                   "derivative). Hover the maps for every number.", className="cell-text"),
+                   f"derivative). The maps: x, the values of input channel {c} that w[{i},{j}] multiplied at each "
+                   f"output position; δ of filter {filt}; their product. Hover them for every number.",
+                   className="cell-text"),
             _math(rf"\delta_{{{filt}}} = \frac{{\partial L}}{{\partial a_{{{filt}}}}}\odot {f}'(z_{{{filt}}})",
                   rf"\frac{{\partial L}}{{\partial w_{{{c},{filt}}}[{i},{j}]}} = \sum_{{r,s}}"
-                  rf" x_{{{c}}}[{g.stride[0]}r+{i},\; {g.stride[1]}s+{j}]\;\delta_{{{filt}}}[r,s]",
+                  rf" x_{{{c}}}[{_strided('r', g.stride[0])}+{i},\; {_strided('s', g.stride[1])}+{j}]\;"
+                  rf"\delta_{{{filt}}}[r,s]",
                   rf"= \textstyle\sum(\text{{products}}) = {tex_number(g.total)}"),
             _verdict(g.total, g.value, "the gradient on hover")]
 
@@ -286,8 +293,8 @@ def gradient_figure(g: WeightGradient) -> go.Figure | None:
         return None
     i, j, c, f = g.weight
     return cell_figures.maps_side_by_side([
-        dict(z=g.inputs, signed=bool(np.min(g.inputs) < 0), title=f"x: ch {c} under w[{i},{j}]", value_name="x"),
-        dict(z=g.upstream, signed=True, title=f"δ of filter {f}", value_name="δ = ∂L/∂z"),
+        dict(z=g.inputs, signed=bool(np.min(g.inputs) < 0), title="x", value_name=f"x (channel {c})"),
+        dict(z=g.upstream, signed=True, title="δ", value_name=f"δ = ∂L/∂z (filter {f})"),
         dict(z=g.products, signed=True, title="x · δ", value_name="x·δ"),
     ])
 
