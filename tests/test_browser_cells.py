@@ -82,7 +82,7 @@ def _pick_layer(dash_duo, name: str) -> None:
     _wait_for_figure(dash_duo, "activation-graph")
 
 
-def test_click_cells_to_see_how_they_were_computed(page, lens):
+def test_click_cells_to_see_how_they_were_computed(page, lens):  # noqa: F811 - the fixture
     dash_duo = page
     dash_duo.lens_layers = lens.layers  # the cards, in order (the seed CNN shows no input card)
     tensors = lens.tensors(0)
