@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 from dashboard import figures
 
 HEIGHT = 230
+WIDTH = 410  # px: the drawer's inside; a fixed size spares Plotly measuring the drawer on every redraw
 FIELD_COLOUR = "#f59e0b"  # the receptive field / window outline: amber, visible on ink and on viridis
 WINNER_COLOUR = "#dc2626"
 
@@ -72,7 +73,8 @@ def maps_side_by_side(maps: Sequence[dict], *, height: int | None = None) -> go.
         annotations.append(dict(text=spec.get("title", ""), x=(x_axis["domain"][0] + x_axis["domain"][1]) / 2,
                                 y=1.0, xref="paper", yref="paper", yanchor="bottom", showarrow=False,
                                 font=dict(size=10.5)))
-    return figures.figure_from(traces, height=height, shapes=shapes, annotations=annotations,
+    return figures.figure_from(traces, height=height, width=WIDTH, autosize=False, shapes=shapes,
+                               annotations=annotations,
                                margin=dict(l=4, r=4, t=22, b=4), **layout)
 
 

@@ -7,6 +7,8 @@ again with the numbers substituted, down to the value hover shows.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from html import escape
 
 import numpy as np
 import plotly.graph_objects as go
@@ -21,6 +23,27 @@ ACTIVATION_TEX = {"relu": r"\mathrm{ReLU}", "sigmoid": r"\sigma", "tanh": r"\tan
                   "softmax": r"\mathrm{softmax}"}
 TOP_FILTERS = 6
 DRAWER_OPEN, DRAWER_CLOSED = "cell-drawer", "cell-drawer hidden"
+
+
+class _HtmlText:
+    """Tiny HTML-as-text builders with html.X's call shape: an explanation is one dcc.Markdown (HTML allowed)
+    instead of hundreds of Dash components, each of which would cost the renderer on every later store update."""
+
+    def __getattr__(self, tag: str) -> Callable[..., str]:
+        def element(children=None, className: str | None = None, colSpan: int | None = None) -> str:
+            parts = children if isinstance(children, list) else [] if children is None else [children]
+            inner = "".join(part if isinstance(part, _Markup) else escape(str(part)) for part in parts)
+            attributes = (f' class="{escape(className)}"' if className else "") + (
+                f' colspan="{colSpan}"' if colSpan else "")
+            return _Markup(f"<{tag.lower()}{attributes}>{inner}</{tag.lower()}>")
+        return element
+
+
+class _Markup(str):
+    """Text that is HTML already (not escaped again)."""
+
+
+_h = _HtmlText()
 
 
 def tex_number(value: float | None, digits: int = 4) -> str:
@@ -38,9 +61,14 @@ def _number(value: float) -> str:
     return f"{value + 0.0:.4g}"  # + 0.0: no "-0"
 
 
-def _math(*lines: str) -> dcc.Markdown:
-    """Return display formulas typeset by MathJax."""
-    return dcc.Markdown("\n\n".join(f"$${line}$$" for line in lines), mathjax=True, className="cell-math")
+def _math(*lines: str) -> str:
+    """Return display formulas for MathJax, as Markdown."""
+    return _Markup("\n\n".join(f"$${line}$$" for line in lines))
+
+
+def markdown(parts: list) -> dcc.Markdown:
+    """Return an explanation's parts (HTML and formulas) as one Markdown component that MathJax typesets."""
+    return dcc.Markdown("\n\n".join(parts), mathjax=True, dangerously_allow_html=True, className="cell-math")
 
 
 def _activation_tex(name: str | None) -> str:
@@ -48,7 +76,7 @@ def _activation_tex(name: str | None) -> str:
     return ACTIVATION_TEX.get(name or "linear", rf"\mathrm{{{escaped}}}")
 
 
-def _grid(values: np.ndarray | None, *, mark: tuple[int, int] | None = None, signed: bool = True) -> html.Table:
+def _grid(values: np.ndarray | None, *, mark: tuple[int, int] | None = None, signed: bool = True) -> str:
     """Return a small grid of numbers (a window, a kernel, products) as a table, sign shown by colour."""
     rows = []
     for r, row in enumerate(np.atleast_2d(values if values is not None else np.zeros((0, 0)))):
@@ -57,23 +85,23 @@ def _grid(values: np.ndarray | None, *, mark: tuple[int, int] | None = None, sig
             classes = [] if not signed or not np.isfinite(value) or value == 0 else ["pos" if value > 0 else "neg"]
             if mark == (r, c):
                 classes.append("winner")
-            cells.append(html.Td("pad" if not np.isfinite(value) else _number(float(value)),
+            cells.append(_h.Td("pad" if not np.isfinite(value) else _number(float(value)),
                                  className=" ".join(classes) or None))
-        rows.append(html.Tr(cells))
-    return html.Table(html.Tbody(rows), className="cell-grid")
+        rows.append(_h.Tr(cells))
+    return _h.Table(_h.Tbody(rows), className="cell-grid")
 
 
-def _part_block(part: Part) -> html.Div:
+def _part_block(part: Part) -> str:
     """Return one input channel's window, kernel slice and products side by side, and their sum."""
     products = part.products
-    grids = [html.Div([html.Div("x: the window", className="grid-title"), _grid(part.window)]),
-             html.Div([html.Div("× w: kernel", className="grid-title"), _grid(part.weights)])]
+    grids = [_h.Div([_h.Div("x: the window", className="grid-title"), _grid(part.window)]),
+             _h.Div([_h.Div("× w: kernel", className="grid-title"), _grid(part.weights)])]
     if products is not None:
-        grids.append(html.Div([html.Div("= products", className="grid-title"), _grid(products)]))
+        grids.append(_h.Div([_h.Div("= products", className="grid-title"), _grid(products)]))
     extra = f" × pointwise weight {_number(part.scale)}" if part.scale is not None else ""
-    return html.Div([
-        html.Div([html.B(part.name), f": sum of products{extra} = {_number(part.value)}"], className="part-head"),
-        html.Div(grids, className="grids"),
+    return _h.Div([
+        _h.Div([_h.B(part.name), f": sum of products{extra} = {_number(part.value)}"], className="part-head"),
+        _h.Div(grids, className="grids"),
     ], className="part")
 
 
@@ -83,13 +111,13 @@ def _where(d: Decomposition) -> str:
     return f"unit {d.cell[0]}"
 
 
-def _verdict(result: float | None, value: float, what: str = "the value on hover") -> html.P:
+def _verdict(result: float | None, value: float, what: str = "the value on hover") -> str:
     if result is None:
-        return html.P(f"Not recomputed here; {what}: {_number(value)}.", className="cell-verdict")
+        return _h.P(f"Not recomputed here; {what}: {_number(value)}.", className="cell-verdict")
     same = bool(np.isclose(result, value, rtol=1e-4, atol=1e-6))
     text = (f"Recomputed: {result:.6g}; {what}: {value:.6g} "
             + ("— equal (float32 rounding aside)." if same else "— they differ: please report this."))
-    return html.P(text, className="cell-verdict ok" if same else "cell-verdict bad")
+    return _h.P(text, className="cell-verdict ok" if same else "cell-verdict bad")
 
 
 def _conv_body(d: Decomposition) -> list:
@@ -106,7 +134,7 @@ def _conv_body(d: Decomposition) -> list:
     else:
         formula = (rf"a = {f}\Big(b + \sum_{{c=0}}^{{{channels - 1}}}\sum_{{i=0}}^{{{kh - 1}}}\sum_{{j=0}}^{{{kw - 1}}}"
                    rf" x_c[{top}+i,\,{left}+j]\; w_c[i,j]\Big)")
-    children: list = [html.P(f"x: {d.source}, the layer's input; the window starts at row {top}, col {left} "
+    children: list = [_h.P(f"x: {d.source}, the layer's input; the window starts at row {top}, col {left} "
                              f"(stride {d.extra['strides'][0]}, padding “{d.extra['padding']}”). "
                              + (f"The {len(d.parts)} input channels that contribute most, in full:"
                                 if d.rest_count else "Each input channel:"), className="cell-text"),
@@ -115,14 +143,16 @@ def _conv_body(d: Decomposition) -> list:
     if d.rest_count:
         magnitude = sum(abs(p.value) for p in d.parts) + abs(d.rest)
         share = abs(d.rest) / magnitude if magnitude else 0.0
-        children.append(html.P(f"The other {d.rest_count} input channels together: {_number(d.rest)} "
+        children.append(_h.P(f"The other {d.rest_count} input channels together: {_number(d.rest)} "
                                f"({share:.0%} of the channels' total |contribution|).", className="cell-rest"))
-    sums = " + ".join(tex_number(p.value) for p in d.parts) + (rf" + {tex_number(d.rest)}" if d.rest_count else "")
+    # The sum over channels in words (each term is a "sum of products" above); the formula takes its total.
+    sums = " + ".join(_number(p.value) for p in d.parts) + (f" + {_number(d.rest)}" if d.rest_count else "")
+    children.append(_h.P(f"Σ over the input channels: {sums} = {_number(d.total)}", className="cell-sum"))
     bias = tex_number(d.bias or 0.0)
-    children.append(_math(rf"\textstyle\sum = {sums} = {tex_number(d.total)}",
-                          rf"z = \underbrace{{{tex_number(d.total)}}}_{{\sum}} + \underbrace{{{bias}}}_{{b}}"
-                          rf" = {tex_number(d.pre_activation)}", rf"a = {f}({tex_number(d.pre_activation)}) = "
-                          rf"{tex_number(d.result) if d.result is not None else r'?'}"))
+    result = tex_number(d.result) if d.result is not None else "?"
+    children.append(_math(rf"a = {f}\big(\underbrace{{{tex_number(d.total)}}}_{{\sum}}"
+                          rf" + \underbrace{{{bias}}}_{{b}}\big)"
+                          rf" = {f}(\underbrace{{{tex_number(d.pre_activation)}}}_{{z}}) = {result}"))
     return children
 
 
@@ -135,7 +165,7 @@ def _pool_body(d: Decomposition) -> list:
     where = (f"rows {d.extra['rows'][0]}–{d.extra['rows'][-1]}, cols {d.extra['cols'][0]}–{d.extra['cols'][-1]}"
              if "rows" in d.extra else "the whole map")
     symbol = r"\max" if d.kind == "max" else r"\operatorname{mean}"
-    children: list = [html.P(f"The window on {d.source} {part.name}, {where}; the output is {rule} in it"
+    children: list = [_h.P(f"The window on {d.source} {part.name}, {where}; the output is {rule} in it"
                              + (" (the winner marked)." if winner else "."), className="cell-text")]
     if "rows" in d.extra:
         children.append(_grid(part.window, mark=winner, signed=False))
@@ -144,19 +174,19 @@ def _pool_body(d: Decomposition) -> list:
 
 
 def _dense_body(d: Decomposition) -> list:
-    rows = [html.Tr([html.Th("input"), html.Th("x"), html.Th("w"), html.Th("x · w")])]
+    rows = [_h.Tr([_h.Th("input"), _h.Th("x"), _h.Th("w"), _h.Th("x · w")])]
     for part in d.parts:
         x, w = np.ravel(part.window if part.window is not None else [np.nan]), np.ravel(
             part.weights if part.weights is not None else [np.nan])
-        rows.append(html.Tr([html.Td(part.name), html.Td(_number(float(x[0]))), html.Td(_number(float(w[0]))),
-                             html.Td(_number(part.value))]))
+        rows.append(_h.Tr([_h.Td(part.name), _h.Td(_number(float(x[0]))), _h.Td(_number(float(w[0]))),
+                             _h.Td(_number(part.value))]))
     if d.rest_count:
-        rows.append(html.Tr([html.Td(f"the other {d.rest_count} inputs", colSpan=3), html.Td(_number(d.rest))],
+        rows.append(_h.Tr([_h.Td(f"the other {d.rest_count} inputs", colSpan=3), _h.Td(_number(d.rest))],
                             className="rest-row"))
     f = _activation_tex(d.activation)
-    children: list = [html.P(f"Every input of {d.source} times its weight; the {len(d.parts)} largest products "
+    children: list = [_h.P(f"Every input of {d.source} times its weight; the {len(d.parts)} largest products "
                              "one by one:", className="cell-text"),
-                      html.Table(html.Tbody(rows), className="cell-table"),
+                      _h.Table(_h.Tbody(rows), className="cell-table"),
                       _math(rf"z = \sum_k x_k w_k + b = {tex_number(d.total)} + {tex_number(d.bias or 0.0)} = "
                             rf"{tex_number(d.pre_activation)}")]
     if d.activation == "softmax":
@@ -168,14 +198,14 @@ def _dense_body(d: Decomposition) -> list:
 
 def _softmax_body(d: Decomposition) -> list:
     unit = d.extra["unit"]
-    rows = [html.Tr([html.Th("class"), html.Th("logit z"), html.Th("exp(z − max z)"), html.Th("p")])]
+    rows = [_h.Tr([_h.Th("class"), _h.Th("logit z"), _h.Th("exp(z − max z)"), _h.Th("p")])]
     for k, (logit, exponential) in enumerate(zip(d.extra["logits"], d.extra["exponentials"])):
-        rows.append(html.Tr([html.Td(str(k)), html.Td(_number(logit)), html.Td(_number(exponential)),
-                             html.Td(_number(exponential / d.extra["normaliser"]))],
+        rows.append(_h.Tr([_h.Td(str(k)), _h.Td(_number(logit)), _h.Td(_number(exponential)),
+                             _h.Td(_number(exponential / d.extra["normaliser"]))],
                             className="chosen-row" if k == unit else None))
-    return [html.P("Softmax: every class's logit, exponentiated (less the largest, which changes nothing but "
+    return [_h.P("Softmax: every class's logit, exponentiated (less the largest, which changes nothing but "
                    "keeps the numbers small), divided by their sum:", className="cell-text"),
-            html.Table(html.Tbody(rows), className="cell-table"),
+            _h.Table(_h.Tbody(rows), className="cell-table"),
             _math(rf"p_{{{unit}}} = \frac{{e^{{z_{{{unit}}} - \max z}}}}{{\sum_k e^{{z_k - \max z}}}} = "
                   rf"\frac{{{tex_number(d.extra['exponentials'][unit])}}}{{{tex_number(d.extra['normaliser'])}}} = "
                   rf"{tex_number(d.extra['result'])}")]
@@ -184,7 +214,7 @@ def _softmax_body(d: Decomposition) -> list:
 def _simple_body(d: Decomposition) -> list:
     e = d.extra
     if d.kind == "batchnorm":
-        return [html.P("Batch normalisation with the statistics learned in training (moving mean μ and variance "
+        return [_h.P("Batch normalisation with the statistics learned in training (moving mean μ and variance "
                        "σ²), then a learned scale γ and shift β:", className="cell-text"),
                 _math(r"y = \gamma\,\frac{x - \mu}{\sqrt{\sigma^2 + \varepsilon}} + \beta",
                       rf"= {tex_number(e['gamma'])}\cdot\frac{{{tex_number(e['x'])} - {tex_number(e['mean'])}}}"
@@ -195,7 +225,7 @@ def _simple_body(d: Decomposition) -> list:
         names = ", ".join(p.name for p in d.parts)
         values = f" {symbol} ".join(tex_number(p.value) for p in d.parts)
         op = "" if symbol in "+-" or symbol == r"\times" else rf"\operatorname{{{e['operation'].lower()}}}"
-        return [html.P(f"{e['operation']} of the same cell of {names}:", className="cell-text"),
+        return [_h.P(f"{e['operation']} of the same cell of {names}:", className="cell-text"),
                 _math(rf"a = {op}({values}) = {tex_number(d.result)}")]
     if d.kind == "activation":
         return [_math(rf"a = {_activation_tex(d.activation)}(x) = {_activation_tex(d.activation)}"
@@ -207,11 +237,11 @@ def _simple_body(d: Decomposition) -> list:
         text = ("padding: a zero added around the input" if where is None else
                 f"copied from {d.source} at " + (f"row {where[0]}, col {where[1]}, channel {where[2]}"
                                                   if len(where) == 3 else f"position {where}"))
-        return [html.P(f"Nothing is computed here: the value is {text}.", className="cell-text")]
+        return [_h.P(f"Nothing is computed here: the value is {text}.", className="cell-text")]
     if d.kind == "scale":
         return [_math(rf"a = x \cdot s + o = {tex_number(e['x'])}\cdot{tex_number(e['scale'])} + "
                       rf"{tex_number(e['offset'])} = {tex_number(d.result)}")]
-    return [html.P(d.note, className="cell-text")]
+    return [_h.P(d.note, className="cell-text")]
 
 
 def forward_body(d: Decomposition) -> list:
@@ -225,7 +255,7 @@ def forward_body(d: Decomposition) -> list:
     else:
         body = _simple_body(d)
     if d.note and d.kind not in ("none", "input"):
-        body.append(html.P(d.note, className="cell-text"))
+        body.append(_h.P(d.note, className="cell-text"))
     return body + [_verdict(d.result, d.value)]
 
 
@@ -265,7 +295,7 @@ def gradient_body(g: WeightGradient, loss_note: str) -> list:
         delta_rule = (r"\delta_u = p_u - y_u" if g.activation == "softmax" else
                       rf"\delta_u = \frac{{\partial L}}{{\partial a_u}}\,{f}'(z_u)"
                       rf" = {tex_number(float(g.output_gradient[0]))}\cdot {f}'(z_u)")
-        return [html.P(f"{loss_note} A dense weight is used once, so its gradient is one product: the input it "
+        return [_h.P(f"{loss_note} A dense weight is used once, so its gradient is one product: the input it "
                        "multiplies times the upstream gradient δ at the unit's pre-activation z.",
                        className="cell-text"),
                 _math(rf"\frac{{\partial L}}{{\partial W_{{{k},{u}}}}} = x_{{{k}}}\,\delta_{{{u}}},\qquad {delta_rule}",
@@ -273,7 +303,7 @@ def gradient_body(g: WeightGradient, loss_note: str) -> list:
                       rf" = {tex_number(g.total)}"),
                 _verdict(g.total, g.value, "the gradient on hover")]
     i, j, c, filt = g.weight
-    return [html.P(f"{loss_note} Weight w[{i},{j}] of filter {filt} on input channel {c} multiplies one input value "
+    return [_h.P(f"{loss_note} Weight w[{i},{j}] of filter {filt} on input channel {c} multiplies one input value "
                    "at every output position; its gradient adds up, over those positions, that input value times δ, "
                    "the loss's gradient at the filter's pre-activation z (∂L/∂a passed back through the activation's "
                    f"derivative). The maps: x, the values of input channel {c} that w[{i},{j}] multiplied at each "
@@ -303,20 +333,20 @@ def flow_body(flow: PixelFlow, score_note: str) -> list:
     """Return how a saliency pixel's gradient splits over the first layer's filters."""
     order = np.argsort(-np.abs(flow.per_filter))
     shown = order[:TOP_FILTERS]
-    rows = [html.Tr([html.Th("filter"), html.Th("share of ∂S/∂x")])]
-    rows += [html.Tr([html.Td(str(int(k))), html.Td(_number(float(flow.per_filter[k])))]) for k in shown]
+    rows = [_h.Tr([_h.Th("filter"), _h.Th("share of ∂S/∂x")])]
+    rows += [_h.Tr([_h.Td(str(int(k))), _h.Td(_number(float(flow.per_filter[k])))]) for k in shown]
     rest = float(flow.per_filter[order[TOP_FILTERS:]].sum())
     if len(order) > TOP_FILTERS:
-        rows.append(html.Tr([html.Td(f"the other {len(order) - TOP_FILTERS} filters"), html.Td(_number(rest))],
+        rows.append(_h.Tr([_h.Td(f"the other {len(order) - TOP_FILTERS} filters"), _h.Td(_number(rest))],
                             className="rest-row"))
     row, col, colour = flow.pixel
-    return [html.P(f"{score_note} The pixel at row {row}, col {col} feeds every filter of {flow.layer} whose window "
+    return [_h.P(f"{score_note} The pixel at row {row}, col {col} feeds every filter of {flow.layer} whose window "
                    "covers it; its gradient is the sum, over those filters and windows, of the kernel weight that "
                    "multiplied it times the score's gradient δ at that filter's pre-activation (t: the stride).",
                    className="cell-text"),
             _math(r"\frac{\partial S}{\partial x[r,c]} = \sum_f \sum_{(r',c')\ni(r,c)} w_f[r - r'\,t,\ c - c'\,t]\;"
                   r"\delta_f[r',c']", rf"= {tex_number(flow.total)}"),
-            html.Table(html.Tbody(rows), className="cell-table"),
+            _h.Table(_h.Tbody(rows), className="cell-table"),
             _verdict(flow.total, flow.value, "the saliency on hover")]
 
 
@@ -329,8 +359,13 @@ def drawer(effective: list) -> html.Aside:
                  className="cell-head"),
         dcc.Checklist(id=ids.CELL_EFFECTIVE, options=[{"label": " show the effective receptive field (∂a/∂x)",
                                                         "value": "on"}], value=effective, className="cell-option"),
-        html.Div(dcc.Graph(id=ids.CELL_GRAPH, config={"displayModeBar": False}), id=ids.CELL_GRAPH_BOX,
-                 className="hidden"),
+        html.Div(dcc.Graph(id=ids.CELL_GRAPH, config={"displayModeBar": False}, responsive=False),
+                 id=ids.CELL_GRAPH_BOX, className="hidden"),
         html.Div(id=ids.CELL_BODY, className="cell-body"),
     ], id=ids.CELL_DRAWER, className=DRAWER_CLOSED,
         **components.html_attributes({"aria-live": "polite"}))
+
+
+def note_body(note: str) -> dcc.Markdown:
+    """Return a plain note (a cell that has no decomposition) as the drawer's body."""
+    return markdown([_h.P(note, className="cell-text")])

@@ -312,8 +312,8 @@ def test_the_callback_explains_each_kind_of_cell(lens):
             lens, {"cell": cell, "image": 3, "layer": layer, "view": None, "effective": ["on"],
                    "saliency": "predicted"})
         assert title != "This cell cannot be explained", (layer, cell, body)
-        assert isinstance(body, list) and body
-        text = str(body)
+        text = body.children  # one Markdown: HTML and formulas
+        assert isinstance(text, str) and "$$" in text
         assert "cell-verdict ok" in text and "cell-verdict bad" not in text, (layer, cell)
 
 

@@ -73,8 +73,10 @@ def explain_cell(lens: Lens, request) -> tuple:
         body = cell_layout.flow_body(explained.flow, f"S: the score of class {tensors.saliency_class} "
                                      f"({tensors.score_kind}) that the saliency differentiates.")
     else:
-        body = [cell_layout.html.P(explained.note, className="cell-text")]
-    return (_title(explained), body, figure if figure is not None else figures.message_figure("", height=10),
+        return (_title(explained), cell_layout.note_body(explained.note), figures.message_figure("", height=10),
+                "hidden")
+    blank = figures.message_figure("", height=10)
+    return (_title(explained), cell_layout.markdown(body), figure if figure is not None else blank,
             "" if figure is not None else "hidden")
 
 
