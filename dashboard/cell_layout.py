@@ -147,7 +147,7 @@ def _conv_body(d: Decomposition) -> list:
                                f"({share:.0%} of the channels' total |contribution|).", className="cell-rest"))
     # The sum over channels in words (each term is a "sum of products" above); the formula takes its total.
     sums = " + ".join(_number(p.value) for p in d.parts) + (f" + {_number(d.rest)}" if d.rest_count else "")
-    children.append(_h.P(f"Σ over the input channels: {sums} = {_number(d.total)}", className="cell-sum"))
+    children.append(_h.P(f"Σ over the input channels: {sums} = {_number(d.total or 0.0)}", className="cell-sum"))
     bias = tex_number(d.bias or 0.0)
     result = tex_number(d.result) if d.result is not None else "?"
     children.append(_math(rf"a = {f}\big(\underbrace{{{tex_number(d.total)}}}_{{\sum}}"

@@ -248,7 +248,9 @@ def valid_values(dependency) -> list:
                 "ab-gate.data": {"digit": 3, "view": {"model": "any"}, "layer": "conv2", "page": None,
                                  "mode": "image", "b": 5, "bcheck": "served"},
                 "ab-image.search_value": "", "ab-image.value": 5,
-                "workbench.hidden": False, "workbench-mode.value": "edit", "workbench-built.data": False}
+                "workbench.hidden": False, "workbench-mode.value": "edit", "workbench-built.data": False,
+                "cell-request.data": {"cell": "a:3,4,5", "image": 3, "layer": "conv2", "view": {"model": "any"},
+                                      "effective": ["on"], "saliency": PREDICTED}}
     values = []
     for slot in dependency["inputs"] + dependency["state"]:
         values.append(0 if slot["id"].startswith("{") else defaults[f"{slot['id']}.{slot['property']}"])
@@ -261,7 +263,7 @@ def post(client, dependency, values, lens):
 
 
 def test_every_callback_answers_a_valid_request(client, dependencies, lens):
-    assert len(dependencies) == 30
+    assert len(dependencies) == 31
     for dependency in dependencies:
         response = post(client, dependency, valid_values(dependency), lens)
         assert response.status_code in (200, 204), (dependency["output"], response.status_code)
@@ -269,7 +271,7 @@ def test_every_callback_answers_a_valid_request(client, dependencies, lens):
 
 def test_posting_a_browser_side_callback_to_the_server_is_refused_cleanly(client, lens):
     browser_side = [d for d in client.get("/_dash-dependencies").get_json() if d.get("clientside_function")]
-    assert len(browser_side) == 36
+    assert len(browser_side) == 37
     for dependency in browser_side:
         values = [0] * (len(dependency["inputs"]) + len(dependency["state"]))
         response = post(client, dependency, values, lens)
