@@ -5,4 +5,6 @@ cd "$(dirname "$0")"
 scripts/install-system-packages.sh
 scripts/setup-venv.sh requirements-dev.txt
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
-exec .venv/bin/python -m pytest --headless "$@"
+# Two processes, each taking whole test files (their session fixtures: one trained model per process).
+# TEST_WORKERS=0 runs the suite in this process.
+exec .venv/bin/python -m pytest --headless -n "${TEST_WORKERS:-2}" --dist loadfile "$@"

@@ -331,3 +331,17 @@ def test_pre_activation_gradient_rules():
     softmax = LayerSpec(name="s", kind="Dense", inputs=("x",), activation="softmax")
     p = np.exp(z) / np.exp(z).sum()
     np.testing.assert_allclose(backward.pre_activation_gradient(softmax, z, g, p, label=2), p - [0, 0, 1])
+
+
+def test_the_effective_field_lies_inside_the_theoretical_one(lens, unsure_digit):
+    conv2 = lens.tensors(unsure_digit).activations["conv2"]
+    row, col, channel = np.unravel_index(int(np.argmax(conv2)), conv2.shape)  # a live unit: its gradient moves
+    explained = cells.explain(lens, unsure_digit, lens.layer("conv2"), cells.Cell("a", (channel, row, col)),
+                              effective=True)
+    top, left, bottom, right = explained.field
+    # conv2 row r ← pool1 rows r..r+2 ← conv1 rows 2r..2r+5 ← input rows 2r..2r+7 (columns alike)
+    assert (top, left, bottom, right) == (2 * row, 2 * col, 2 * row + 7, 2 * col + 7)
+    inside = np.zeros(explained.effective.shape, bool)
+    inside[top:bottom + 1, left:right + 1] = True
+    assert explained.effective.shape == (28, 28) and (explained.effective[~inside] == 0).all()
+    assert explained.effective[inside].max() > 0
