@@ -99,6 +99,11 @@ class WeightGradient:
     value: float  # the gradient the model gave (what hover shows)
     activation: str | None
     stride: tuple[int, int] = (1, 1)
+    # A dense weight: f′(z_u), the activation's slope at the unit (None for a softmax: δ = p − y there), the
+    # output's probability and one-hot target (softmax), and how its input is named.
+    slope: float | None = None
+    softmax: tuple[float, float] | None = None
+    input_name: str = ""
 
     @property
     def products(self) -> np.ndarray:
@@ -127,15 +132,24 @@ def conv_weight_gradient(spec: LayerSpec, x: np.ndarray, delta: np.ndarray, outp
                           activation=spec.activation, stride=(int(strides[0]), int(strides[1])))
 
 
-def dense_weight_gradient(spec: LayerSpec, x: np.ndarray, delta: np.ndarray, output_gradient: np.ndarray,
-                          weight: tuple[int, int], value: float) -> WeightGradient:
-    """Return ∂L/∂W[k, u] of a Dense layer: its one term x_k · δ_u."""
+def dense_weight_gradient(spec: LayerSpec, x: np.ndarray, z: np.ndarray, delta: np.ndarray,
+                          output_gradient: np.ndarray, weight: tuple[int, int], value: float, *,
+                          outputs: np.ndarray | None = None, label: int | None = None,
+                          input_name: str = "") -> WeightGradient:
+    """Return ∂L/∂W[k, u] of a Dense layer: its one term x_k · δ_u, with what δ_u is made of (∂L/∂a_u and
+    f′(z_u); for a softmax output under the cross-entropy, p_u and y_u)."""
     k, u = weight
     inputs = np.asarray(x, np.float64).reshape(-1)
+    slope, softmax = None, None
+    if spec.activation == "softmax" and outputs is not None and label is not None:
+        softmax = (float(np.asarray(outputs).reshape(-1)[u]), float(u == label))
+    else:
+        derivative = activation_derivative(spec.activation, spec.options)
+        slope = None if derivative is None else float(derivative(np.asarray(z, np.float64).reshape(-1)[u:u + 1])[0])
     return WeightGradient(layer=spec.name, kind="dense", weight=weight, inputs=np.array([inputs[k]]),
                           upstream=np.array([float(np.asarray(delta).reshape(-1)[u])]),
                           output_gradient=np.array([float(np.asarray(output_gradient).reshape(-1)[u])]), value=value,
-                          activation=spec.activation)
+                          activation=spec.activation, slope=slope, softmax=softmax, input_name=input_name)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,6 +15,7 @@ HEIGHT = 230
 WIDTH = 410  # px: the drawer's inside; a fixed size spares Plotly measuring the drawer on every redraw
 FIELD_COLOUR = "#f59e0b"  # the receptive field / window outline: amber, visible on ink and on viridis
 WINNER_COLOUR = "#dc2626"
+FRAME_COLOUR = "#cbd5e1"
 
 
 def _axis_pair(k: int, count: int, gap: float = 0.06) -> tuple[dict, dict]:
@@ -69,6 +70,9 @@ def maps_side_by_side(maps: Sequence[dict], *, height: int | None = None) -> go.
         else:
             trace.update(colorscale=figures.SEQUENTIAL, zmin=0.0, zmax=limit or 1.0)
         traces.append(trace)
+        if spec.get("ink"):  # white paper on a white page: a frame shows where the picture ends
+            height_k, width_k = values.shape
+            shapes.append(box_shape((row0, col0, row0 + height_k - 1, col0 + width_k - 1), k, FRAME_COLOUR))
         shapes += [box_shape(box, k, colour) for box, colour in spec.get("boxes", ())]
         annotations.append(dict(text=spec.get("title", ""), x=(x_axis["domain"][0] + x_axis["domain"][1]) / 2,
                                 y=1.0, xref="paper", yref="paper", yanchor="bottom", showarrow=False,

@@ -292,14 +292,19 @@ def gradient_body(g: WeightGradient, loss_note: str) -> list:
     f = _activation_tex(g.activation)
     if g.kind == "dense":
         k, u = g.weight
-        delta_rule = (r"\delta_u = p_u - y_u" if g.activation == "softmax" else
-                      rf"\delta_u = \frac{{\partial L}}{{\partial a_u}}\,{f}'(z_u)"
-                      rf" = {tex_number(float(g.output_gradient[0]))}\cdot {f}'(z_u)")
+        delta = tex_number(float(g.upstream[0]))
+        if g.softmax is not None:
+            delta_rule = (rf"\delta_{{{u}}} = p_{{{u}}} - y_{{{u}}} = {tex_number(g.softmax[0])} - {g.softmax[1]:g}"
+                          rf" = {delta}")
+        else:
+            slope = tex_number(g.slope) if g.slope is not None else "?"
+            delta_rule = (rf"\delta_{{{u}}} = \frac{{\partial L}}{{\partial a_{{{u}}}}}\,{f}'(z_{{{u}}}) = "
+                          rf"{tex_number(float(g.output_gradient[0]))}\cdot{slope} = {delta}")
         return [_h.P(f"{loss_note} A dense weight is used once, so its gradient is one product: the input it "
-                       "multiplies times the upstream gradient δ at the unit's pre-activation z.",
-                       className="cell-text"),
-                _math(rf"\frac{{\partial L}}{{\partial W_{{{k},{u}}}}} = x_{{{k}}}\,\delta_{{{u}}},\qquad {delta_rule}",
-                      rf"= {tex_number(float(g.inputs[0]))}\cdot{tex_number(float(g.upstream[0]))}"
+                     f"multiplies ({g.input_name or f'input {k}'}) times the upstream gradient δ at the unit's "
+                     "pre-activation z.", className="cell-text"),
+                _math(rf"\frac{{\partial L}}{{\partial W_{{{k},{u}}}}} = x_{{{k}}}\,\delta_{{{u}}}", delta_rule,
+                      rf"x_{{{k}}}\,\delta_{{{u}}} = {tex_number(float(g.inputs[0]))}\cdot{delta}"
                       rf" = {tex_number(g.total)}"),
                 _verdict(g.total, g.value, "the gradient on hover")]
     i, j, c, filt = g.weight

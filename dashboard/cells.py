@@ -181,7 +181,9 @@ def _weight(lens: Lens, layer: LayerInfo, spec, cell: Cell, checkpoint, image, l
     if layer.kind == "Conv2D":
         explained = backward.conv_weight_gradient(spec, x, delta, output_gradient, weight, value)  # type: ignore[arg-type]
     else:
-        explained = backward.dense_weight_gradient(spec, x, delta, output_gradient, weight, value)  # type: ignore[arg-type]
+        explained = backward.dense_weight_gradient(
+            spec, x, z, delta, output_gradient, (weight[0], weight[1]), value, outputs=output, label=softmax_label,
+            input_name=decompose.unflatten_name(weight[0], layer.unflattened_input))
     chosen = Cell("g", cell.numbers, cell.channel, cell.matrix)
     return CellExplanation(cell=chosen, layer=layer, gradient=explained, picture=picture,
                            note=f"w = {float(np.asarray(weights['kernel'])[weight]):.6g}")

@@ -31,7 +31,7 @@ def _title(explained: cells.CellExplanation) -> str:
         if g.kind == "conv":
             i, j, c, f = g.weight
             return f"∂L/∂w of {g.layer} · filter {f}, input channel {c}, w[{i},{j}] = {g.value:.4g}"
-        return f"∂L/∂W of {g.layer} · input {g.weight[0]}, unit {g.weight[1]} = {g.value:.4g}"
+        return f"∂L/∂W of {g.layer} · {g.input_name or f'input {g.weight[0]}'}, unit {g.weight[1]} = {g.value:.4g}"
     if flow is not None:
         return f"Saliency at row {flow.pixel[0]}, col {flow.pixel[1]} = {flow.value:.4g}"
     return explained.layer.name if explained.layer else "This cell"
