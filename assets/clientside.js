@@ -212,6 +212,30 @@
     return String(value);
   }
 
+  /* Write the view into the address as a new history entry; return it (null: the address holds it already). */
+  function pushAddress(state, replace) {
+    const view = state.view, params = new URLSearchParams();
+    params.set("model", view.model);
+    view.fields.forEach(function (field) {
+      const value = state.values[field.key];
+      if (value === null || value === undefined || same(value, view.defaults[field.key])) { return; }
+      if (field.kind === "list" && !value.length && !view.defaults[field.key]) { return; }
+      params.set(field.key, toAddress(field.kind, value));
+    });
+    const next = "?" + params.toString();
+    if (next === window.location.search) { return null; }
+    if (replace) { window.history.replaceState(null, "", next); } else { window.history.pushState(null, "", next); }
+    return next;
+  }
+
+  /* A field the browser code that changes it writes itself (view_state.Field.by_browser). */
+  function writeField(key, value, replace) {
+    const state = window.__cnnLensView;
+    if (!state || same(state.values[key], value)) { return; }
+    state.values[key] = value;
+    pushAddress(state, replace);
+  }
+
   /* Back or forward: set the view's fields to what the address says (syncAddress keeps the last view). */
   function restoreView() {
     const state = window.__cnnLensView;
@@ -230,6 +254,7 @@
     });
     if (reload) { window.location.reload(); return; }
     changes.forEach(function (change) {
+      if (change[0].input < 0) { state.values[change[0].key] = change[1]; }  /* the address has it already */
       const props = {};
       props[change[0].prop] = change[1];
       window.dash_clientside.set_props(change[0].component, props);
@@ -632,8 +657,16 @@
     syncAddress: function () {
       const args = Array.prototype.slice.call(arguments);
       const constants = args.pop(), view = constants.view, values = args;
+      const previous = window.__cnnLensView ? window.__cnnLensView.values : null;
+      const opened = new URLSearchParams(window.location.search);
       const known = {};
       view.fields.forEach(function (field) {
+        if (field.input < 0) {  /* written by the browser code that changes it (writeField) */
+          const text = opened.get(field.key);
+          known[field.key] = previous ? previous[field.key]
+            : (text === null ? view.defaults[field.key] : fromAddress(field.kind, text));
+          return;
+        }
         let value = values[field.input];
         if (field.part) { value = value && value[field.part] !== undefined ? value[field.part] : null; }
         known[field.key] = value === undefined ? null : value;
@@ -643,18 +676,8 @@
         window.__cnnLensPopstate = true;
         window.addEventListener("popstate", restoreView);
       }
-      const params = new URLSearchParams();
-      params.set("model", view.model);
-      view.fields.forEach(function (field) {
-        const value = known[field.key];
-        if (value === null || same(value, view.defaults[field.key])) { return; }
-        if (field.kind === "list" && !value.length && !view.defaults[field.key]) { return; }
-        params.set(field.key, toAddress(field.kind, value));
-      });
-      const next = "?" + params.toString();
-      if (next === window.location.search) { return noUpdate(); }
-      window.history.pushState(null, "", next);
-      return next;
+      const next = pushAddress(window.__cnnLensView);
+      return next === null ? noUpdate() : next;
     },
 
     /* A click on a cell of the activations, the filters or gradients, the saliency or the probabilities opens
@@ -688,6 +711,10 @@
         next = "p:" + whole(p.pointNumber);
       }
       const cellOut = next === current ? noUpdate() : next;
+      /* The address learns the cell here (not through syncAddress: one callback less before the request); a cell
+         set from the address (back, forward) is already in it. */
+      /* A new layer closes its cell within the layer's own history entry (syncAddress writes the layer). */
+      if (trigger !== c.cell) { writeField("cell", next, trigger === c.layer); }
       if (!next) {
         return [cellOut, noUpdate(), drawerClass === c.closedClass ? noUpdate() : c.closedClass];
       }

@@ -279,6 +279,7 @@ def client_constants(lens: Lens) -> dict:
             "gates": gates.client_gates(),
             "cells": {"activation": ids.ACTIVATION_GRAPH, "kernel": ids.KERNEL_GRAPH, "saliency": ids.SALIENCY_GRAPH,
                       "probability": ids.PROBABILITY_GRAPH, "close": ids.CELL_CLOSE, "layer": ids.SELECTED_LAYER,
+                      "cell": ids.CELL,
                       "colour": views.COLOUR, "openClass": cell_layout.DRAWER_OPEN,
                       "closedClass": cell_layout.DRAWER_CLOSED}}
 

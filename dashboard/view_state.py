@@ -32,6 +32,9 @@ class Field:
     kind: str
     in_place: bool = True
     part: str | None = None  # the key inside the property's value (a dict), if the field is one part of it
+    # Written into the address by the browser code that changes it (assets/clientside.js, pickCell), not by
+    # syncAddress as one of its inputs: a click on a cell must not wait for a second callback.
+    by_browser: bool = False
 
 
 FIELDS = (
@@ -52,7 +55,7 @@ FIELDS = (
     Field("bmode", ids.AB_MODE, "value", "text"),
     Field("b", ids.AB_IMAGE, "value", "image"),
     Field("bcheck", ids.AB_CHECKPOINT, "value", "text"),
-    Field("cell", ids.CELL, "data", "text"),
+    Field("cell", ids.CELL, "data", "text", by_browser=True),
     Field("field", ids.CELL_EFFECTIVE, "value", "list"),
     # Which sections are open and which checkpoint the views show are built with the page.
     Field("open", ids.OPEN_SECTIONS, "data", "list", in_place=False),
@@ -130,7 +133,7 @@ def inputs() -> list[tuple[str, str]]:
     """Return the (component, property) pairs the fields are read from, each once, in a fixed order."""
     pairs: list[tuple[str, str]] = []
     for field in FIELDS:
-        if (field.component, field.prop) not in pairs:
+        if not field.by_browser and (field.component, field.prop) not in pairs:
             pairs.append((field.component, field.prop))
     return pairs
 
@@ -139,5 +142,6 @@ def client_view(model: str, defaults: Mapping[str, Any]) -> dict:
     """Return what assets/clientside.js needs to keep the address in step (client constants)."""
     pairs = inputs()
     return {"model": model, "defaults": dict(defaults),
-            "fields": [{**dataclasses.asdict(field), "input": pairs.index((field.component, field.prop))}
+            "fields": [{**dataclasses.asdict(field),
+                        "input": -1 if field.by_browser else pairs.index((field.component, field.prop))}
                        for field in FIELDS]}

@@ -153,4 +153,8 @@ def test_click_cells_to_see_how_they_were_computed(page, lens):  # noqa: F811 - 
           msg="the drawer did not close")
     until(lambda: "cell=" not in urllib.parse.urlparse(dash_duo.driver.current_url).query, timeout=TIMEOUT,
           msg="the address kept the closed cell")
+    # Back: the address holds the cell again, and the drawer reopens on it.
+    dash_duo.driver.back()
+    assert _open_drawer(dash_duo, "∂L/∂w of conv2 · filter 7, input channel ") == title
+    assert "cell=g%3A7%2C1%2C2%3Bc%3Dall" in dash_duo.driver.current_url
     _assert_clean(dash_duo)
