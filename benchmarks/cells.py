@@ -87,6 +87,10 @@ CASES = (  # (name, layer to select, kernel tab, graph clicked)
 )
 
 
+class NothingChanged(RuntimeError):
+    """A click that left the drawer as it was."""
+
+
 def _requests_of(page: page_module.InstrumentedPage, start: int) -> list[capture.CapturedRequest]:
     records = [capture.CapturedRequest(body=r["body"], path="", sent_ms=r["sent"], answered_ms=r["answered"],
                                        status=r["status"]) for r in page.requests_since(start)]
@@ -125,12 +129,24 @@ def _click_sample(page: page_module.InstrumentedPage, graph: str, fraction: floa
     sent = _requests_of(page, start)
     sizes, server_ms = replayed(page.url, sent)
     if changed < clicked or not sent:
-        raise RuntimeError(f"the click on #{graph} at {fraction} changed nothing in the drawer ({title!r})")
+        raise NothingChanged(f"the click on #{graph} at {fraction} changed nothing in the drawer ({title!r})")
     answered = max((r.answered_ms for r in sent if r.answered_ms is not None), default=clicked)
     return {"ms": round(changed - clicked, 1), "answered_ms": round(answered - clicked, 1),
             "requests": len(sent), "server_ms": server_ms,
             "largest_kb": max(sizes, default=0.0), "title": now_title,
             "outputs": sorted({r.output[:40] for r in sent})}
+
+
+def _sample_retrying(page: page_module.InstrumentedPage, graph: str, fraction: float, attempts: int = 3) -> dict:
+    """Return a click's sample; a click that changed nothing (the cell open already, or Plotly's hover not on a
+    cell yet) is tried again on a neighbouring cell."""
+    for attempt in range(attempts):
+        try:
+            return _click_sample(page, graph, min(fraction + 0.013 * attempt, 0.99))
+        except NothingChanged:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def measure(url: str, repeats: int) -> dict:
@@ -152,7 +168,7 @@ def measure(url: str, repeats: int) -> dict:
             _select(page, layer, tab)
             first = _click_sample(page, graph, 0.5)  # MathJax's first typesetting, a layer's first gradients
             results["first"][name] = first["ms"]
-            samples = [_click_sample(page, graph, float(f)) for f in fractions]
+            samples = [_sample_retrying(page, graph, float(f)) for f in fractions]
             times = [s["ms"] for s in samples]
             results["cases"][name] = {
                 "p50_ms": round(statistics.median(times), 1), "p95_ms": round(float(np.percentile(times, 95)), 1),
