@@ -132,7 +132,12 @@ def explain(lens: Lens, value: int | str, layer: LayerInfo, cell: Cell, checkpoi
                 channel, row, col = _peak_in_block(output, channel, row, col, block)
             at: tuple[int, ...] = (channel, row, col)
         else:
-            at = _checked(cell.numbers, (output.size,), "unit")
+            (unit,) = _checked(cell.numbers, (output.size,), "unit")
+            block = max(1, -(-output.size // views.BAR_BUDGET))  # bars drawn per block: its largest |value|
+            if block > 1:
+                values = output.reshape(-1)[unit:unit + block]
+                unit += int(np.argmax(np.abs(values)))
+            at = (unit,)
         forward = decompose.decompose(spec, lens.weights(checkpoint).get(layer.name, {}), sources, output, at,
                                       flattened_from=layer.unflattened_input)
         field = receptive.theoretical_field(specs, shapes, layer.name, at)

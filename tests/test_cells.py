@@ -345,3 +345,12 @@ def test_the_effective_field_lies_inside_the_theoretical_one(lens, unsure_digit)
     inside[top:bottom + 1, left:right + 1] = True
     assert explained.effective.shape == (28, 28) and (explained.effective[~inside] == 0).all()
     assert explained.effective[inside].max() > 0
+
+
+def test_a_shrunk_bar_block_explains_its_unit_of_largest_magnitude(lens, monkeypatch):
+    from dashboard import views
+
+    monkeypatch.setattr(views, "BAR_BUDGET", 16)  # the dense layer's 64 units drawn 4 to a bar
+    dense = lens.tensors(0).activations["dense"]
+    d = cells.explain(lens, 0, lens.layer("dense"), cells.Cell("a", (8,))).forward
+    assert d.cell == (8 + int(np.argmax(np.abs(dense[8:12]))),)
