@@ -121,6 +121,9 @@ def explain(lens: Lens, value: int | str, layer: LayerInfo, cell: Cell, checkpoi
         return _pixel(lens, value, cell, checkpoint, image, picture, label,
                       lens.tensors(value, score_class, checkpoint=checkpoint))
     specs, shapes = specs_and_shapes(lens, checkpoint)
+    if layer.name not in specs:  # the input card of a model that shows it: no layer computed these values
+        return CellExplanation(cell=cell, layer=layer, picture=picture, note=(
+            "This is the image itself, as the first layer receives it: nothing in the network computed it."))
     spec = specs[layer.name]
     sources = {name: (image if name == receptive.INPUT else tensors.activations[name]) for name in spec.inputs}
     if cell.panel == "a":

@@ -354,3 +354,10 @@ def test_a_shrunk_bar_block_explains_its_unit_of_largest_magnitude(lens, monkeyp
     dense = lens.tensors(0).activations["dense"]
     d = cells.explain(lens, 0, lens.layer("dense"), cells.Cell("a", (8,))).forward
     assert d.cell == (8 + int(np.argmax(np.abs(dense[8:12]))),)
+
+
+def test_the_input_card_says_nothing_computed_it(lens):
+    from dashboard import views
+
+    explained = cells.explain(lens, 0, views.input_info(lens.input_shape), cells.Cell("a", (0, 3, 4)))
+    assert explained.forward is None and "the image itself" in explained.note
