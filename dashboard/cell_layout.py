@@ -150,9 +150,11 @@ def _conv_body(d: Decomposition) -> list:
     children.append(_h.P(f"Σ over the input channels: {sums} = {_number(d.total or 0.0)}", className="cell-sum"))
     bias = tex_number(d.bias or 0.0)
     result = tex_number(d.result) if d.result is not None else "?"
+    # One line that fits the drawer: z (the sum + the bias) is in the words under it.
     children.append(_math(rf"a = {f}\big(\underbrace{{{tex_number(d.total)}}}_{{\sum}}"
-                          rf" + \underbrace{{{bias}}}_{{b}}\big)"
-                          rf" = {f}(\underbrace{{{tex_number(d.pre_activation)}}}_{{z}}) = {result}"))
+                          rf" + \underbrace{{{bias}}}_{{b}}\big) = {result}"))
+    children.append(_h.P(f"z = Σ + b = {_number(d.pre_activation or 0.0)}, the pre-activation; "
+                         f"a = {d.activation or 'linear'}(z).", className="cell-sum"))
     return children
 
 
