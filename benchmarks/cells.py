@@ -26,8 +26,9 @@ import time
 
 import numpy as np
 
-from benchmarks import capture, report
 from benchmarks import page as page_module
+from benchmarks import report
+from benchmarks.own import requests_sent
 from benchmarks.server import ROOT, Server, command_line
 from benchmarks.testset import replayed
 from dashboard import ids
@@ -91,13 +92,6 @@ class NothingChanged(RuntimeError):
     """A click that left the drawer as it was."""
 
 
-def _requests_of(page: page_module.InstrumentedPage, start: int) -> list[capture.CapturedRequest]:
-    records = [capture.CapturedRequest(body=r["body"], path="", sent_ms=r["sent"], answered_ms=r["answered"],
-                                       status=r["status"]) for r in page.requests_since(start)]
-    sent, _ = capture.split_timer_requests(records)
-    return sent
-
-
 def _select(page: page_module.InstrumentedPage, layer: str | None, tab: str | None) -> None:
     if layer is not None:
         names = page.layer_card_names()
@@ -126,7 +120,7 @@ def _click_sample(page: page_module.InstrumentedPage, graph: str, fraction: floa
     time.sleep(0.3)  # MathJax typesets after the answer arrives
     changed = page.driver.execute_script("return window.__drawerChanged;")
     now_title = page.driver.execute_script("return document.getElementById('cell-title').textContent;")
-    sent = _requests_of(page, start)
+    sent = requests_sent(page, start)
     sizes, server_ms = replayed(page.url, sent)
     if changed < clicked or not sent:
         raise NothingChanged(f"the click on #{graph} at {fraction} changed nothing in the drawer ({title!r})")
@@ -160,7 +154,7 @@ def measure(url: str, repeats: int) -> dict:
         start = page.request_count()
         page.dispatch(f"document.getElementById('{ids.RANDOM_DIGIT}')")
         page.wait_quiet()
-        closed = [r.output for r in _requests_of(page, start)]
+        closed = [r.output for r in requests_sent(page, start)]
         results["closed_drawer_requests"] = {"count": len(closed), "for_the_drawer": [
             o for o in closed if "cell-" in o]}
         fractions = np.linspace(0.3, 0.9, repeats)  # clear of the modebar at the top of small graphs

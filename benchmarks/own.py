@@ -89,7 +89,8 @@ def _graphs_on_screen(page: page_module.InstrumentedPage) -> set[str]:
     return {g["graph"] for g in browser.watch_graphs(page.driver) if g["on_screen"]}
 
 
-def _requests_of(page: page_module.InstrumentedPage, start: int) -> list[capture.CapturedRequest]:
+def requests_sent(page: page_module.InstrumentedPage, start: int) -> list[capture.CapturedRequest]:
+    """Return the callback requests the page sent from index `start` on, timer-caused ones set aside."""
     records = [capture.CapturedRequest(body=r["body"], path="", sent_ms=r["sent"], answered_ms=r["answered"],
                                        status=r["status"]) for r in page.requests_since(start)]
     sent, _ = capture.split_timer_requests(records)
@@ -103,7 +104,7 @@ def _sample(page: page_module.InstrumentedPage, start: int, since: float) -> dic
     renders = [r for r in browser.renders_since(page.driver, since) if r["graph"] in shown]
     if not renders:
         raise RuntimeError("the action redrew no graph on screen")
-    sent = _requests_of(page, start)
+    sent = requests_sent(page, start)
     sizes, server_ms = replayed(page.url, sent)
     # The drawing pad redraws itself too (its strokes made non-editable): the panels' own last redraw beside it.
     panels = [r["t"] for r in renders if r["graph"] != ids.PAD] or [since]

@@ -89,9 +89,3 @@ def contribution_mosaic(contributions: np.ndarray, *, unit: int) -> go.Figure:
     return figures.channel_mosaic(contributions, value_name="input × weight", signed=True,
                                   title=f"Unit {unit}: input × weight on the {shape} maps before the Flatten",
                                   height=HEIGHT, aspect=3.0)
-
-
-def filter_bars(values: np.ndarray, *, value_name: str, index_name: str) -> go.Figure:
-    """Return one bar per filter (a saliency pixel's gradient split by the first layer's filters)."""
-    return figures.vector_bars(np.asarray(values, np.float32), value_name=value_name, index_name=index_name,
-                               height=HEIGHT)

@@ -105,12 +105,6 @@ def _part_block(part: Part) -> str:
     ], className="part")
 
 
-def _where(d: Decomposition) -> str:
-    if len(d.cell) == 3:
-        return f"channel {d.cell[0]}, row {d.cell[1]}, col {d.cell[2]}"
-    return f"unit {d.cell[0]}"
-
-
 def _verdict(result: float | None, value: float, what: str = "the value on hover") -> str:
     if result is None:
         return _h.P(f"Not recomputed here; {what}: {_number(value)}.", className="cell-verdict")

@@ -21,7 +21,6 @@ from dashboard.tensors import LayerInfo
 if TYPE_CHECKING:
     from dashboard.lens import Lens
 
-PANELS = {"a": "activation", "g": "gradient", "s": "saliency", "p": "probability"}
 _CELL = re.compile(r"^([agsp]):(\d{1,6}(?:,\d{1,6}){0,3})(?:;(c=(?:\d{1,6}|all)|matrix))?$")
 
 
